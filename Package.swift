@@ -1,0 +1,62 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "cltrain",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "cltrain", targets: ["cltrain"]),
+        .library(name: "CLTrainRuntime", targets: ["CLTrainRuntime"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // C shims over system libraries (OpenCL + CLBlast; OpenBLAS CBLAS).
+        .systemLibrary(
+            name: "COpenCL",
+            path: "Sources/COpenCL",
+            providers: [.apt(["ocl-icd-opencl-dev", "opencl-headers", "libclblast-dev"])]
+        ),
+        .systemLibrary(
+            name: "COpenBLAS",
+            path: "Sources/COpenBLAS",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        // The hand-written OpenCL kernels, embedded in the binary.
+        .target(
+            name: "CLTrainKernels",
+            path: "Kernels",
+            resources: [
+                .embedInCode("conv.cl"),
+                .embedInCode("pool.cl"),
+                .embedInCode("concat.cl"),
+                .embedInCode("norm.cl"),
+                .embedInCode("elementwise.cl"),
+                .embedInCode("loss.cl"),
+                .embedInCode("optim.cl"),
+            ]
+        ),
+        .target(
+            name: "CLTrainRuntime",
+            dependencies: [
+                "COpenCL", "COpenBLAS", "CLTrainKernels",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "cltrain",
+            dependencies: [
+                "CLTrainRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "CLTrainRuntimeTests",
+            dependencies: ["CLTrainRuntime"]
+        ),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,123 @@
+/// What a device is, as a backend reports it.
+public struct DeviceInfo: Sendable, Codable, Equatable {
+    public enum Kind: String, Sendable, Codable { case cpu, gpu, accelerator, other }
+    /// "cpu" for the native backend, "opencl" for an OpenCL device.
+    public var backend: String
+    public var name: String
+    public var vendor: String
+    public var driver: String
+    public var kind: Kind
+    public var computeUnits: Int
+    public var globalMemoryBytes: Int
+    public var maxAllocationBytes: Int
+    public var maxWorkGroupSize: Int
+
+    public init(backend: String, name: String, vendor: String, driver: String, kind: Kind,
+                computeUnits: Int, globalMemoryBytes: Int, maxAllocationBytes: Int, maxWorkGroupSize: Int) {
+        self.backend = backend; self.name = name; self.vendor = vendor; self.driver = driver; self.kind = kind
+        self.computeUnits = computeUnits; self.globalMemoryBytes = globalMemoryBytes
+        self.maxAllocationBytes = maxAllocationBytes; self.maxWorkGroupSize = maxWorkGroupSize
+    }
+}
+
+/// The one narrow interface both backends implement: raw memory, copies, and the ops.
+///
+/// Conventions every op follows:
+/// - Tensors are float32 views on this backend's device. 4-D tensors are NCHW; every tensor is
+///   *sample-contiguous* (all axes after the first dense) while its sample stride (first-axis
+///   stride) may be larger, so channel slices of a bigger tensor are valid inputs and outputs.
+/// - `accumulate: true` adds the result into the destination (`dst += result`), `false`
+///   overwrites it (and never reads it, so it may hold garbage). Parameter gradients always
+///   accumulate; callers zero them before a step.
+/// - Input and output may not overlap unless an op says so.
+/// - Ops are enqueued in order; `synchronize()` waits for all of them. Reads wait implicitly.
+public protocol Backend: RawAllocator {
+    var info: DeviceInfo { get }
+
+    // MARK: Memory
+    /// Copy `bytes` bytes from host memory into `buffer` at byte `offset`; returns when the host
+    /// memory may be reused.
+    func write(from source: UnsafeRawPointer, to buffer: RawBuffer, offset: Int, bytes: Int) throws
+    /// Copy `bytes` bytes of `buffer` at byte `offset` into host memory, waiting for pending work.
+    func read(from buffer: RawBuffer, offset: Int, bytes: Int, into destination: UnsafeMutableRawPointer) throws
+    /// Wait for every enqueued op.
+    func synchronize() throws
+
+    // MARK: Basic
+    /// Set every element of `tensor` to `value`.
+    func fill(_ tensor: Tensor, value: Float) throws
+    /// `output = a + b` element-wise (same shapes; `output` may be `a` or `b`).
+    func add(_ a: Tensor, _ b: Tensor, output: Tensor) throws
+    /// `y += alpha * x` element-wise (same shapes).
+    func axpy(alpha: Float, x: Tensor, y: Tensor) throws
+    /// Copy `source` into `destination` (same shapes, both sample-contiguous, any sample strides),
+    /// or add it when `accumulate`. Concatenation writes each input into a channel slice with
+    /// it; its backward (split) reads each slice back out.
+    func channelCopy(from source: Tensor, to destination: Tensor, accumulate: Bool) throws
+
+    /// Row-major single-precision GEMM on the raw storages of the tensors:
+    /// `C = alpha * op(A) * op(B) + beta * C`, with `op(A)` m x k, `op(B)` k x n, offsets and
+    /// leading dimensions in elements, relative to each tensor's `offset`.
+    func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+               a: Tensor, lda: Int, b: Tensor, ldb: Int, beta: Float, c: Tensor, ldc: Int) throws
+
+    // MARK: Convolution
+    /// `output[N, Cout, Ho, Wo] = conv(input[N, Cin, H, W], weight[Cout, Cin, kh, kw]) + bias[Cout]`.
+    func conv2dForward(input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry: Conv2dGeometry) throws
+    /// Gradient of the input: `gradInput (+)= conv^T(gradOutput, weight)`.
+    func conv2dBackwardData(gradOutput: Tensor, weight: Tensor, gradInput: Tensor, geometry: Conv2dGeometry, accumulate: Bool) throws
+    /// Gradients of the weights and bias, accumulated: `gradWeight += ...`, `gradBias += sum over N, H, W`.
+    func conv2dBackwardWeight(input: Tensor, gradOutput: Tensor, gradWeight: Tensor, gradBias: Tensor?, geometry: Conv2dGeometry) throws
+
+    // MARK: Pooling
+    /// Max pooling; padded positions never win.
+    func maxPool2dForward(input: Tensor, output: Tensor, geometry: Pool2dGeometry) throws
+    /// Each output's gradient goes to the first position (row-major in the window) holding its maximum.
+    func maxPool2dBackward(input: Tensor, gradOutput: Tensor, gradInput: Tensor, geometry: Pool2dGeometry, accumulate: Bool) throws
+    /// Average pooling; padded zeros count in the divisor (PyTorch's `count_include_pad=True`).
+    func avgPool2dForward(input: Tensor, output: Tensor, geometry: Pool2dGeometry) throws
+    func avgPool2dBackward(gradOutput: Tensor, gradInput: Tensor, geometry: Pool2dGeometry, accumulate: Bool) throws
+    /// `output[N, C] = mean over H, W of input[N, C, H, W]` (output may be N x C x 1 x 1 too).
+    func globalAvgPoolForward(input: Tensor, output: Tensor) throws
+    func globalAvgPoolBackward(gradOutput: Tensor, gradInput: Tensor, accumulate: Bool) throws
+
+    // MARK: Normalisation and activation
+    /// Training-mode batch norm over N, H, W per channel. Writes `output`, the batch mean and
+    /// 1/sqrt(biased var + eps) into `saveMean`/`saveInvStd` (C each), and updates the running
+    /// statistics: `running = (1 - momentum) * running + momentum * batch`, unbiased variance.
+    func batchNormForwardTraining(input: Tensor, output: Tensor, weight: Tensor, bias: Tensor,
+                                  runningMean: Tensor, runningVar: Tensor, saveMean: Tensor, saveInvStd: Tensor,
+                                  momentum: Float, epsilon: Float) throws
+    /// Eval-mode batch norm with the running statistics.
+    func batchNormForwardInference(input: Tensor, output: Tensor, weight: Tensor, bias: Tensor,
+                                   runningMean: Tensor, runningVar: Tensor, epsilon: Float) throws
+    /// Backward of training-mode batch norm: `gradInput (+)=`, `gradWeight +=`, `gradBias +=`.
+    func batchNormBackward(input: Tensor, gradOutput: Tensor, gradInput: Tensor, weight: Tensor,
+                           saveMean: Tensor, saveInvStd: Tensor, gradWeight: Tensor, gradBias: Tensor, accumulate: Bool) throws
+    /// `output = max(input, 0)`; `output` may be `input`.
+    func reluForward(input: Tensor, output: Tensor) throws
+    /// `gradInput (+)= gradOutput * (output > 0)`, from the forward's output.
+    func reluBackward(output: Tensor, gradOutput: Tensor, gradInput: Tensor, accumulate: Bool) throws
+
+    // MARK: Linear
+    /// `output[N, out] = input[N, in] * weight[out, in]^T + bias[out]`.
+    func linearForward(input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor) throws
+    /// `gradInput (+)= gradOutput * weight`.
+    func linearBackwardData(gradOutput: Tensor, weight: Tensor, gradInput: Tensor, accumulate: Bool) throws
+    /// `gradWeight += gradOutput^T * input`, `gradBias += sum over N of gradOutput`.
+    func linearBackwardWeight(input: Tensor, gradOutput: Tensor, gradWeight: Tensor, gradBias: Tensor?) throws
+
+    // MARK: Loss
+    /// Per-sample softmax cross-entropy. `labels[N]` holds class indices as floats. Writes
+    /// `probabilities[N, C]` (softmax) and `losses[N]` (-log p[label]).
+    func softmaxCrossEntropyForward(logits: Tensor, labels: Tensor, probabilities: Tensor, losses: Tensor) throws
+    /// `gradLogits = scale * (probabilities - onehot(labels))`; scale is 1/N for a batch mean.
+    func softmaxCrossEntropyBackward(probabilities: Tensor, labels: Tensor, gradLogits: Tensor, scale: Float) throws
+
+    // MARK: Optimizers (all tensors of one parameter, same shape)
+    /// `d = grad + wd * param; buf = momentum * buf + d; d = nesterov ? d + momentum * buf : buf; param -= lr * d`.
+    func sgdUpdate(parameter: Tensor, gradient: Tensor, momentumBuffer: Tensor, hyper: SGDParameters) throws
+    /// `g = grad + wd * param; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+    /// param -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)`.
+    func adamUpdate(parameter: Tensor, gradient: Tensor, firstMoment: Tensor, secondMoment: Tensor, hyper: AdamParameters) throws
+}
