@@ -1,0 +1,182 @@
+import CLTrainKernels
+import COpenCL
+import Foundation
+
+/// The OpenCL backend: one device, its context and in-order queue, the program cache, and the
+/// launch code of the hand-written kernels (the ops live in `OpenCL*Ops.swift`, one file per
+/// kernel family, each function named like its kernel).
+public final class OpenCLBackend: @unchecked Sendable {
+    public let info: DeviceInfo
+    public let context: OpenCLContext
+    public let programs: OpenCLProgramCache
+    /// Build options of every kernel file.
+    public let buildOptions = "-cl-std=CL1.2"
+    /// A folder of `.cl` files that replaces the embedded ones (development).
+    let kernelDirectory: String?
+
+    private var kernels: [String: OpenCLKernel] = [:]
+    private let lock = NSLock()
+    private var allocatedBytes = 0
+
+    /// Open the device `entry` (see `OpenCLPlatforms.devices()`).
+    public init(entry: OpenCLDeviceEntry, cacheDirectory: URL? = OpenCLProgramCache.defaultDirectory()) throws {
+        self.info = entry.info
+        self.context = try OpenCLContext(device: entry.id)
+        self.programs = OpenCLProgramCache(context: context, info: entry.info, directory: cacheDirectory)
+        let env = ProcessInfo.processInfo.environment["CLTRAIN_KERNELS_DIR"]
+        self.kernelDirectory = (env?.isEmpty ?? true) ? nil : env
+    }
+
+    /// Build every kernel file now (otherwise each is built on first use).
+    public func buildAllPrograms() throws {
+        for family in KernelFamily.allCases { _ = try program(family) }
+    }
+
+    /// Build a program from arbitrary source through the cache (tests, tools).
+    public func buildProgram(name: String, source: String) throws -> OpenCLProgram {
+        try programs.program(name: name, source: source, options: buildOptions)
+    }
+
+    func program(_ family: KernelFamily) throws -> OpenCLProgram {
+        let source = KernelSources.prelude + (try KernelSources.source(family, overrideDirectory: kernelDirectory))
+        return try programs.program(name: family.fileName, source: source, options: buildOptions)
+    }
+
+    /// The kernel `name` of `family`, created once.
+    func kernel(_ family: KernelFamily, _ name: String) throws -> OpenCLKernel {
+        let key = "\(family.rawValue)/\(name)"
+        lock.lock()
+        if let kernel = kernels[key] {
+            lock.unlock()
+            return kernel
+        }
+        lock.unlock()
+        let kernel = try program(family).kernel(name)
+        lock.lock()
+        kernels[key] = kernel
+        lock.unlock()
+        return kernel
+    }
+
+    /// Enqueue kernel `name` of `family` over `global` work-items (rounded up to multiples of
+    /// `local` when given; kernels check their bounds).
+    func launch(_ family: KernelFamily, _ name: String, global: [Int], local: [Int]? = nil, _ arguments: [KernelArgument]) throws {
+        precondition(!global.isEmpty && global.count <= 3)
+        if global.contains(0) { return }
+        let kernel = try kernel(family, name)
+        lock.lock()
+        defer { lock.unlock() }
+        try kernel.setArguments(arguments)
+        var globalSize = global
+        if let local {
+            precondition(local.count == global.count)
+            for i in global.indices { globalSize[i] = (global[i] + local[i] - 1) / local[i] * local[i] }
+        }
+        let status: cl_int
+        if let local {
+            status = clEnqueueNDRangeKernel(context.queue, kernel.handle, cl_uint(global.count), nil, globalSize, local, 0, nil, nil)
+        } else {
+            status = clEnqueueNDRangeKernel(context.queue, kernel.handle, cl_uint(global.count), nil, globalSize, nil, 0, nil, nil)
+        }
+        try OpenCLError.check(status, "clEnqueueNDRangeKernel(\(name))")
+    }
+
+    /// A work-group size for reduction kernels: a power of two no larger than the device allows.
+    var reductionGroupSize: Int {
+        var size = 256
+        while size > info.maxWorkGroupSize { size /= 2 }
+        return size
+    }
+
+    static func mem(_ t: Tensor) -> cl_mem? { OpaquePointer(t.storage.buffer.handle) }
+
+    /// Batched row-major GEMM through CLBlast: for i in 0..<batch,
+    /// `C_i = alpha op(A_i) op(B_i) + beta C_i` with `X_i` at `x.offset + xOffset + i * xStride`.
+    func sgemmStridedBatched(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                             a: Tensor, aOffset: Int = 0, lda: Int, strideA: Int,
+                             b: Tensor, bOffset: Int = 0, ldb: Int, strideB: Int, beta: Float,
+                             c: Tensor, cOffset: Int = 0, ldc: Int, strideC: Int, batch: Int) throws {
+        if m == 0 || n == 0 || batch == 0 { return }
+        var queue: cl_command_queue? = context.queue
+        if batch == 1 {
+            let status = CLBlastSgemm(CLBlastLayoutRowMajor, transposeA ? CLBlastTransposeYes : CLBlastTransposeNo,
+                                      transposeB ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha,
+                                      Self.mem(a), a.offset + aOffset, lda, Self.mem(b), b.offset + bOffset, ldb, beta,
+                                      Self.mem(c), c.offset + cOffset, ldc, &queue, nil)
+            try OpenCLError.check(status.rawValue, "CLBlastSgemm(\(m)x\(n)x\(k))")
+            return
+        }
+        let status = CLBlastSgemmStridedBatched(
+            CLBlastLayoutRowMajor, transposeA ? CLBlastTransposeYes : CLBlastTransposeNo,
+            transposeB ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha,
+            Self.mem(a), a.offset + aOffset, lda, strideA, Self.mem(b), b.offset + bOffset, ldb, strideB, beta,
+            Self.mem(c), c.offset + cOffset, ldc, strideC, batch, &queue, nil)
+        try OpenCLError.check(status.rawValue, "CLBlastSgemmStridedBatched(\(m)x\(n)x\(k), batch \(batch))")
+    }
+}
+
+// MARK: - Memory and copies
+
+extension OpenCLBackend: RawAllocator {
+    public func allocate(bytes: Int) throws -> RawBuffer {
+        let size = max(bytes, 4)
+        if size > info.maxAllocationBytes {
+            throw AllocationFailure(bytes: bytes, reason: "larger than the device's largest buffer, \(formatBytes(info.maxAllocationBytes))")
+        }
+        lock.lock()
+        let total = allocatedBytes
+        lock.unlock()
+        if total + size > info.globalMemoryBytes {
+            throw AllocationFailure(bytes: bytes, reason: "device memory is \(formatBytes(info.globalMemoryBytes)), \(formatBytes(total)) already allocated")
+        }
+        var status: cl_int = 0
+        let mem = clCreateBuffer(context.context, cl_mem_flags(CL_MEM_READ_WRITE), size, nil, &status)
+        guard let mem, status == CL_SUCCESS else {
+            switch status {
+            case CL_MEM_OBJECT_ALLOCATION_FAILURE, CL_OUT_OF_RESOURCES, CL_OUT_OF_HOST_MEMORY, CL_INVALID_BUFFER_SIZE:
+                throw AllocationFailure(bytes: bytes, reason: "clCreateBuffer returned \(OpenCLError.name(of: status))")
+            default:
+                throw OpenCLError("clCreateBuffer(\(size) bytes)", status)
+            }
+        }
+        lock.lock()
+        allocatedBytes += size
+        lock.unlock()
+        return RawBuffer(handle: UnsafeMutableRawPointer(mem), bytes: bytes)
+    }
+
+    public func deallocate(_ buffer: RawBuffer) {
+        clReleaseMemObject(OpaquePointer(buffer.handle))
+        lock.lock()
+        allocatedBytes -= max(buffer.bytes, 4)
+        lock.unlock()
+    }
+}
+
+extension OpenCLBackend {
+    public func write(from source: UnsafeRawPointer, to buffer: RawBuffer, offset: Int, bytes: Int) throws {
+        if bytes == 0 { return }
+        // Blocking: the host memory may be reused as soon as this returns.
+        try OpenCLError.check(
+            clEnqueueWriteBuffer(context.queue, OpaquePointer(buffer.handle), cl_bool(CL_TRUE), offset, bytes, source, 0, nil, nil),
+            "clEnqueueWriteBuffer(\(bytes) bytes)")
+    }
+
+    public func read(from buffer: RawBuffer, offset: Int, bytes: Int, into destination: UnsafeMutableRawPointer) throws {
+        if bytes == 0 { return }
+        try OpenCLError.check(
+            clEnqueueReadBuffer(context.queue, OpaquePointer(buffer.handle), cl_bool(CL_TRUE), offset, bytes, destination, 0, nil, nil),
+            "clEnqueueReadBuffer(\(bytes) bytes)")
+    }
+
+    public func synchronize() throws {
+        try context.finish()
+    }
+
+    public func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                      a: Tensor, lda: Int, b: Tensor, ldb: Int, beta: Float, c: Tensor, ldc: Int) throws {
+        try sgemmStridedBatched(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                                a: a, lda: lda, strideA: 0, b: b, ldb: ldb, strideB: 0, beta: beta,
+                                c: c, ldc: ldc, strideC: 0, batch: 1)
+    }
+}

@@ -1,0 +1,130 @@
+import COpenCL
+
+/// A failed OpenCL (or CLBlast) call: which call, the code, and the code's name.
+public struct OpenCLError: Error, CustomStringConvertible, Equatable {
+    public let function: String
+    public let code: Int32
+
+    public init(_ function: String, _ code: Int32) {
+        self.function = function
+        self.code = code
+    }
+
+    public var codeName: String { Self.name(of: code) }
+
+    public var description: String { "\(function) failed with \(codeName) (\(code))" }
+
+    /// Throw unless `code` is CL_SUCCESS.
+    @inline(__always)
+    public static func check(_ code: Int32, _ function: @autoclosure () -> String) throws {
+        if code != CL_SUCCESS { throw OpenCLError(function(), code) }
+    }
+
+    static func name(of code: Int32) -> String {
+        switch code {
+        case 0: return "CL_SUCCESS"
+        case -1: return "CL_DEVICE_NOT_FOUND"
+        case -2: return "CL_DEVICE_NOT_AVAILABLE"
+        case -3: return "CL_COMPILER_NOT_AVAILABLE"
+        case -4: return "CL_MEM_OBJECT_ALLOCATION_FAILURE"
+        case -5: return "CL_OUT_OF_RESOURCES"
+        case -6: return "CL_OUT_OF_HOST_MEMORY"
+        case -7: return "CL_PROFILING_INFO_NOT_AVAILABLE"
+        case -8: return "CL_MEM_COPY_OVERLAP"
+        case -9: return "CL_IMAGE_FORMAT_MISMATCH"
+        case -10: return "CL_IMAGE_FORMAT_NOT_SUPPORTED"
+        case -11: return "CL_BUILD_PROGRAM_FAILURE"
+        case -12: return "CL_MAP_FAILURE"
+        case -13: return "CL_MISALIGNED_SUB_BUFFER_OFFSET"
+        case -14: return "CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST"
+        case -15: return "CL_COMPILE_PROGRAM_FAILURE"
+        case -16: return "CL_LINKER_NOT_AVAILABLE"
+        case -17: return "CL_LINK_PROGRAM_FAILURE"
+        case -18: return "CL_DEVICE_PARTITION_FAILED"
+        case -19: return "CL_KERNEL_ARG_INFO_NOT_AVAILABLE"
+        case -30: return "CL_INVALID_VALUE"
+        case -31: return "CL_INVALID_DEVICE_TYPE"
+        case -32: return "CL_INVALID_PLATFORM"
+        case -33: return "CL_INVALID_DEVICE"
+        case -34: return "CL_INVALID_CONTEXT"
+        case -35: return "CL_INVALID_QUEUE_PROPERTIES"
+        case -36: return "CL_INVALID_COMMAND_QUEUE"
+        case -37: return "CL_INVALID_HOST_PTR"
+        case -38: return "CL_INVALID_MEM_OBJECT"
+        case -39: return "CL_INVALID_IMAGE_FORMAT_DESCRIPTOR"
+        case -40: return "CL_INVALID_IMAGE_SIZE"
+        case -41: return "CL_INVALID_SAMPLER"
+        case -42: return "CL_INVALID_BINARY"
+        case -43: return "CL_INVALID_BUILD_OPTIONS"
+        case -44: return "CL_INVALID_PROGRAM"
+        case -45: return "CL_INVALID_PROGRAM_EXECUTABLE"
+        case -46: return "CL_INVALID_KERNEL_NAME"
+        case -47: return "CL_INVALID_KERNEL_DEFINITION"
+        case -48: return "CL_INVALID_KERNEL"
+        case -49: return "CL_INVALID_ARG_INDEX"
+        case -50: return "CL_INVALID_ARG_VALUE"
+        case -51: return "CL_INVALID_ARG_SIZE"
+        case -52: return "CL_INVALID_KERNEL_ARGS"
+        case -53: return "CL_INVALID_WORK_DIMENSION"
+        case -54: return "CL_INVALID_WORK_GROUP_SIZE"
+        case -55: return "CL_INVALID_WORK_ITEM_SIZE"
+        case -56: return "CL_INVALID_GLOBAL_OFFSET"
+        case -57: return "CL_INVALID_EVENT_WAIT_LIST"
+        case -58: return "CL_INVALID_EVENT"
+        case -59: return "CL_INVALID_OPERATION"
+        case -60: return "CL_INVALID_GL_OBJECT"
+        case -61: return "CL_INVALID_BUFFER_SIZE"
+        case -62: return "CL_INVALID_MIP_LEVEL"
+        case -63: return "CL_INVALID_GLOBAL_WORK_SIZE"
+        case -64: return "CL_INVALID_PROPERTY"
+        case -1001: return "CL_PLATFORM_NOT_FOUND_KHR"
+        // CLBlast's own codes.
+        case -1024: return "CLBlastNotImplemented"
+        case -1022: return "CLBlastInvalidMatrixA"
+        case -1021: return "CLBlastInvalidMatrixB"
+        case -1020: return "CLBlastInvalidMatrixC"
+        case -1019: return "CLBlastInvalidVectorX"
+        case -1018: return "CLBlastInvalidVectorY"
+        case -1017: return "CLBlastInvalidDimension"
+        case -1016: return "CLBlastInvalidLeadDimA"
+        case -1015: return "CLBlastInvalidLeadDimB"
+        case -1014: return "CLBlastInvalidLeadDimC"
+        case -1013: return "CLBlastInvalidIncrementX"
+        case -1012: return "CLBlastInvalidIncrementY"
+        case -1011: return "CLBlastInsufficientMemoryA"
+        case -1010: return "CLBlastInsufficientMemoryB"
+        case -1009: return "CLBlastInsufficientMemoryC"
+        case -1008: return "CLBlastInsufficientMemoryX"
+        case -1007: return "CLBlastInsufficientMemoryY"
+        case -2049: return "CLBlastInvalidBatchCount"
+        case -2050: return "CLBlastInvalidOverrideKernel"
+        case -2051: return "CLBlastMissingOverrideParameter"
+        case -2052: return "CLBlastInvalidLocalMemUsage"
+        case -2053: return "CLBlastNoHalfPrecision"
+        case -2054: return "CLBlastNoDoublePrecision"
+        case -2055: return "CLBlastInvalidVectorScalar"
+        case -2056: return "CLBlastInsufficientMemoryScalar"
+        case -2057: return "CLBlastDatabaseError"
+        case -2058: return "CLBlastUnknownError"
+        case -2059: return "CLBlastUnexpectedError"
+        default: return "unknown OpenCL error"
+        }
+    }
+}
+
+/// A kernel file that did not compile, with the compiler's log.
+public struct KernelBuildError: Error, CustomStringConvertible {
+    public let program: String
+    public let device: String
+    public let options: String
+    public let log: String
+
+    /// The first lines of the log, for one-line reports.
+    public func logHead(lines: Int = 5) -> String {
+        log.split(separator: "\n", omittingEmptySubsequences: true).prefix(lines).joined(separator: " | ")
+    }
+
+    public var description: String {
+        "OpenCL program \(program) failed to build on \(device): \(logHead())"
+    }
+}

@@ -1,0 +1,60 @@
+import COpenCL
+
+/// One argument of a kernel launch. A tensor expands to two arguments: its buffer and its
+/// element offset (every kernel takes `__global float* x, int x_off` pairs).
+public enum KernelArgument {
+    case tensor(Tensor)
+    case buffer(RawBuffer)
+    case int(Int)
+    case float(Float)
+    /// Local memory of this many floats.
+    case localFloats(Int)
+}
+
+/// A kernel object, released in `deinit`; it keeps its program alive.
+public final class OpenCLKernel: @unchecked Sendable {
+    public let handle: cl_kernel
+    public let name: String
+    let program: OpenCLProgram
+
+    init(handle: cl_kernel, name: String, program: OpenCLProgram) {
+        self.handle = handle
+        self.name = name
+        self.program = program
+    }
+
+    deinit { clReleaseKernel(handle) }
+
+    func setArguments(_ arguments: [KernelArgument]) throws {
+        var index: cl_uint = 0
+        func set<T>(_ value: T) throws {
+            var copy = value
+            try OpenCLError.check(clSetKernelArg(handle, index, MemoryLayout<T>.size, &copy), "clSetKernelArg(\(name), \(index))")
+            index += 1
+        }
+        for argument in arguments {
+            switch argument {
+            case .tensor(let t):
+                try set(OpaquePointer(t.storage.buffer.handle) as cl_mem?)
+                try set(cl_int(checkedInt: t.offset))
+            case .buffer(let b):
+                try set(OpaquePointer(b.handle) as cl_mem?)
+            case .int(let v):
+                try set(cl_int(checkedInt: v))
+            case .float(let v):
+                try set(cl_float(v))
+            case .localFloats(let count):
+                try OpenCLError.check(clSetKernelArg(handle, index, count * MemoryLayout<Float>.size, nil), "clSetKernelArg(\(name), \(index))")
+                index += 1
+            }
+        }
+    }
+}
+
+extension cl_int {
+    /// Kernels index with 32-bit ints; larger tensors are a programmer error here.
+    init(checkedInt value: Int) {
+        precondition(value >= Int(Int32.min) && value <= Int(Int32.max), "value \(value) does not fit a kernel's int")
+        self.init(value)
+    }
+}
