@@ -1,0 +1,78 @@
+import Foundation
+
+/// Which device to run on: `auto` (the first OpenCL GPU, else the native CPU backend), `cpu`
+/// (the native backend), or `opencl[:N]` (OpenCL device N of `cltrain devices`, default the
+/// first GPU, else device 0; an OpenCL CPU device such as PoCL is used only this way).
+public enum DeviceChoice: Equatable, Sendable, CustomStringConvertible {
+    case auto
+    case cpu
+    case opencl(index: Int?)
+
+    /// Parse `auto`, `cpu`, `opencl` or `opencl:N`.
+    public init(parsing text: String) throws {
+        let lower = text.lowercased()
+        switch lower {
+        case "auto": self = .auto
+        case "cpu": self = .cpu
+        case "opencl": self = .opencl(index: nil)
+        default:
+            if lower.hasPrefix("opencl:"), let n = Int(lower.dropFirst("opencl:".count)), n >= 0 {
+                self = .opencl(index: n)
+            } else {
+                throw DeviceSelectionError.unknownDevice(text)
+            }
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .auto: return "auto"
+        case .cpu: return "cpu"
+        case .opencl(let index): return index.map { "opencl:\($0)" } ?? "opencl"
+        }
+    }
+}
+
+public enum DeviceSelectionError: Error, CustomStringConvertible {
+    case unknownDevice(String)
+    case noOpenCLDevice
+    case noSuchOpenCLDevice(index: Int, available: Int)
+
+    public var description: String {
+        switch self {
+        case .unknownDevice(let text):
+            return "unknown device '\(text)': use auto, cpu, opencl or opencl:N (see `cltrain devices`)"
+        case .noOpenCLDevice:
+            return "no OpenCL device found: install an OpenCL driver (ICD), or use --device cpu"
+        case .noSuchOpenCLDevice(let index, let available):
+            return "there is no OpenCL device \(index) (\(available) found): see `cltrain devices`"
+        }
+    }
+}
+
+extension Device {
+    /// Open the device `choice` names. `auto` never picks an OpenCL CPU device.
+    public static func open(_ choice: DeviceChoice, cacheDirectory: URL? = OpenCLProgramCache.defaultDirectory()) throws -> Device {
+        switch choice {
+        case .cpu:
+            return Device(backend: CPUBackend())
+        case .auto:
+            let entries = (try? OpenCLPlatforms.devices()) ?? []
+            if let gpu = entries.first(where: { $0.info.kind == .gpu }) {
+                return Device(backend: try OpenCLBackend(entry: gpu, cacheDirectory: cacheDirectory))
+            }
+            return Device(backend: CPUBackend())
+        case .opencl(let index):
+            let entries = try OpenCLPlatforms.devices()
+            guard !entries.isEmpty else { throw DeviceSelectionError.noOpenCLDevice }
+            let entry: OpenCLDeviceEntry
+            if let index {
+                guard index < entries.count else { throw DeviceSelectionError.noSuchOpenCLDevice(index: index, available: entries.count) }
+                entry = entries[index]
+            } else {
+                entry = entries.first(where: { $0.info.kind == .gpu }) ?? entries[0]
+            }
+            return Device(backend: try OpenCLBackend(entry: entry, cacheDirectory: cacheDirectory))
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import ArgumentParser
+import CLTrainRuntime
+import Foundation
+
+@main
+struct CLTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cltrain",
+        abstract: "Train DenseNet and Dilated Residual Networks on OpenCL GPUs, or on the CPU.",
+        subcommands: [Devices.self, Bench.self]
+    )
+}
+
+/// `--device auto|cpu|opencl[:N]`, shared by every command that runs ops.
+struct DeviceOptions: ParsableArguments {
+    @Option(name: .long, help: "auto (an OpenCL GPU if any, else the CPU), cpu, opencl, or opencl:N (see `cltrain devices`).",
+            transform: { try DeviceChoice(parsing: $0) })
+    var device: DeviceChoice = .auto
+
+    func open() throws -> Device {
+        try Device.open(device)
+    }
+}
+
+/// Run `body`; report any error as one line on stderr (no stack trace) and exit non-zero.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let exit as ExitCode {
+        throw exit
+    } catch {
+        FileHandle.standardError.write(Data("error: \(oneLine(error))\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+/// An error as one line that says what happened.
+func oneLine(_ error: Error) -> String {
+    let text = String(describing: error)
+    return text.split(whereSeparator: \.isNewline).joined(separator: " ")
+}
