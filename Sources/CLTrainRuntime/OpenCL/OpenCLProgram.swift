@@ -89,8 +89,8 @@ public final class OpenCLProgramCache: @unchecked Sendable {
         programs[key] = program
         if let file, let binary = try? binary(of: program) {
             let temporary = file.appendingPathExtension("tmp\(getpid())")
-            if (try? binary.write(to: temporary)) != nil {
-                _ = try? FileManager.default.replaceItemAt(file, withItemAt: temporary)
+            // Written aside and renamed, so a reader never sees half a binary.
+            if (try? binary.write(to: temporary)) != nil, rename(temporary.path, file.path) != 0 {
                 try? FileManager.default.removeItem(at: temporary)
             }
         }
