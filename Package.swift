@@ -45,10 +45,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "CLTrainNN",
+            dependencies: ["CLTrainRuntime"]
+        ),
         .executableTarget(
             name: "cltrain",
             dependencies: [
                 "CLTrainRuntime",
+                "CLTrainNN",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -56,6 +61,10 @@ let package = Package(
         .testTarget(
             name: "CLTrainRuntimeTests",
             dependencies: ["CLTrainRuntime"]
+        ),
+        .testTarget(
+            name: "CLTrainNNTests",
+            dependencies: ["CLTrainNN", "CLTrainRuntime"]
         ),
     ],
     swiftLanguageModes: [.v5]

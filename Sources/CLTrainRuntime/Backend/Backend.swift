@@ -96,7 +96,8 @@ public protocol Backend: RawAllocator {
                            saveMean: Tensor, saveInvStd: Tensor, gradWeight: Tensor, gradBias: Tensor, accumulate: Bool) throws
     /// `output = max(input, 0)`; `output` may be `input`.
     func reluForward(input: Tensor, output: Tensor) throws
-    /// `gradInput (+)= gradOutput * (output > 0)`, from the forward's output.
+    /// `gradInput (+)= gradOutput * (output > 0)`, from the forward's output; `gradInput` may be
+    /// `gradOutput` (the gradient is then masked in place).
     func reluBackward(output: Tensor, gradOutput: Tensor, gradInput: Tensor, accumulate: Bool) throws
 
     // MARK: Linear

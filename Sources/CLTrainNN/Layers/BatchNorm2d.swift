@@ -1,0 +1,72 @@
+import CLTrainRuntime
+
+/// Batch normalisation over N, H, W per channel, as PyTorch's `BatchNorm2d` (momentum 0.1,
+/// eps 1e-5): `name.weight`, `name.bias`, `name.running_mean`, `name.running_var`, and
+/// `name.num_batches_tracked` (a host counter).
+public final class BatchNorm2d {
+    public let name: String
+    public let channels: Int
+    public let weight: Parameter
+    public let bias: Parameter
+    public let runningMean: Buffer
+    public let runningVar: Buffer
+    public var batchesTracked = 0
+    public var momentum: Float = 0.1
+    public var epsilon: Float = 1e-5
+
+    private var savedInput: Tensor?
+    private var saveMean: Tensor?
+    private var saveInvStd: Tensor?
+
+    init(_ builder: ModelBuilder, _ name: String, _ channels: Int) throws {
+        self.name = name
+        self.channels = channels
+        weight = try builder.parameter(join(name, "weight"), shape: [channels], values: [Float](repeating: 1, count: channels))
+        bias = try builder.parameter(join(name, "bias"), shape: [channels], values: [Float](repeating: 0, count: channels))
+        runningMean = try builder.buffer(join(name, "running_mean"), shape: [channels], value: 0)
+        runningVar = try builder.buffer(join(name, "running_var"), shape: [channels], value: 1)
+        builder.register(self)
+    }
+
+    /// Normalise `input` (batch statistics in training, running ones in eval), into `output`
+    /// when given; `output` may be a fresh tensor only (never the input).
+    public func forward(_ input: Tensor, into output: Tensor? = nil, training: Bool) throws -> Tensor {
+        precondition(input.c == channels, "\(name): input \(input.shape), expected \(channels) channels")
+        let device = input.device
+        let out = try output ?? device.makeTensor(input.shape)
+        if training {
+            let mean = try saveMean ?? device.makeTensor([channels])
+            let invStd = try saveInvStd ?? device.makeTensor([channels])
+            try device.backend.batchNormForwardTraining(
+                input: input, output: out, weight: weight.value, bias: bias.value, runningMean: runningMean.value,
+                runningVar: runningVar.value, saveMean: mean, saveInvStd: invStd, momentum: momentum, epsilon: epsilon)
+            savedInput = input
+            saveMean = mean
+            saveInvStd = invStd
+            batchesTracked += 1
+        } else {
+            try device.backend.batchNormForwardInference(
+                input: input, output: out, weight: weight.value, bias: bias.value, runningMean: runningMean.value,
+                runningVar: runningVar.value, epsilon: epsilon)
+            savedInput = nil
+        }
+        return out
+    }
+
+    /// Accumulate the weight and bias gradients; return the input gradient (into `gradInput`
+    /// when given, added to it when `accumulate`).
+    @discardableResult
+    public func backward(_ gradOutput: Tensor, into gradInput: Tensor? = nil, accumulate: Bool = false) throws -> Tensor {
+        guard let input = savedInput, let mean = saveMean, let invStd = saveInvStd else {
+            preconditionFailure("\(name): backward without a training forward")
+        }
+        savedInput = nil
+        let result = try gradInput ?? input.device.makeTensor(input.shape)
+        try input.device.backend.batchNormBackward(
+            input: input, gradOutput: gradOutput, gradInput: result, weight: weight.value, saveMean: mean, saveInvStd: invStd,
+            gradWeight: weight.gradient, gradBias: bias.gradient, accumulate: gradInput != nil && accumulate)
+        return result
+    }
+
+    public func release() { savedInput = nil }
+}

@@ -1,0 +1,69 @@
+import CLTrainRuntime
+import Foundation
+
+/// How a convolution's weights are drawn (He et al. normal, over fan-in or fan-out).
+public enum ConvInit {
+    /// std = sqrt(2 / (Cin kh kw)): torchvision's DenseNet (`kaiming_normal_`).
+    case heFanIn
+    /// std = sqrt(2 / (Cout kh kw)): torchvision's ResNet and fyu/drn.
+    case heFanOut
+}
+
+/// A 2-D convolution (`name.weight` [Cout, Cin, kh, kw], optional `name.bias`).
+public final class Conv2d {
+    public let weight: Parameter
+    public let bias: Parameter?
+    public let geometry: Conv2dGeometry
+    public let inChannels: Int
+    public let outChannels: Int
+    private var savedInput: Tensor?
+
+    init(_ builder: ModelBuilder, _ name: String, _ inChannels: Int, _ outChannels: Int, _ geometry: Conv2dGeometry,
+         bias hasBias: Bool = false, initialization: ConvInit = .heFanIn) throws {
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.geometry = geometry
+        let area = geometry.kernelH * geometry.kernelW
+        let fan = Float((initialization == .heFanIn ? inChannels : outChannels) * area)
+        let shape = [outChannels, inChannels, geometry.kernelH, geometry.kernelW]
+        weight = try builder.parameter(join(name, "weight"), shape: shape,
+                                       values: builder.normal(shape.reduce(1, *), std: (2 / fan).squareRoot()))
+        // PyTorch's default bias: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+        bias = hasBias ? try builder.parameter(join(name, "bias"), shape: [outChannels],
+                                            values: builder.uniform(outChannels, bound: 1 / Float(inChannels * area).squareRoot())) : nil
+    }
+
+    public func outputShape(_ input: [Int]) -> [Int] {
+        [input[0], outChannels, geometry.outputHeight(input[2]), geometry.outputWidth(input[3])]
+    }
+
+    /// Convolve `input`, writing into `output` when given (e.g. a channel slice of a block).
+    public func forward(_ input: Tensor, into output: Tensor? = nil, training: Bool) throws -> Tensor {
+        precondition(input.rank == 4 && input.c == inChannels, "conv \(weight.name): input \(input.shape), expected \(inChannels) channels")
+        let out = try output ?? input.device.makeTensor(outputShape(input.shape))
+        try input.device.backend.conv2dForward(input: input, weight: weight.value, bias: bias?.value, output: out, geometry: geometry)
+        savedInput = training ? input : nil
+        return out
+    }
+
+    /// Accumulate the weight (and bias) gradients and return the input gradient, written into
+    /// `gradInput` when given (added to it when `accumulate`). With `inputGradient: false` only
+    /// the parameter gradients are computed.
+    @discardableResult
+    public func backward(_ gradOutput: Tensor, into gradInput: Tensor? = nil, accumulate: Bool = false,
+                         inputGradient: Bool = true) throws -> Tensor? {
+        guard let input = savedInput else { preconditionFailure("conv \(weight.name): backward without a training forward") }
+        savedInput = nil
+        let backend = input.device.backend
+        try backend.conv2dBackwardWeight(input: input, gradOutput: gradOutput, gradWeight: weight.gradient,
+                                         gradBias: bias?.gradient, geometry: geometry)
+        guard inputGradient else { return nil }
+        let result = try gradInput ?? input.device.makeTensor(input.shape)
+        try backend.conv2dBackwardData(gradOutput: gradOutput, weight: weight.value, gradInput: result, geometry: geometry,
+                                       accumulate: gradInput != nil && accumulate)
+        return result
+    }
+
+    /// Forget what the last forward kept.
+    public func release() { savedInput = nil }
+}

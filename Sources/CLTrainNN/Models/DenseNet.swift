@@ -1,0 +1,235 @@
+import CLTrainRuntime
+
+/// DenseNet (Huang et al. 2017) with torchvision's state_dict names.
+///
+/// Each dense block allocates its whole output once; every layer reads the channels written so
+/// far as a view and writes its k new channels straight into its slice, so concatenation costs
+/// no copy. In the backward pass the block's gradient is one tensor too: each layer's first batch
+/// norm adds its input gradient into the slice it read.
+public final class DenseNet: Model {
+    public struct Configuration: Equatable, Sendable {
+        public enum Stem: Sendable { case small, imagenet }
+        public var blocks: [Int]
+        public var growthRate: Int
+        /// Bottleneck 1x1 convolutions of `bottleneckWidth * growthRate` channels (BC).
+        public var bottleneck: Bool
+        public var bottleneckWidth = 4
+        /// Channels kept by a transition (0.5 for BC, 1 for plain DenseNet).
+        public var compression: Double
+        public var initialFeatures: Int
+        /// `.small`: one 3x3 convolution (CIFAR-style); `.imagenet`: 7x7/2 conv, BN, ReLU, 3x3/2 max pool.
+        public var stem: Stem
+
+        /// DenseNet-BC for small images: depth L = 6n + 4, three blocks of n bottleneck layers.
+        public static func bc(depth: Int, growthRate: Int) -> Configuration {
+            let n = (depth - 4) / 6
+            return Configuration(blocks: [n, n, n], growthRate: growthRate, bottleneck: true, compression: 0.5,
+                                 initialFeatures: 2 * growthRate, stem: .small)
+        }
+
+        /// Plain DenseNet for small images: depth L = 3n + 4, 16 initial channels.
+        public static func plain(depth: Int, growthRate: Int) -> Configuration {
+            let n = (depth - 4) / 3
+            return Configuration(blocks: [n, n, n], growthRate: growthRate, bottleneck: false, compression: 1,
+                                 initialFeatures: 16, stem: .small)
+        }
+
+        /// The ImageNet DenseNets (121: 6-12-24-16, 169: 6-12-32-32, 201: 6-12-48-32, 264: 6-12-64-48).
+        public static func imagenet(blocks: [Int], growthRate: Int = 32) -> Configuration {
+            Configuration(blocks: blocks, growthRate: growthRate, bottleneck: true, compression: 0.5,
+                          initialFeatures: 2 * growthRate, stem: .imagenet)
+        }
+    }
+
+    public let configuration: Configuration
+    public let inputChannels: Int
+    public let classes: Int
+    public let parameters: [Parameter]
+    public let buffers: [Buffer]
+    public let batchNorms: [BatchNorm2d]
+
+    private let conv0: Conv2d
+    private let norm0: BatchNorm2d?
+    private let relu0 = ReLU()
+    private let pool0 = MaxPool2d(Pool2dGeometry(kernel: 3, stride: 2, padding: 1))
+    private let denseBlocks: [DenseBlock]
+    private let transitions: [Transition]
+    private let norm5: BatchNorm2d
+    private let relu5 = ReLU()
+    private let pool = GlobalAvgPool()
+    private let classifier: Linear
+
+    public init(_ configuration: Configuration, inputChannels: Int, classes: Int, device: Device, seed: UInt64) throws {
+        precondition(!configuration.blocks.isEmpty && configuration.blocks.allSatisfy { $0 > 0 }, "DenseNet needs blocks of at least one layer")
+        self.configuration = configuration
+        self.inputChannels = inputChannels
+        self.classes = classes
+        let builder = ModelBuilder(device: device, seed: seed)
+        var channels = configuration.initialFeatures
+        switch configuration.stem {
+        case .small:
+            conv0 = try Conv2d(builder, "features.conv0", inputChannels, channels, Conv2dGeometry(kernel: 3, padding: 1))
+            norm0 = nil
+        case .imagenet:
+            conv0 = try Conv2d(builder, "features.conv0", inputChannels, channels, Conv2dGeometry(kernel: 7, stride: 2, padding: 3))
+            norm0 = try BatchNorm2d(builder, "features.norm0", channels)
+        }
+        var blocks: [DenseBlock] = []
+        var transitions: [Transition] = []
+        for (index, layers) in configuration.blocks.enumerated() {
+            let block = try DenseBlock(builder, "features.denseblock\(index + 1)", inputChannels: channels, layers: layers,
+                                       configuration: configuration)
+            blocks.append(block)
+            channels = block.outputChannels
+            if index < configuration.blocks.count - 1 {
+                let out = Int(Double(channels) * configuration.compression)
+                transitions.append(try Transition(builder, "features.transition\(index + 1)", channels, out))
+                channels = out
+            }
+        }
+        denseBlocks = blocks
+        self.transitions = transitions
+        norm5 = try BatchNorm2d(builder, "features.norm5", channels)
+        classifier = try Linear(builder, "classifier", channels, classes, zeroBias: true)
+        parameters = builder.parameters
+        buffers = builder.buffers
+        batchNorms = builder.batchNorms
+    }
+
+    public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+        var x = try conv0.forward(input, training: training)
+        if let norm0 {
+            x = try relu0.forward(norm0.forward(x, training: training), training: training)
+            x = try pool0.forward(x, training: training)
+        }
+        for (index, block) in denseBlocks.enumerated() {
+            x = try block.forward(x, training: training)
+            if index < transitions.count { x = try transitions[index].forward(x, training: training) }
+        }
+        x = try relu5.forward(norm5.forward(x, training: training), training: training)
+        return try classifier.forward(pool.forward(x), training: training)
+    }
+
+    public func backward(_ gradLogits: Tensor) throws {
+        var g = try pool.backward(classifier.backward(gradLogits))
+        g = try norm5.backward(relu5.backward(g))
+        for index in denseBlocks.indices.reversed() {
+            if index < transitions.count { g = try transitions[index].backward(g) }
+            g = try denseBlocks[index].backward(g)
+        }
+        if let norm0 {
+            g = try norm0.backward(relu0.backward(pool0.backward(g)))
+        }
+        try conv0.backward(g, inputGradient: false)
+    }
+}
+
+/// BN-ReLU-1x1 conv (bottleneck, BC only), BN-ReLU-3x3 conv to k channels.
+final class DenseLayer {
+    let norm1: BatchNorm2d
+    let relu1 = ReLU()
+    let conv1: Conv2d
+    let norm2: BatchNorm2d?
+    let relu2 = ReLU()
+    let conv2: Conv2d?
+
+    init(_ builder: ModelBuilder, _ name: String, inputChannels: Int, configuration c: DenseNet.Configuration) throws {
+        norm1 = try BatchNorm2d(builder, join(name, "norm1"), inputChannels)
+        if c.bottleneck {
+            let width = c.bottleneckWidth * c.growthRate
+            conv1 = try Conv2d(builder, join(name, "conv1"), inputChannels, width, Conv2dGeometry(kernel: 1))
+            norm2 = try BatchNorm2d(builder, join(name, "norm2"), width)
+            conv2 = try Conv2d(builder, join(name, "conv2"), width, c.growthRate, Conv2dGeometry(kernel: 3, padding: 1))
+        } else {
+            conv1 = try Conv2d(builder, join(name, "conv1"), inputChannels, c.growthRate, Conv2dGeometry(kernel: 3, padding: 1))
+            norm2 = nil
+            conv2 = nil
+        }
+    }
+
+    /// Read `input` (the block's channels so far) and write the new features into `output`.
+    func forward(_ input: Tensor, into output: Tensor, training: Bool) throws {
+        let x = try relu1.forward(norm1.forward(input, training: training), training: training)
+        if let norm2, let conv2 {
+            let bottleneck = try conv1.forward(x, training: training)
+            let y = try relu2.forward(norm2.forward(bottleneck, training: training), training: training)
+            _ = try conv2.forward(y, into: output, training: training)
+        } else {
+            _ = try conv1.forward(x, into: output, training: training)
+        }
+    }
+
+    /// From the gradient of this layer's new features, add the gradient of its input into
+    /// `gradInput` (the block gradient's leading channels).
+    func backward(_ gradOutput: Tensor, addingInto gradInput: Tensor) throws {
+        var g = gradOutput
+        if let norm2, let conv2 {
+            g = try conv2.backward(g)!
+            g = try conv1.backward(norm2.backward(relu2.backward(g)))!
+        } else {
+            g = try conv1.backward(g)!
+        }
+        try norm1.backward(relu1.backward(g), into: gradInput, accumulate: true)
+    }
+}
+
+/// The layers of one dense block over one shared output tensor.
+final class DenseBlock {
+    let layers: [DenseLayer]
+    let inputChannels: Int
+    let growthRate: Int
+    var outputChannels: Int { inputChannels + layers.count * growthRate }
+
+    init(_ builder: ModelBuilder, _ name: String, inputChannels: Int, layers count: Int, configuration: DenseNet.Configuration) throws {
+        self.inputChannels = inputChannels
+        self.growthRate = configuration.growthRate
+        layers = try (0..<count).map {
+            try DenseLayer(builder, join(name, "denselayer\($0 + 1)"), inputChannels: inputChannels + $0 * configuration.growthRate,
+                           configuration: configuration)
+        }
+    }
+
+    func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+        let output = try input.device.makeTensor([input.n, outputChannels, input.h, input.w])
+        try input.device.backend.channelCopy(from: input, to: output.channels(0..<inputChannels), accumulate: false)
+        for (index, layer) in layers.enumerated() {
+            let start = inputChannels + index * growthRate
+            try layer.forward(output.channels(0..<start), into: output.channels(start..<start + growthRate), training: training)
+        }
+        return output
+    }
+
+    /// `gradOutput`, the gradient of the whole block output, is consumed: the layers add their
+    /// input gradients into its leading channels, and its first `inputChannels` are returned.
+    func backward(_ gradOutput: Tensor) throws -> Tensor {
+        let g = gradOutput
+        for (index, layer) in layers.enumerated().reversed() {
+            let start = inputChannels + index * growthRate
+            try layer.backward(g.channels(start..<start + growthRate), addingInto: g.channels(0..<start))
+        }
+        return g.channels(0..<inputChannels)
+    }
+}
+
+/// BN-ReLU-1x1 conv-2x2 average pool between two blocks.
+final class Transition {
+    let norm: BatchNorm2d
+    let relu = ReLU()
+    let conv: Conv2d
+    let pool = AvgPool2d(Pool2dGeometry(kernel: 2, stride: 2))
+
+    init(_ builder: ModelBuilder, _ name: String, _ inputChannels: Int, _ outputChannels: Int) throws {
+        norm = try BatchNorm2d(builder, join(name, "norm"), inputChannels)
+        conv = try Conv2d(builder, join(name, "conv"), inputChannels, outputChannels, Conv2dGeometry(kernel: 1))
+    }
+
+    func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+        let x = try relu.forward(norm.forward(input, training: training), training: training)
+        return try pool.forward(conv.forward(x, training: training), training: training)
+    }
+
+    func backward(_ gradOutput: Tensor) throws -> Tensor {
+        let g = try conv.backward(pool.backward(gradOutput))!
+        return try norm.backward(relu.backward(g))
+    }
+}

@@ -1,0 +1,91 @@
+import CLTrainRuntime
+
+/// Every model cltrain builds, by the name the CLI takes.
+public enum ModelCatalog {
+    public struct Entry: Sendable {
+        public let name: String
+        public let summary: String
+        let make: @Sendable (_ inputChannels: Int, _ classes: Int, _ device: Device, _ seed: UInt64) throws -> Model
+    }
+
+    public static let entries: [Entry] = [
+        denseNetBC("densenet-bc-40", depth: 40, k: 12),
+        denseNetBC("densenet-bc-100", depth: 100, k: 12),
+        denseNetBC("densenet-bc-250-k24", depth: 250, k: 24),
+        denseNetBC("densenet-bc-190-k40", depth: 190, k: 40),
+        Entry(name: "densenet-40", summary: "DenseNet L=40, k=12 without bottleneck or compression (CIFAR-style)") {
+            try DenseNet(.plain(depth: 40, growthRate: 12), inputChannels: $0, classes: $1, device: $2, seed: $3)
+        },
+        denseNetImageNet("densenet-121", [6, 12, 24, 16]),
+        denseNetImageNet("densenet-169", [6, 12, 32, 32]),
+        denseNetImageNet("densenet-201", [6, 12, 48, 32]),
+        denseNetImageNet("densenet-264", [6, 12, 64, 48]),
+        drn("drn-c-26", .c26()), drn("drn-c-42", .c42()), drn("drn-d-22", .d22()), drn("drn-d-38", .d38()),
+        Entry(name: "drn-a-18", summary: "DRN-A-18: ResNet-18 whose levels 3-4 keep resolution with dilation 2 and 4") {
+            try ResNet(.drnA([2, 2, 2, 2]), inputChannels: $0, classes: $1, device: $2, seed: $3)
+        },
+        Entry(name: "drn-a-34", summary: "DRN-A-34: ResNet-34 whose levels 3-4 keep resolution with dilation 2 and 4") {
+            try ResNet(.drnA([3, 4, 6, 3]), inputChannels: $0, classes: $1, device: $2, seed: $3)
+        },
+        Entry(name: "resnet-18", summary: "ResNet-18 (torchvision)") {
+            try ResNet(.resnet([2, 2, 2, 2]), inputChannels: $0, classes: $1, device: $2, seed: $3)
+        },
+        Entry(name: "resnet-34", summary: "ResNet-34 (torchvision)") {
+            try ResNet(.resnet([3, 4, 6, 3]), inputChannels: $0, classes: $1, device: $2, seed: $3)
+        },
+        Entry(name: "resnet-cifar", summary: "small CIFAR ResNet: 3x3 stem, three levels of two basic blocks, 16/32/64 channels") {
+            try ResNet(.cifar(blocks: 2), inputChannels: $0, classes: $1, device: $2, seed: $3)
+        },
+    ]
+
+    public static var names: [String] { entries.map(\.name) }
+
+    public static func entry(named name: String) -> Entry? {
+        if let entry = entries.first(where: { $0.name == name.lowercased() }) { return entry }
+        return customDenseNet(name)
+    }
+
+    /// `densenet-bc-L-kK` (any depth 6n+4 and growth) and `densenet-L-kK` (depth 3n+4).
+    static func customDenseNet(_ name: String) -> Entry? {
+        let parts = name.lowercased().split(separator: "-")
+        let bc = parts.count >= 3 && parts[1] == "bc"
+        let rest = parts.dropFirst(bc ? 2 : 1)
+        guard parts.first == "densenet", let depth = rest.first.flatMap({ Int($0) }) else { return nil }
+        guard rest.count == 1 || rest.count == 2 else { return nil }
+        var growth: Int? = 12
+        if rest.count == 2, rest.last!.hasPrefix("k") { growth = Int(rest.last!.dropFirst()) } else if rest.count == 2 { growth = nil }
+        guard let k = growth, k > 0 else { return nil }
+        if bc {
+            guard depth >= 10, (depth - 4) % 6 == 0 else { return nil }
+            return denseNetBC(name.lowercased(), depth: depth, k: k)
+        }
+        guard depth >= 7, (depth - 4) % 3 == 0 else { return nil }
+        return Entry(name: name.lowercased(), summary: "DenseNet L=\(depth), k=\(k)") {
+            try DenseNet(.plain(depth: depth, growthRate: k), inputChannels: $0, classes: $1, device: $2, seed: $3)
+        }
+    }
+
+    static func denseNetBC(_ name: String, depth: Int, k: Int) -> Entry {
+        Entry(name: name, summary: "DenseNet-BC L=\(depth), k=\(k) for small images (3x3 stem, three blocks)") {
+            try DenseNet(.bc(depth: depth, growthRate: k), inputChannels: $0, classes: $1, device: $2, seed: $3)
+        }
+    }
+
+    static func denseNetImageNet(_ name: String, _ blocks: [Int]) -> Entry {
+        Entry(name: name, summary: "\(name) (torchvision): 7x7/2 stem, max pool, blocks \(blocks.map(String.init).joined(separator: "-")), k=32") {
+            try DenseNet(.imagenet(blocks: blocks), inputChannels: $0, classes: $1, device: $2, seed: $3)
+        }
+    }
+
+    static func drn(_ name: String, _ configuration: DRN.Configuration) -> Entry {
+        Entry(name: name, summary: "\(name.uppercased()) (fyu/drn), output stride 8, fc as a 1x1 convolution") {
+            try DRN(configuration, inputChannels: $0, classes: $1, device: $2, seed: $3)
+        }
+    }
+}
+
+extension ModelCatalog.Entry {
+    public func make(inputChannels: Int, classes: Int, device: Device, seed: UInt64) throws -> Model {
+        try make(inputChannels, classes, device, seed)
+    }
+}
