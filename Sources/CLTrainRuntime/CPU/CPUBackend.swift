@@ -1,1 +1,185 @@
-// Placeholder replaced by the CPU backend implementation.
+import COpenBLAS
+import Foundation
+
+/// The native backend: host memory, Swift loops split over threads, and OpenBLAS for GEMM.
+///
+/// A `RawBuffer`'s handle is the host pointer itself, and every op runs synchronously on the
+/// calling thread (helped by worker threads), so `synchronize()` has nothing to wait for.
+public final class CPUBackend: Backend {
+    public let info: DeviceInfo
+    let parallel: CPUParallel
+
+    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        let threads = max(threads, 1)
+        parallel = CPUParallel(threads: threads)
+        openblas_set_num_threads(Int32(clamping: threads))
+        let cpu = Self.cpuInfo()
+        let physical = Int(clamping: ProcessInfo.processInfo.physicalMemory)
+        info = DeviceInfo(
+            backend: "cpu", name: cpu["model name"] ?? "CPU", vendor: cpu["vendor_id"] ?? "unknown",
+            driver: Self.openBLASVersion(), kind: .cpu, computeUnits: threads,
+            globalMemoryBytes: physical, maxAllocationBytes: physical, maxWorkGroupSize: 1)
+    }
+
+    /// The first value of each key in /proc/cpuinfo (empty where there is no such file).
+    private static func cpuInfo() -> [String: String] {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return [:] }
+        var fields: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let key = line[..<colon].trimmingCharacters(in: .whitespaces)
+            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            if fields[key] == nil, !value.isEmpty { fields[key] = value }
+        }
+        return fields
+    }
+
+    /// "OpenBLAS 0.3.21" from the library's configuration string.
+    private static func openBLASVersion() -> String {
+        guard let config = openblas_get_config() else { return "OpenBLAS" }
+        let words = String(cString: config).split(separator: " ")
+        if words.count >= 2, words[0] == "OpenBLAS" { return "OpenBLAS \(words[1])" }
+        return "OpenBLAS"
+    }
+
+    // MARK: Raw memory
+
+    static let alignment = 64
+
+    public func allocate(bytes: Int) throws -> RawBuffer {
+        guard bytes >= 0 else { throw AllocationFailure(bytes: bytes, reason: "negative size") }
+        let size = max(bytes, Self.alignment)
+        let limit = info.globalMemoryBytes.multipliedReportingOverflow(by: 4)
+        if !limit.overflow, size > limit.partialValue {
+            throw AllocationFailure(bytes: bytes, reason: "more than four times the physical memory (\(formatBytes(info.globalMemoryBytes)))")
+        }
+        var pointer: UnsafeMutableRawPointer?
+        let status = posix_memalign(&pointer, Self.alignment, size)
+        guard status == 0, let pointer else {
+            throw AllocationFailure(bytes: bytes, reason: "posix_memalign failed: \(String(cString: strerror(status)))")
+        }
+        return RawBuffer(handle: pointer, bytes: size)
+    }
+
+    public func deallocate(_ buffer: RawBuffer) {
+        free(buffer.handle)
+    }
+
+    public func write(from source: UnsafeRawPointer, to buffer: RawBuffer, offset: Int, bytes: Int) throws {
+        precondition(offset >= 0 && bytes >= 0 && offset + bytes <= buffer.bytes,
+                     "write of \(bytes) bytes at \(offset) outside a buffer of \(buffer.bytes)")
+        if bytes > 0 { memcpy(buffer.handle + offset, source, bytes) }
+    }
+
+    public func read(from buffer: RawBuffer, offset: Int, bytes: Int, into destination: UnsafeMutableRawPointer) throws {
+        precondition(offset >= 0 && bytes >= 0 && offset + bytes <= buffer.bytes,
+                     "read of \(bytes) bytes at \(offset) outside a buffer of \(buffer.bytes)")
+        if bytes > 0 { memcpy(destination, buffer.handle + offset, bytes) }
+    }
+
+    public func synchronize() throws {}
+
+    // MARK: Pointers
+
+    /// Element [0, ...] of `tensor`, which must live on this backend.
+    func rawPointer(_ tensor: Tensor) -> UnsafeMutablePointer<Float> {
+        precondition(tensor.device.backend === self, "\(tensor) does not live on this CPU backend")
+        return tensor.storage.buffer.handle.assumingMemoryBound(to: Float.self) + tensor.offset
+    }
+
+    /// Element [0, ...] of a sample-contiguous tensor on this backend; sample `n` starts at
+    /// `pointer + n * tensor.sampleStride`.
+    func pointer(_ tensor: Tensor) -> UnsafeMutablePointer<Float> {
+        precondition(tensor.isSampleContiguous, "\(tensor) with strides \(tensor.strides) is not sample-contiguous")
+        return rawPointer(tensor)
+    }
+
+    /// Element 0 of a dense tensor (weights, biases, per-channel statistics) on this backend.
+    func dense(_ tensor: Tensor) -> UnsafeMutablePointer<Float> {
+        precondition(tensor.isContiguous, "\(tensor) with strides \(tensor.strides) must be contiguous")
+        return rawPointer(tensor)
+    }
+
+    /// Rows and row length of an element-wise loop over same-shaped tensors: one row when all are
+    /// dense, else one row per sample (row `r` of tensor `t` starts at `r * t.sampleStride`).
+    func rowLayout(_ tensors: [Tensor]) -> (rows: Int, length: Int) {
+        let first = tensors[0]
+        if tensors.allSatisfy(\.isContiguous) || first.rank == 0 { return (1, first.count) }
+        return (first.shape[0], first.sampleSize)
+    }
+
+    // MARK: Basic
+
+    public func fill(_ tensor: Tensor, value: Float) throws {
+        let base = pointer(tensor), stride = tensor.sampleStride
+        let (rows, length) = rowLayout([tensor])
+        parallel.forRows(rows, length: length) { row, columns in
+            let p = base + row * stride
+            for i in columns { p[i] = value }
+        }
+    }
+
+    public func add(_ a: Tensor, _ b: Tensor, output: Tensor) throws {
+        precondition(a.shape == b.shape && a.shape == output.shape,
+                     "add: shapes \(a.shape) + \(b.shape) -> \(output.shape) differ")
+        let pa = pointer(a), pb = pointer(b), po = pointer(output)
+        let sa = a.sampleStride, sb = b.sampleStride, so = output.sampleStride
+        let (rows, length) = rowLayout([a, b, output])
+        parallel.forRows(rows, length: length) { row, columns in
+            let x = pa + row * sa, y = pb + row * sb, z = po + row * so
+            for i in columns { z[i] = x[i] + y[i] }
+        }
+    }
+
+    public func axpy(alpha: Float, x: Tensor, y: Tensor) throws {
+        precondition(x.shape == y.shape, "axpy: shapes \(x.shape) and \(y.shape) differ")
+        let px = pointer(x), py = pointer(y), sx = x.sampleStride, sy = y.sampleStride
+        let (rows, length) = rowLayout([x, y])
+        parallel.forRows(rows, length: length) { row, columns in
+            let u = px + row * sx, v = py + row * sy
+            for i in columns { v[i] += alpha * u[i] }
+        }
+    }
+
+    public func channelCopy(from source: Tensor, to destination: Tensor, accumulate: Bool) throws {
+        precondition(source.shape == destination.shape,
+                     "channelCopy: shapes \(source.shape) and \(destination.shape) differ")
+        let ps = pointer(source), pd = pointer(destination)
+        let ss = source.sampleStride, sd = destination.sampleStride
+        let (rows, length) = rowLayout([source, destination])
+        parallel.forRows(rows, length: length) { row, columns in
+            let s = ps + row * ss, d = pd + row * sd
+            if accumulate {
+                for i in columns { d[i] += s[i] }
+            } else {
+                (d + columns.lowerBound).update(from: s + columns.lowerBound, count: columns.count)
+            }
+        }
+    }
+
+    public func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                      a: Tensor, lda: Int, b: Tensor, ldb: Int, beta: Float, c: Tensor, ldc: Int) throws {
+        gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+             a: rawPointer(a), lda: lda, b: rawPointer(b), ldb: ldb, beta: beta, c: rawPointer(c), ldc: ldc)
+    }
+
+    /// Row-major `C = alpha * op(A) op(B) + beta * C` on host pointers (OpenBLAS).
+    /// With `beta == 0`, C is only written (OpenBLAS zeroes it first, so garbage is fine).
+    func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+              beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        precondition(m >= 0 && n >= 0 && k >= 0, "sgemm: negative size \(m) x \(n) x \(k)")
+        if m == 0 || n == 0 { return }
+        precondition(lda >= max(transposeA ? m : k, 1) && ldb >= max(transposeB ? k : n, 1) && ldc >= max(n, 1),
+                     "sgemm: leading dimensions \(lda), \(ldb), \(ldc) too small for \(m) x \(n) x \(k)")
+        if k == 0 {
+            for row in 0..<m {
+                let p = c + row * ldc
+                for i in 0..<n { p[i] = beta == 0 ? 0 : beta * p[i] }
+            }
+            return
+        }
+        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+}

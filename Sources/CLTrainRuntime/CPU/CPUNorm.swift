@@ -1,0 +1,143 @@
+import Foundation
+
+/// Batch normalisation (statistics in Double, one channel per task) and ReLU.
+extension CPUBackend {
+    /// N, C and the spatial size per channel of a batch-norm input ([N, C] or [N, C, H, W]).
+    private func normShape(_ input: Tensor, _ others: [(String, Tensor)], channelTensors: [(String, Tensor)]) -> (n: Int, c: Int, plane: Int) {
+        precondition(input.rank >= 2, "batchNorm: input \(input.shape) needs N and C axes")
+        for (name, t) in others {
+            precondition(t.shape == input.shape, "batchNorm: \(name) \(t.shape) differs from input \(input.shape)")
+        }
+        let c = input.shape[1]
+        for (name, t) in channelTensors {
+            precondition(t.count == c, "batchNorm: \(name) \(t.shape) should hold \(c) channel values for input \(input.shape)")
+        }
+        return (input.shape[0], c, input.sampleSize / max(c, 1))
+    }
+
+    public func batchNormForwardTraining(input: Tensor, output: Tensor, weight: Tensor, bias: Tensor,
+                                         runningMean: Tensor, runningVar: Tensor, saveMean: Tensor, saveInvStd: Tensor,
+                                         momentum: Float, epsilon: Float) throws {
+        let (n, c, plane) = normShape(input, [("output", output)], channelTensors: [
+            ("weight", weight), ("bias", bias), ("runningMean", runningMean), ("runningVar", runningVar),
+            ("saveMean", saveMean), ("saveInvStd", saveInvStd),
+        ])
+        let count = n * plane
+        precondition(count > 1, "batchNorm: training needs more than one value per channel, input \(input.shape)")
+        let x = pointer(input), y = pointer(output), xs = input.sampleStride, ys = output.sampleStride
+        let w = dense(weight), b = dense(bias), rm = dense(runningMean), rv = dense(runningVar)
+        let sm = dense(saveMean), si = dense(saveInvStd)
+        let m = Double(momentum)
+        parallel.forEach(c, cost: 3 * count) { ch in
+            var sum = 0.0
+            for sample in 0..<n {
+                let p = x + sample * xs + ch * plane
+                for i in 0..<plane { sum += Double(p[i]) }
+            }
+            let mean = sum / Double(count)
+            var squares = 0.0
+            for sample in 0..<n {
+                let p = x + sample * xs + ch * plane
+                for i in 0..<plane {
+                    let d = Double(p[i]) - mean
+                    squares += d * d
+                }
+            }
+            let variance = squares / Double(count)
+            let invStd = 1 / (variance + Double(epsilon)).squareRoot()
+            let scale = Float(Double(w[ch]) * invStd)
+            let shift = Float(Double(b[ch]) - mean * Double(w[ch]) * invStd)
+            for sample in 0..<n {
+                let p = x + sample * xs + ch * plane, q = y + sample * ys + ch * plane
+                for i in 0..<plane { q[i] = p[i] * scale + shift }
+            }
+            sm[ch] = Float(mean)
+            si[ch] = Float(invStd)
+            rm[ch] = Float((1 - m) * Double(rm[ch]) + m * mean)
+            rv[ch] = Float((1 - m) * Double(rv[ch]) + m * variance * Double(count) / Double(count - 1))
+        }
+    }
+
+    public func batchNormForwardInference(input: Tensor, output: Tensor, weight: Tensor, bias: Tensor,
+                                          runningMean: Tensor, runningVar: Tensor, epsilon: Float) throws {
+        let (n, c, plane) = normShape(input, [("output", output)], channelTensors: [
+            ("weight", weight), ("bias", bias), ("runningMean", runningMean), ("runningVar", runningVar),
+        ])
+        let x = pointer(input), y = pointer(output), xs = input.sampleStride, ys = output.sampleStride
+        let w = dense(weight), b = dense(bias), rm = dense(runningMean), rv = dense(runningVar)
+        parallel.forEach(c, cost: n * plane) { ch in
+            let invStd = 1 / (Double(rv[ch]) + Double(epsilon)).squareRoot()
+            let scale = Float(Double(w[ch]) * invStd)
+            let shift = Float(Double(b[ch]) - Double(rm[ch]) * Double(w[ch]) * invStd)
+            for sample in 0..<n {
+                let p = x + sample * xs + ch * plane, q = y + sample * ys + ch * plane
+                for i in 0..<plane { q[i] = p[i] * scale + shift }
+            }
+        }
+    }
+
+    public func batchNormBackward(input: Tensor, gradOutput: Tensor, gradInput: Tensor, weight: Tensor,
+                                  saveMean: Tensor, saveInvStd: Tensor, gradWeight: Tensor, gradBias: Tensor, accumulate: Bool) throws {
+        let (n, c, plane) = normShape(input, [("gradOutput", gradOutput), ("gradInput", gradInput)], channelTensors: [
+            ("weight", weight), ("saveMean", saveMean), ("saveInvStd", saveInvStd),
+            ("gradWeight", gradWeight), ("gradBias", gradBias),
+        ])
+        let count = n * plane
+        let x = pointer(input), gy = pointer(gradOutput), gx = pointer(gradInput)
+        let xs = input.sampleStride, gys = gradOutput.sampleStride, gxs = gradInput.sampleStride
+        let w = dense(weight), sm = dense(saveMean), si = dense(saveInvStd)
+        let gw = dense(gradWeight), gb = dense(gradBias)
+        parallel.forEach(c, cost: 2 * count) { ch in
+            let mean = Double(sm[ch]), invStd = Double(si[ch])
+            var sumDy = 0.0, sumDyXhat = 0.0
+            for sample in 0..<n {
+                let p = x + sample * xs + ch * plane, d = gy + sample * gys + ch * plane
+                for i in 0..<plane {
+                    let dy = Double(d[i])
+                    sumDy += dy
+                    sumDyXhat += dy * (Double(p[i]) - mean) * invStd
+                }
+            }
+            gb[ch] += Float(sumDy)
+            gw[ch] += Float(sumDyXhat)
+            // dx = w * invstd / M * (M dy - sum(dy) - xhat * sum(dy xhat))
+            let k = Double(w[ch]) * invStd
+            let meanDy = sumDy / Double(count), meanDyXhat = sumDyXhat / Double(count)
+            for sample in 0..<n {
+                let p = x + sample * xs + ch * plane, d = gy + sample * gys + ch * plane
+                let q = gx + sample * gxs + ch * plane
+                for i in 0..<plane {
+                    let xhat = (Double(p[i]) - mean) * invStd
+                    let value = Float(k * (Double(d[i]) - meanDy - xhat * meanDyXhat))
+                    if accumulate { q[i] += value } else { q[i] = value }
+                }
+            }
+        }
+    }
+
+    public func reluForward(input: Tensor, output: Tensor) throws {
+        precondition(input.shape == output.shape, "relu: input \(input.shape) and output \(output.shape) differ")
+        let x = pointer(input), y = pointer(output), xs = input.sampleStride, ys = output.sampleStride
+        let (rows, length) = rowLayout([input, output])
+        parallel.forRows(rows, length: length) { row, columns in
+            let p = x + row * xs, q = y + row * ys
+            for i in columns { q[i] = max(p[i], 0) }
+        }
+    }
+
+    public func reluBackward(output: Tensor, gradOutput: Tensor, gradInput: Tensor, accumulate: Bool) throws {
+        precondition(output.shape == gradOutput.shape && output.shape == gradInput.shape,
+                     "reluBackward: output \(output.shape), gradOutput \(gradOutput.shape), gradInput \(gradInput.shape) differ")
+        let y = pointer(output), gy = pointer(gradOutput), gx = pointer(gradInput)
+        let ys = output.sampleStride, gys = gradOutput.sampleStride, gxs = gradInput.sampleStride
+        let (rows, length) = rowLayout([output, gradOutput, gradInput])
+        parallel.forRows(rows, length: length) { row, columns in
+            let p = y + row * ys, d = gy + row * gys, q = gx + row * gxs
+            if accumulate {
+                for i in columns where p[i] > 0 { q[i] += d[i] }
+            } else {
+                for i in columns { q[i] = p[i] > 0 ? d[i] : 0 }
+            }
+        }
+    }
+}
