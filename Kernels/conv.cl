@@ -134,8 +134,8 @@ __kernel void conv2d_bias_backward(__global const float* dy, int dy_off, int dy_
     }
     scratch[lid] = sum;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (int half = lsize / 2; half > 0; half >>= 1) {
-        if (lid < half) scratch[lid] += scratch[lid + half];
+    for (int width = lsize / 2; width > 0; width >>= 1) {
+        if (lid < width) scratch[lid] += scratch[lid + width];
         barrier(CLK_LOCAL_MEM_FENCE);
     }
     if (lid == 0) grad_bias[grad_bias_off + c] += scratch[0];

@@ -13,8 +13,8 @@ inline float group_sum(float value, __local float* scratch)
     barrier(CLK_LOCAL_MEM_FENCE);   // scratch may still be read by a previous call
     scratch[lid] = value;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (int half = lsize / 2; half > 0; half >>= 1) {
-        if (lid < half) scratch[lid] += scratch[lid + half];
+    for (int width = lsize / 2; width > 0; width >>= 1) {
+        if (lid < width) scratch[lid] += scratch[lid + width];
         barrier(CLK_LOCAL_MEM_FENCE);
     }
     return scratch[0];

@@ -3,12 +3,10 @@ import CLTrainKernels
 //
 // A convolution of a chunk of nb samples is im2col (column matrix [K = Cin*kh*kw][nb*P],
 // P = Ho*Wo) followed by one batched GEMM per sample; 1x1/stride-1 convolutions skip the
-// column matrix. The batch is split in chunks so the scratch stays under `columnBudgetBytes`.
+// column matrix. The batch is split in chunks so the scratch stays under
+// `convolutionScratchBytes`.
 
 extension OpenCLBackend {
-    /// Upper bound on the scratch bytes (column matrix and transposes) of one convolution chunk.
-    static let columnBudgetBytes = 128 << 20
-
     /// Sizes of one convolution, checked against the tensors.
     struct ConvShape {
         var n, cin, h, w, cout, ho, wo: Int
@@ -31,8 +29,8 @@ extension OpenCLBackend {
         }
 
         /// Samples per chunk when each sample needs `floatsPerSample` floats of scratch.
-        func chunk(floatsPerSample: Int) -> Int {
-            max(1, min(n, OpenCLBackend.columnBudgetBytes / max(1, floatsPerSample * MemoryLayout<Float>.stride)))
+        func chunk(floatsPerSample: Int, budgetBytes: Int) -> Int {
+            max(1, min(n, budgetBytes / max(1, floatsPerSample * MemoryLayout<Float>.stride)))
         }
 
         /// The integer arguments shared by im2col and col2im.
@@ -93,7 +91,7 @@ extension OpenCLBackend {
                                     b: input, ldb: s.p, strideB: input.sampleStride, beta: 0,
                                     c: output, ldc: s.p, strideC: output.sampleStride, batch: s.n)
         } else {
-            let nb = s.chunk(floatsPerSample: s.k * s.p)
+            let nb = s.chunk(floatsPerSample: s.k * s.p, budgetBytes: convolutionScratchBytes)
             let columns = try input.device.makeTensor([s.k, nb * s.p])
             for start in stride(from: 0, to: s.n, by: nb) {
                 let count = min(nb, s.n - start)
@@ -119,7 +117,7 @@ extension OpenCLBackend {
                                     c: gradInput, ldc: s.p, strideC: gradInput.sampleStride, batch: s.n)
             return
         }
-        let nb = s.chunk(floatsPerSample: s.k * s.p)
+        let nb = s.chunk(floatsPerSample: s.k * s.p, budgetBytes: convolutionScratchBytes)
         let columns = try gradInput.device.makeTensor([s.k, nb * s.p])
         for start in stride(from: 0, to: s.n, by: nb) {
             let count = min(nb, s.n - start)
@@ -135,7 +133,7 @@ extension OpenCLBackend {
 
     public func conv2dBackwardWeight(input: Tensor, gradOutput: Tensor, gradWeight: Tensor, gradBias: Tensor?, geometry: Conv2dGeometry) throws {
         let s = ConvShape(input: input, weight: gradWeight, output: gradOutput, geometry: geometry)
-        let nb = s.chunk(floatsPerSample: (s.k + s.cout) * s.p)
+        let nb = s.chunk(floatsPerSample: (s.k + s.cout) * s.p, budgetBytes: convolutionScratchBytes)
         // With one sample per chunk a sample's gradOutput (and a pointwise input) already is the
         // [C][P] matrix the GEMM wants; otherwise transpose the chunk to [C][nb*P].
         let single = nb == 1
