@@ -25,7 +25,9 @@ extension OpenCLBackend {
     static func args(_ parts: [KernelArgument]...) -> [KernelArgument] { parts.flatMap { $0 } }
 
     /// Launch a kernel with one work-item per element of `count`, in groups of `elementGroupSize`.
+    /// Kernels index with 32-bit ints, so `count` must fit one.
     func launchElements(_ family: KernelFamily, _ name: String, count: Int, _ arguments: [KernelArgument]) throws {
+        precondition(count <= Int(Int32.max) - elementGroupSize, "\(name) over \(count) elements: too many for 32-bit kernel indexing")
         try launch(family, name, global: [count], local: [elementGroupSize], arguments)
     }
 
