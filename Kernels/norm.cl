@@ -1,1 +1,166 @@
-// norm kernels
+// Batch normalisation over N, H, W per channel (NCHW, sample strides honoured).
+//
+// Training forward: batch_norm_statistics (one work-group per channel) then batch_norm_apply.
+// Backward: batch_norm_backward_reduce (one work-group per channel) then
+// batch_norm_backward_input. Reductions use a tree in local memory; the work-group size must
+// be a power of two and `scratch` must hold one float per work-item.
+
+// Sum over the work-group of each work-item's `value`; every work-item gets the total.
+inline float group_sum(float value, __local float* scratch)
+{
+    const int lid = get_local_id(0);
+    const int lsize = get_local_size(0);
+    barrier(CLK_LOCAL_MEM_FENCE);   // scratch may still be read by a previous call
+    scratch[lid] = value;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int width = lsize / 2; width > 0; width >>= 1) {
+        if (lid < width) scratch[lid] += scratch[lid + width];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    return scratch[0];
+}
+
+// Per channel c: mean, biased variance (two passes, for accuracy), then
+// save_mean[c] = mean, save_invstd[c] = 1 / sqrt(var + eps), and the running statistics
+// running = (1 - momentum) * running + momentum * batch, with the unbiased variance.
+__kernel void batch_norm_statistics(__global const float* x, int x_off, int x_stride,
+                                    __global float* save_mean, int save_mean_off,
+                                    __global float* save_invstd, int save_invstd_off,
+                                    __global float* running_mean, int running_mean_off,
+                                    __global float* running_var, int running_var_off,
+                                    int N, int C, int P, float momentum, float epsilon,
+                                    __local float* scratch)
+{
+    const int c = get_group_id(0);
+    const int lid = get_local_id(0);
+    const int lsize = get_local_size(0);
+    if (c >= C) return;  // whole groups only
+    const int count = N * P;
+
+    float sum = 0.0f;
+    for (int j = lid; j < count; j += lsize) {
+        const int n = j / P;
+        sum += x[x_off + n * x_stride + c * P + (j - n * P)];
+    }
+    const float mean = group_sum(sum, scratch) / (float)count;
+
+    float squares = 0.0f;
+    for (int j = lid; j < count; j += lsize) {
+        const int n = j / P;
+        const float d = x[x_off + n * x_stride + c * P + (j - n * P)] - mean;
+        squares += d * d;
+    }
+    const float m2 = group_sum(squares, scratch);
+
+    if (lid == 0) {
+        const float var = m2 / (float)count;
+        const float unbiased = count > 1 ? m2 / (float)(count - 1) : var;
+        save_mean[save_mean_off + c] = mean;
+        save_invstd[save_invstd_off + c] = 1.0f / sqrt(var + epsilon);
+        running_mean[running_mean_off + c] = (1.0f - momentum) * running_mean[running_mean_off + c] + momentum * mean;
+        running_var[running_var_off + c] = (1.0f - momentum) * running_var[running_var_off + c] + momentum * unbiased;
+    }
+}
+
+// y = (x - mean[c]) * invstd[c] * weight[c] + bias[c]; one work-item per element.
+__kernel void batch_norm_apply(__global const float* x, int x_off, int x_stride,
+                               __global float* y, int y_off, int y_stride,
+                               __global const float* mean, int mean_off,
+                               __global const float* invstd, int invstd_off,
+                               __global const float* weight, int weight_off,
+                               __global const float* bias, int bias_off,
+                               int N, int C, int P)
+{
+    const int gid = get_global_id(0);
+    const int sample = C * P;
+    if (gid >= N * sample) return;
+    const int n = gid / sample;
+    const int rem = gid - n * sample;
+    const int c = rem / P;
+    const float scale = invstd[invstd_off + c] * weight[weight_off + c];
+    y[y_off + n * y_stride + rem] = (x[x_off + n * x_stride + rem] - mean[mean_off + c]) * scale + bias[bias_off + c];
+}
+
+// Eval mode: y = (x - running_mean[c]) / sqrt(running_var[c] + eps) * weight[c] + bias[c].
+__kernel void batch_norm_inference(__global const float* x, int x_off, int x_stride,
+                                   __global float* y, int y_off, int y_stride,
+                                   __global const float* running_mean, int running_mean_off,
+                                   __global const float* running_var, int running_var_off,
+                                   __global const float* weight, int weight_off,
+                                   __global const float* bias, int bias_off,
+                                   int N, int C, int P, float epsilon)
+{
+    const int gid = get_global_id(0);
+    const int sample = C * P;
+    if (gid >= N * sample) return;
+    const int n = gid / sample;
+    const int rem = gid - n * sample;
+    const int c = rem / P;
+    const float scale = weight[weight_off + c] / sqrt(running_var[running_var_off + c] + epsilon);
+    y[y_off + n * y_stride + rem] = (x[x_off + n * x_stride + rem] - running_mean[running_mean_off + c]) * scale
+                                    + bias[bias_off + c];
+}
+
+// Per channel c: sum_dy = Σ dy, sum_dy_xhat = Σ dy * xhat with xhat = (x - mean) * invstd.
+// grad_bias[c] += sum_dy, grad_weight[c] += sum_dy_xhat, and both sums go to
+// sums[c] and sums[C + c] for batch_norm_backward_input.
+__kernel void batch_norm_backward_reduce(__global const float* x, int x_off, int x_stride,
+                                         __global const float* dy, int dy_off, int dy_stride,
+                                         __global const float* mean, int mean_off,
+                                         __global const float* invstd, int invstd_off,
+                                         __global float* grad_weight, int grad_weight_off,
+                                         __global float* grad_bias, int grad_bias_off,
+                                         __global float* sums, int sums_off,
+                                         int N, int C, int P,
+                                         __local float* scratch)
+{
+    const int c = get_group_id(0);
+    const int lid = get_local_id(0);
+    const int lsize = get_local_size(0);
+    if (c >= C) return;
+    const int count = N * P;
+    const float m = mean[mean_off + c];
+    const float s = invstd[invstd_off + c];
+
+    float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
+    for (int j = lid; j < count; j += lsize) {
+        const int n = j / P;
+        const int e = c * P + (j - n * P);
+        const float g = dy[dy_off + n * dy_stride + e];
+        sum_dy += g;
+        sum_dy_xhat += g * (x[x_off + n * x_stride + e] - m) * s;
+    }
+    sum_dy = group_sum(sum_dy, scratch);
+    sum_dy_xhat = group_sum(sum_dy_xhat, scratch);
+    if (lid == 0) {
+        grad_bias[grad_bias_off + c] += sum_dy;
+        grad_weight[grad_weight_off + c] += sum_dy_xhat;
+        sums[sums_off + c] = sum_dy;
+        sums[sums_off + C + c] = sum_dy_xhat;
+    }
+}
+
+// dx (+)= weight * invstd / M * (M * dy - Σdy - xhat * Σ(dy * xhat)), M = N * P.
+__kernel void batch_norm_backward_input(__global const float* x, int x_off, int x_stride,
+                                        __global const float* dy, int dy_off, int dy_stride,
+                                        __global float* dx, int dx_off, int dx_stride,
+                                        __global const float* mean, int mean_off,
+                                        __global const float* invstd, int invstd_off,
+                                        __global const float* weight, int weight_off,
+                                        __global const float* sums, int sums_off,
+                                        int N, int C, int P, int accumulate)
+{
+    const int gid = get_global_id(0);
+    const int sample = C * P;
+    if (gid >= N * sample) return;
+    const int n = gid / sample;
+    const int rem = gid - n * sample;
+    const int c = rem / P;
+    const float M = (float)(N * P);
+    const float s = invstd[invstd_off + c];
+    const float xhat = (x[x_off + n * x_stride + rem] - mean[mean_off + c]) * s;
+    const float g = dy[dy_off + n * dy_stride + rem];
+    const float v = weight[weight_off + c] * s / M
+                    * (M * g - sums[sums_off + c] - xhat * sums[sums_off + C + c]);
+    ACCUMULATE(dx[dx_off + n * dx_stride + rem], v, accumulate);
+}

@@ -14,6 +14,10 @@ public final class OpenCLBackend: @unchecked Sendable {
     /// A folder of `.cl` files that replaces the embedded ones (development).
     let kernelDirectory: String?
 
+    /// Upper bound on the scratch bytes (column matrix and transposes) of one convolution
+    /// chunk; the batch is split so that each chunk fits (at least one sample per chunk).
+    var convolutionScratchBytes = 128 << 20
+
     private var kernels: [String: OpenCLKernel] = [:]
     private let lock = NSLock()
     private var allocatedBytes = 0

@@ -1,0 +1,119 @@
+// Launch code of Kernels/elementwise.cl (fill, add, axpy, ReLU, linear bias) and the linear
+import CLTrainKernels
+// layer built on CLBlast GEMMs. This file declares the `Backend` conformance; the other ops
+// live in OpenCL*Ops.swift, one file per kernel family.
+
+extension OpenCLBackend: Backend {}
+
+extension OpenCLBackend {
+    /// Work-group size of the element-wise kernels (a power of two the device allows).
+    var elementGroupSize: Int { reductionGroupSize }
+
+    /// A sample-contiguous tensor as N samples of S dense elements, `stride` apart.
+    static func samples(_ t: Tensor) -> (n: Int, size: Int, stride: Int) {
+        precondition(t.isSampleContiguous, "OpenCL ops need sample-contiguous tensors, got \(t.shape) \(t.strides)")
+        if t.rank == 0 { return (1, 1, 1) }
+        return (t.shape[0], t.sampleSize, t.sampleStride)
+    }
+
+    /// Tensor, then its sample stride: the (pointer, offset, stride) triple most kernels take.
+    static func strided(_ t: Tensor) -> [KernelArgument] {
+        [.tensor(t), .int(samples(t).stride)]
+    }
+
+    /// The argument lists `parts`, in order (spelled this way to keep type-checking fast).
+    static func args(_ parts: [KernelArgument]...) -> [KernelArgument] { parts.flatMap { $0 } }
+
+    /// Launch a kernel with one work-item per element of `count`, in groups of `elementGroupSize`.
+    /// Kernels index with 32-bit ints, so `count` must fit one.
+    func launchElements(_ family: KernelFamily, _ name: String, count: Int, _ arguments: [KernelArgument]) throws {
+        precondition(count <= Int(Int32.max) - elementGroupSize, "\(name) over \(count) elements: too many for 32-bit kernel indexing")
+        try launch(family, name, global: [count], local: [elementGroupSize], arguments)
+    }
+
+    // MARK: Basic
+
+    public func fill(_ tensor: Tensor, value: Float) throws {
+        let s = Self.samples(tensor)
+        try launchElements(.elementwise, "fill", count: s.n * s.size,
+                           Self.args(Self.strided(tensor), [.int(s.n), .int(s.size), .float(value)]))
+    }
+
+    public func add(_ a: Tensor, _ b: Tensor, output: Tensor) throws {
+        precondition(a.shape == b.shape && a.shape == output.shape, "add of \(a.shape), \(b.shape) into \(output.shape)")
+        let s = Self.samples(output)
+        try launchElements(.elementwise, "add", count: s.n * s.size,
+                           Self.args(Self.strided(a), Self.strided(b), Self.strided(output), [.int(s.n), .int(s.size)]))
+    }
+
+    public func axpy(alpha: Float, x: Tensor, y: Tensor) throws {
+        precondition(x.shape == y.shape, "axpy of \(x.shape) into \(y.shape)")
+        let s = Self.samples(y)
+        try launchElements(.elementwise, "axpy", count: s.n * s.size,
+                           Self.args([.float(alpha)], Self.strided(x), Self.strided(y), [.int(s.n), .int(s.size)]))
+    }
+
+    // MARK: ReLU
+
+    public func reluForward(input: Tensor, output: Tensor) throws {
+        precondition(input.shape == output.shape, "relu of \(input.shape) into \(output.shape)")
+        let s = Self.samples(output)
+        try launchElements(.elementwise, "relu_forward", count: s.n * s.size,
+                           Self.args(Self.strided(input), Self.strided(output), [.int(s.n), .int(s.size)]))
+    }
+
+    public func reluBackward(output: Tensor, gradOutput: Tensor, gradInput: Tensor, accumulate: Bool) throws {
+        precondition(output.shape == gradOutput.shape && output.shape == gradInput.shape, "relu backward shapes differ")
+        let s = Self.samples(gradInput)
+        try launchElements(.elementwise, "relu_backward", count: s.n * s.size,
+                           Self.args(Self.strided(output), Self.strided(gradOutput), Self.strided(gradInput), [.int(s.n), .int(s.size), .int(accumulate ? 1 : 0)]))
+    }
+
+    // MARK: Linear
+
+    /// `output[n, j] += bias[j]`.
+    func linearBiasForward(output: Tensor, bias: Tensor) throws {
+        let s = Self.samples(output)
+        precondition(bias.count == s.size, "bias of \(bias.count) for \(s.size) features")
+        try launchElements(.elementwise, "linear_bias_forward", count: s.n * s.size,
+                           Self.args(Self.strided(output), [.tensor(bias), .int(s.n), .int(s.size)]))
+    }
+
+    /// `gradBias[j] += sum over n of gradOutput[n, j]`.
+    func linearBiasBackward(gradOutput: Tensor, gradBias: Tensor) throws {
+        let s = Self.samples(gradOutput)
+        precondition(gradBias.count == s.size, "bias gradient of \(gradBias.count) for \(s.size) features")
+        try launchElements(.elementwise, "linear_bias_backward", count: s.size,
+                           Self.args(Self.strided(gradOutput), [.tensor(gradBias), .int(s.n), .int(s.size)]))
+    }
+
+    public func linearForward(input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor) throws {
+        let x = Self.samples(input), y = Self.samples(output)
+        let (outFeatures, inFeatures) = (weight.shape[0], weight.count / weight.shape[0])
+        precondition(x.n == y.n && x.size == inFeatures && y.size == outFeatures,
+                     "linear \(input.shape) x \(weight.shape) into \(output.shape)")
+        // output (N x out) = input (N x in) * weight^T (in x out)
+        try sgemm(transposeA: false, transposeB: true, m: x.n, n: outFeatures, k: inFeatures, alpha: 1,
+                  a: input, lda: x.stride, b: weight, ldb: inFeatures, beta: 0, c: output, ldc: y.stride)
+        if let bias { try linearBiasForward(output: output, bias: bias) }
+    }
+
+    public func linearBackwardData(gradOutput: Tensor, weight: Tensor, gradInput: Tensor, accumulate: Bool) throws {
+        let dy = Self.samples(gradOutput), dx = Self.samples(gradInput)
+        let (outFeatures, inFeatures) = (weight.shape[0], weight.count / weight.shape[0])
+        precondition(dy.n == dx.n && dy.size == outFeatures && dx.size == inFeatures, "linear backward shapes differ")
+        // gradInput (N x in) (+)= gradOutput (N x out) * weight (out x in)
+        try sgemm(transposeA: false, transposeB: false, m: dy.n, n: inFeatures, k: outFeatures, alpha: 1,
+                  a: gradOutput, lda: dy.stride, b: weight, ldb: inFeatures, beta: accumulate ? 1 : 0,
+                  c: gradInput, ldc: dx.stride)
+    }
+
+    public func linearBackwardWeight(input: Tensor, gradOutput: Tensor, gradWeight: Tensor, gradBias: Tensor?) throws {
+        let x = Self.samples(input), dy = Self.samples(gradOutput)
+        precondition(x.n == dy.n && gradWeight.count == x.size * dy.size, "linear weight gradient shapes differ")
+        // gradWeight (out x in) += gradOutput^T (out x N) * input (N x in)
+        try sgemm(transposeA: true, transposeB: false, m: dy.size, n: x.size, k: x.n, alpha: 1,
+                  a: gradOutput, lda: dy.stride, b: input, ldb: x.stride, beta: 1, c: gradWeight, ldc: x.size)
+        if let gradBias { try linearBiasBackward(gradOutput: gradOutput, gradBias: gradBias) }
+    }
+}

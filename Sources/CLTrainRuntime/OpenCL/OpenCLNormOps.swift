@@ -1,0 +1,75 @@
+// Launch code of Kernels/norm.cl (batch normalisation; ReLU lives in elementwise.cl).
+import CLTrainKernels
+
+extension OpenCLBackend {
+    /// (N, C, P = H*W) of an NCHW tensor (or N x C, P = 1).
+    private static func channelLayout(_ t: Tensor) -> (n: Int, c: Int, p: Int) {
+        precondition(t.rank >= 2 && t.isSampleContiguous, "batch norm needs an N x C x ... tensor, got \(t.shape)")
+        return (t.shape[0], t.shape[1], t.shape.dropFirst(2).reduce(1, *))
+    }
+
+    /// Per-channel mean and 1/sqrt(biased var + eps) of `input`, and the running-statistics
+    /// update; one work-group per channel.
+    func batchNormStatistics(input: Tensor, saveMean: Tensor, saveInvStd: Tensor, runningMean: Tensor, runningVar: Tensor,
+                             momentum: Float, epsilon: Float) throws {
+        let (n, c, p) = Self.channelLayout(input)
+        let group = reductionGroupSize
+        try launch(.norm, "batch_norm_statistics", global: [c * group], local: [group],
+                   Self.args(Self.strided(input), [.tensor(saveMean), .tensor(saveInvStd), .tensor(runningMean), .tensor(runningVar),
+                                          .int(n), .int(c), .int(p), .float(momentum), .float(epsilon), .localFloats(group)]))
+    }
+
+    /// `output = (input - mean) * invStd * weight + bias`, element-wise.
+    func batchNormApply(input: Tensor, output: Tensor, mean: Tensor, invStd: Tensor, weight: Tensor, bias: Tensor) throws {
+        let (n, c, p) = Self.channelLayout(input)
+        try launchElements(.norm, "batch_norm_apply", count: n * c * p,
+                           Self.args(Self.strided(input), Self.strided(output), [.tensor(mean), .tensor(invStd), .tensor(weight), .tensor(bias), .int(n), .int(c), .int(p)]))
+    }
+
+    public func batchNormForwardTraining(input: Tensor, output: Tensor, weight: Tensor, bias: Tensor,
+                                         runningMean: Tensor, runningVar: Tensor, saveMean: Tensor, saveInvStd: Tensor,
+                                         momentum: Float, epsilon: Float) throws {
+        precondition(input.shape == output.shape, "batch norm of \(input.shape) into \(output.shape)")
+        try batchNormStatistics(input: input, saveMean: saveMean, saveInvStd: saveInvStd, runningMean: runningMean,
+                                runningVar: runningVar, momentum: momentum, epsilon: epsilon)
+        try batchNormApply(input: input, output: output, mean: saveMean, invStd: saveInvStd, weight: weight, bias: bias)
+    }
+
+    public func batchNormForwardInference(input: Tensor, output: Tensor, weight: Tensor, bias: Tensor,
+                                          runningMean: Tensor, runningVar: Tensor, epsilon: Float) throws {
+        precondition(input.shape == output.shape, "batch norm of \(input.shape) into \(output.shape)")
+        let (n, c, p) = Self.channelLayout(input)
+        try launchElements(.norm, "batch_norm_inference", count: n * c * p,
+                           Self.args(Self.strided(input), Self.strided(output), [.tensor(runningMean), .tensor(runningVar), .tensor(weight), .tensor(bias),
+                              .int(n), .int(c), .int(p), .float(epsilon)]))
+    }
+
+    /// Per channel: Σdy and Σdy·xhat into `sums` ([2C]); `gradBias += Σdy`, `gradWeight += Σdy·xhat`.
+    func batchNormBackwardReduce(input: Tensor, gradOutput: Tensor, saveMean: Tensor, saveInvStd: Tensor,
+                                 gradWeight: Tensor, gradBias: Tensor, sums: Tensor) throws {
+        let (n, c, p) = Self.channelLayout(input)
+        let group = reductionGroupSize
+        try launch(.norm, "batch_norm_backward_reduce", global: [c * group], local: [group],
+                   Self.args(Self.strided(input), Self.strided(gradOutput), [.tensor(saveMean), .tensor(saveInvStd), .tensor(gradWeight), .tensor(gradBias), .tensor(sums),
+                      .int(n), .int(c), .int(p), .localFloats(group)]))
+    }
+
+    /// `gradInput (+)= weight * invStd / M * (M * dy - Σdy - xhat * Σdy·xhat)`, element-wise.
+    func batchNormBackwardInput(input: Tensor, gradOutput: Tensor, gradInput: Tensor, saveMean: Tensor, saveInvStd: Tensor,
+                                weight: Tensor, sums: Tensor, accumulate: Bool) throws {
+        let (n, c, p) = Self.channelLayout(input)
+        try launchElements(.norm, "batch_norm_backward_input", count: n * c * p,
+                           Self.args(Self.strided(input), Self.strided(gradOutput), Self.strided(gradInput), [.tensor(saveMean), .tensor(saveInvStd), .tensor(weight), .tensor(sums),
+                              .int(n), .int(c), .int(p), .int(accumulate ? 1 : 0)]))
+    }
+
+    public func batchNormBackward(input: Tensor, gradOutput: Tensor, gradInput: Tensor, weight: Tensor,
+                                  saveMean: Tensor, saveInvStd: Tensor, gradWeight: Tensor, gradBias: Tensor, accumulate: Bool) throws {
+        precondition(input.shape == gradOutput.shape && input.shape == gradInput.shape, "batch norm backward shapes differ")
+        let sums = try input.device.makeTensor([2 * input.shape[1]])
+        try batchNormBackwardReduce(input: input, gradOutput: gradOutput, saveMean: saveMean, saveInvStd: saveInvStd,
+                                    gradWeight: gradWeight, gradBias: gradBias, sums: sums)
+        try batchNormBackwardInput(input: input, gradOutput: gradOutput, gradInput: gradInput, saveMean: saveMean,
+                                   saveInvStd: saveInvStd, weight: weight, sums: sums, accumulate: accumulate)
+    }
+}
