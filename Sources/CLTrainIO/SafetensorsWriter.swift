@@ -1,0 +1,110 @@
+import Foundation
+
+/// Writes F32 safetensors files laid out as the Python `safetensors` package lays them out:
+/// tensors in name order (byte-wise), data packed in that order, `__metadata__` first when
+/// there is any, compact JSON, header padded with spaces to a multiple of 8 bytes.
+public enum SafetensorsWriter {
+    public typealias Tensor = (name: String, shape: [Int], values: [Float])
+
+    /// Writes the tensors to `url` atomically and durably (see `AtomicFile`).
+    /// Throws `WeightsFileError`; the tensors are checked before any file is created.
+    public static func write(tensors: [Tensor], metadata: [String: String] = [:], to url: URL) throws {
+        let path = url.path
+        let plan = try Plan(tensors: tensors, metadata: metadata, file: path)
+        try AtomicFile.write(to: url) { sink in
+            try plan.emit { try sink.write($0) }
+        }
+    }
+
+    /// The file's bytes in memory.
+    public static func encode(tensors: [Tensor], metadata: [String: String] = [:]) throws -> Data {
+        let plan = try Plan(tensors: tensors, metadata: metadata, file: "<memory>")
+        var data = Data(capacity: plan.totalSize)
+        try plan.emit { data.append(contentsOf: $0) }
+        return data
+    }
+
+    /// The checked, ordered tensors and the header that describes them.
+    private struct Plan {
+        let ordered: [Tensor]
+        let header: [UInt8]
+        let totalSize: Int
+
+        init(tensors: [Tensor], metadata: [String: String], file: String) throws {
+            var seen = Set<String>()
+            for tensor in tensors {
+                func invalid(_ detail: String) -> WeightsFileError {
+                    .invalidTensorToWrite(file: file, tensor: tensor.name, detail: detail)
+                }
+                guard !tensor.name.isEmpty, tensor.name != "__metadata__" else { throw invalid("the name is reserved or empty") }
+                guard seen.insert(tensor.name).inserted else { throw invalid("the name appears twice") }
+                guard tensor.shape.allSatisfy({ $0 >= 0 }) else { throw invalid("shape \(tensor.shape) has a negative dimension") }
+                var count = 1
+                for dimension in tensor.shape {
+                    let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+                    guard !overflow else { throw invalid("shape \(tensor.shape) is too large") }
+                    count = product
+                }
+                guard count == tensor.values.count else {
+                    throw invalid("shape \(tensor.shape) holds \(count) values but \(tensor.values.count) were given")
+                }
+            }
+            ordered = tensors.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+
+            var json = "{"
+            var members: [String] = []
+            if !metadata.isEmpty {
+                let keys = metadata.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+                let items = keys.map { "\(Self.quoted($0)):\(Self.quoted(metadata[$0]!))" }
+                members.append("\"__metadata__\":{\(items.joined(separator: ","))}")
+            }
+            var offset = 0
+            for tensor in ordered {
+                let end = offset + tensor.values.count * 4
+                let shape = tensor.shape.map(String.init).joined(separator: ",")
+                members.append("\(Self.quoted(tensor.name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}")
+                offset = end
+            }
+            json += members.joined(separator: ",") + "}"
+            var bytes = Array(json.utf8)
+            bytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: (8 - bytes.count % 8) % 8))
+            header = bytes
+            totalSize = 8 + bytes.count + offset
+        }
+
+        func emit(_ output: (UnsafeRawBufferPointer) throws -> Void) throws {
+            var length = UInt64(header.count).littleEndian
+            try withUnsafeBytes(of: &length) { try output($0) }
+            try header.withUnsafeBytes { try output($0) }
+            for tensor in ordered {
+                #if _endian(little)
+                try tensor.values.withUnsafeBytes { try output($0) }
+                #else
+                let swapped = tensor.values.map { $0.bitPattern.littleEndian }
+                try swapped.withUnsafeBytes { try output($0) }
+                #endif
+            }
+        }
+
+        /// A JSON string literal escaped as serde_json does (control characters, quote, backslash).
+        static func quoted(_ text: String) -> String {
+            var out = "\""
+            for scalar in text.unicodeScalars {
+                switch scalar {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                case "\r": out += "\\r"
+                case "\t": out += "\\t"
+                case "\u{08}": out += "\\b"
+                case "\u{0C}": out += "\\f"
+                case _ where scalar.value < 0x20:
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                default: out.unicodeScalars.append(scalar)
+                }
+            }
+            return out + "\""
+        }
+    }
+}
