@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "cltrain", targets: ["cltrain"]),
         .library(name: "CLTrainRuntime", targets: ["CLTrainRuntime"]),
+        .library(name: "CLTrainIO", targets: ["CLTrainIO"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -45,9 +46,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Weights files (safetensors) and atomic file writes; Foundation only.
+        .target(name: "CLTrainIO"),
         .target(
             name: "CLTrainNN",
-            dependencies: ["CLTrainRuntime"]
+            dependencies: ["CLTrainRuntime", "CLTrainIO"]
         ),
         .executableTarget(
             name: "cltrain",
@@ -63,8 +66,14 @@ let package = Package(
             dependencies: ["CLTrainRuntime"]
         ),
         .testTarget(
+            name: "CLTrainIOTests",
+            dependencies: ["CLTrainIO"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
             name: "CLTrainNNTests",
-            dependencies: ["CLTrainNN", "CLTrainRuntime"]
+            dependencies: ["CLTrainNN", "CLTrainRuntime", "CLTrainIO"],
+            resources: [.copy("Fixtures")]
         ),
     ],
     swiftLanguageModes: [.v5]

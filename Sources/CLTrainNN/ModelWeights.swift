@@ -1,0 +1,43 @@
+import CLTrainIO
+import CLTrainRuntime
+import Foundation
+
+/// Moves a model's state through safetensors files with PyTorch's `state_dict` names, so the
+/// same file loads in cltrain and in the reference PyTorch models.
+public enum ModelWeights {
+    /// Every tensor of the state (parameters and buffers) with its name and values, read from
+    /// the device, in state_dict order.
+    public static func stateTensors(of model: Model) throws -> [SafetensorsWriter.Tensor] {
+        try model.parameters.map { ($0.name, $0.shape, try $0.value.device.read($0.value)) }
+            + model.buffers.map { ($0.name, $0.value.shape, try $0.value.device.read($0.value)) }
+    }
+
+    /// The names and shapes a weights file for `model` must hold.
+    public static func expectedTensors(of model: Model) -> [(name: String, shape: [Int])] {
+        model.parameters.map { ($0.name, $0.shape) } + model.buffers.map { ($0.name, $0.value.shape) }
+    }
+
+    /// Write the model's weights, running statistics and `num_batches_tracked`, atomically.
+    public static func save(_ model: Model, to url: URL, metadata: [String: String] = [:]) throws {
+        let counters = model.batchNorms.map { (name: join($0.name, "num_batches_tracked"), value: Int64($0.batchesTracked)) }
+        try SafetensorsWriter.write(tensors: try stateTensors(of: model), int64Scalars: counters, metadata: metadata, to: url)
+    }
+
+    /// Load a weights file into `model` after checking every name and shape; returns the file's
+    /// metadata. Nothing is changed when the file does not fit.
+    @discardableResult
+    public static func load(_ url: URL, into model: Model) throws -> [String: String] {
+        let file = try SafetensorsFile.read(contentsOf: url)
+        try file.validate(against: expectedTensors(of: model))
+        // Read everything before writing anything, so a bad dtype leaves the model untouched.
+        let parameterValues = try model.parameters.map { try file.floats($0.name, shape: $0.shape) }
+        let bufferValues = try model.buffers.map { try file.floats($0.name, shape: $0.value.shape) }
+        for (p, values) in zip(model.parameters, parameterValues) { try p.value.device.write(values, to: p.value) }
+        for (b, values) in zip(model.buffers, bufferValues) { try b.value.device.write(values, to: b.value) }
+        for norm in model.batchNorms {
+            let name = join(norm.name, "num_batches_tracked")
+            if file.tensors[name] != nil { norm.batchesTracked = try file.integer(name) }
+        }
+        return file.metadata
+    }
+}

@@ -1,0 +1,78 @@
+import CLTrainIO
+import CLTrainRuntime
+import XCTest
+@testable import CLTrainNN
+
+/// cltrain against PyTorch on fixtures written by scripts/make_torch_fixtures.py: from the same
+/// initial weights, one SGD step (Nesterov, weight decay) on the same batch must give PyTorch's
+/// weights and BN running statistics, and eval-mode logits must be PyTorch's, to 1e-4 relative,
+/// on the CPU backend and on OpenCL (PoCL here) when a platform exists.
+final class PyTorchParityTests: XCTestCase {
+    static let openCL: Device? = {
+        guard let entry = try? OpenCLPlatforms.devices().first else { return nil }
+        return try? Device(backend: OpenCLBackend(entry: entry))
+    }()
+
+    func fixture(_ name: String) throws -> URL {
+        try XCTUnwrap(Bundle.module.url(forResource: name, withExtension: "safetensors", subdirectory: "Fixtures"),
+                      "missing fixture \(name)")
+    }
+
+    func makeModel(_ name: String, device: Device) throws -> Model {
+        switch name {
+        case "densenet-bc-16-k4":
+            return try DenseNet(.bc(depth: 16, growthRate: 4), inputChannels: 1, classes: 10, device: device, seed: 0)
+        case "drn-c-tiny", "drn-d-tiny":
+            var config: DRN.Configuration = name == "drn-c-tiny" ? .c26() : .d22()
+            config.channels = [4, 8, 8, 8, 8, 8, 8, 8]
+            return try DRN(config, inputChannels: name == "drn-c-tiny" ? 1 : 2, classes: 10, device: device, seed: 0)
+        default:
+            throw XCTSkip("unknown fixture \(name)")
+        }
+    }
+
+    /// Largest |a - b| over the largest |b| of each tensor, checked per tensor.
+    func assertMatches(_ values: [Float], _ reference: [Float], _ what: String, tolerance: Float = 1e-4,
+                       file: StaticString = #filePath, line: UInt = #line) {
+        let error = relativeError(values, reference: reference)
+        XCTAssertLessThanOrEqual(error, tolerance, "\(what): relative error \(error)", file: file, line: line)
+    }
+
+    func check(_ name: String, on device: Device) throws {
+        let model = try makeModel(name, device: device)
+        try ModelWeights.load(fixture("\(name)-initial"), into: model)
+        let batch = try SafetensorsFile.read(contentsOf: fixture("\(name)-batch"))
+        let inputRecord = try batch.tensor("input")
+        let input = try device.tensor(try batch.floats("input"), shape: inputRecord.shape)
+        let labels = try device.tensor(try batch.floats("labels"), shape: [inputRecord.shape[0]])
+
+        // Eval-mode logits.
+        let logits = try device.read(model.forward(input, training: false))
+        assertMatches(logits, try batch.floats("eval_logits"), "\(name) eval logits")
+
+        // One training step.
+        let criterion = SoftmaxCrossEntropy()
+        let result = try criterion.forward(model.forward(input, training: true), labels: labels)
+        XCTAssertEqual(result.loss, Double(try batch.floats("loss")[0]), accuracy: 1e-4 * max(1, result.loss), "\(name) loss")
+        try model.backward(criterion.backward())
+        try SGD(parameters: model.parameters, learningRate: 0.1, momentum: 0.9, weightDecay: 1e-4, nesterov: true).step()
+
+        let expected = try SafetensorsFile.read(contentsOf: fixture("\(name)-step1"))
+        for (tensorName, _, values) in try ModelWeights.stateTensors(of: model) {
+            assertMatches(values, try expected.floats(tensorName), "\(name) \(tensorName) after one step")
+        }
+        for norm in model.batchNorms {
+            XCTAssertEqual(norm.batchesTracked, try expected.integer(join(norm.name, "num_batches_tracked")))
+        }
+    }
+
+    func testOneSGDStepMatchesPyTorchOnTheCPU() throws {
+        let device = Device(backend: CPUBackend())
+        for name in ["densenet-bc-16-k4", "drn-c-tiny", "drn-d-tiny"] { try check(name, on: device) }
+    }
+
+    func testOneSGDStepMatchesPyTorchOnOpenCL() throws {
+        guard let device = Self.openCL else { throw XCTSkip("no OpenCL platform found: skipping the OpenCL parity test") }
+        for name in ["densenet-bc-16-k4", "drn-c-tiny", "drn-d-tiny"] { try check(name, on: device) }
+    }
+}
