@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "cltrain", targets: ["cltrain"]),
         .library(name: "CLTrainRuntime", targets: ["CLTrainRuntime"]),
+        .library(name: "CLTrainIO", targets: ["CLTrainIO"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -56,6 +57,13 @@ let package = Package(
         .testTarget(
             name: "CLTrainRuntimeTests",
             dependencies: ["CLTrainRuntime"]
+        ),
+        // Weights files (safetensors) and atomic file writes; Foundation only.
+        .target(name: "CLTrainIO"),
+        .testTarget(
+            name: "CLTrainIOTests",
+            dependencies: ["CLTrainIO"],
+            resources: [.copy("Fixtures")]
         ),
     ],
     swiftLanguageModes: [.v5]
