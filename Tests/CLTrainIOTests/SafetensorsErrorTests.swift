@@ -106,6 +106,13 @@ final class SafetensorsErrorTests: XCTestCase {
         }
     }
 
+    func testDescriptionStaysOneLineForNamesWithNewlines() {
+        let header = #"{"bad\nname":{"dtype":"F32","shape":[1]}}"#
+        assertWeightsError(try decode(handMadeFile(header: header)), mentions: [#"'bad\u{a}name'"#]) {
+            if case .invalidEntry(_, "bad\nname", _) = $0 { return true } else { return false }
+        }
+    }
+
     func testMetadataNotStrings() {
         for header in [#"{"__metadata__":{"epoch":3}}"#, #"{"__metadata__":["a"]}"#, #"{"__metadata__":"x"}"#] {
             assertWeightsError(try decode(handMadeFile(header: header)), mentions: ["__metadata__"]) {

@@ -31,7 +31,7 @@ final class SafetensorsFuzzTests: XCTestCase {
             return range.isEmpty ? nil : Int.random(in: range, using: &rng)
         }
         let tokens = ["{", "}", "[", "]", "\"", ":", ",", "-", "0", "1", "9", ".", "e", " ", "\\", "null", "true", "\"F16\"",
-                      "\"I64\"", "\"XX\"", "18446744073709551615", "99999999999", "\"__metadata__\"", "\\u00e9", "\u{FF}"]
+                      "\"I64\"", "\"XX\"", "18446744073709551615", "99999999999", "\"__metadata__\"", "\\u00e9", "\\n", "\n", "\u{FF}"]
         switch Int.random(in: 0..<9, using: &rng) {
         case 0:  // flip bits anywhere
             if !bytes.isEmpty { bytes[Int.random(in: 0..<bytes.count, using: &rng)] ^= UInt8.random(in: 1...255, using: &rng) }
@@ -82,7 +82,8 @@ final class SafetensorsFuzzTests: XCTestCase {
             }
             _ = try? file.validate(against: [("fc.bias", [3]), ("w", [1, 2])])
             return true
-        } catch is WeightsFileError {
+        } catch let error as WeightsFileError {
+            XCTAssertFalse(error.description.contains("\n"), error.description)
             return false
         } catch {
             XCTFail("read threw \(type(of: error)), not WeightsFileError: \(error)")
