@@ -46,7 +46,20 @@ public enum WeightsFileError: Error, CustomStringConvertible, Equatable, Sendabl
     /// The new file is in place but its directory could not be synced.
     case notDurable(file: String, reason: String)
 
+    /// One line: control characters (e.g. a newline inside a tensor name) are shown escaped.
     public var description: String {
+        var line = ""
+        for scalar in message.unicodeScalars {
+            if scalar.value < 0x20 || scalar.value == 0x7F {
+                line += "\\u{" + String(scalar.value, radix: 16) + "}"
+            } else {
+                line.unicodeScalars.append(scalar)
+            }
+        }
+        return line
+    }
+
+    private var message: String {
         switch self {
         case let .unreadable(file, reason):
             return "\(file): cannot read weights file (\(reason)); check the path and its permissions."
