@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "cltrain", targets: ["cltrain"]),
         .library(name: "CLTrainRuntime", targets: ["CLTrainRuntime"]),
+        .library(name: "CLTrainData", targets: ["CLTrainData"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -23,6 +24,11 @@ let package = Package(
             name: "COpenBLAS",
             path: "Sources/COpenBLAS",
             providers: [.apt(["libopenblas-dev"])]
+        ),
+        .systemLibrary(
+            name: "CZlib",
+            path: "Sources/CZlib",
+            providers: [.apt(["zlib1g-dev"])]
         ),
         // The hand-written OpenCL kernels, embedded in the binary.
         .target(
@@ -45,6 +51,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Data sets (IDX, CIFAR binary), normalisation, augmentation and batching on the host.
+        .target(
+            name: "CLTrainData",
+            dependencies: ["CZlib"]
+        ),
         .executableTarget(
             name: "cltrain",
             dependencies: [
@@ -56,6 +67,10 @@ let package = Package(
         .testTarget(
             name: "CLTrainRuntimeTests",
             dependencies: ["CLTrainRuntime"]
+        ),
+        .testTarget(
+            name: "CLTrainDataTests",
+            dependencies: ["CLTrainData", "CZlib"]
         ),
     ],
     swiftLanguageModes: [.v5]
