@@ -21,6 +21,7 @@ final class FashionMNISTTests: XCTestCase {
         XCTAssertEqual(test.labels.count, 10000)
 
         let norm = Normalization.compute(train)
+        print("Fashion-MNIST train: mean \(norm.mean[0]), std \(norm.std[0])")
         XCTAssertEqual(norm.mean[0], 0.2860, accuracy: 5e-4)
         XCTAssertEqual(norm.std[0], 0.3530, accuracy: 5e-4)
     }
