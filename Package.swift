@@ -7,6 +7,8 @@ let package = Package(
     products: [
         .executable(name: "cltrain", targets: ["cltrain"]),
         .library(name: "CLTrainRuntime", targets: ["CLTrainRuntime"]),
+        .library(name: "CLTrainNN", targets: ["CLTrainNN"]),
+        .library(name: "CLTrainData", targets: ["CLTrainData"]),
         .library(name: "CLTrainIO", targets: ["CLTrainIO"]),
     ],
     dependencies: [
@@ -14,7 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
-        // C shims over system libraries (OpenCL + CLBlast; OpenBLAS CBLAS).
+        // C shims over system libraries (OpenCL + CLBlast; OpenBLAS CBLAS; zlib).
         .systemLibrary(
             name: "COpenCL",
             path: "Sources/COpenCL",
@@ -24,6 +26,11 @@ let package = Package(
             name: "COpenBLAS",
             path: "Sources/COpenBLAS",
             providers: [.apt(["libopenblas-dev"])]
+        ),
+        .systemLibrary(
+            name: "CZlib",
+            path: "Sources/CZlib",
+            providers: [.apt(["zlib1g-dev"])]
         ),
         // The hand-written OpenCL kernels, embedded in the binary.
         .target(
@@ -39,6 +46,7 @@ let package = Package(
                 .embedInCode("optim.cl"),
             ]
         ),
+        // Device tensors, the memory pool, and the two backends (OpenCL, native CPU).
         .target(
             name: "CLTrainRuntime",
             dependencies: [
@@ -48,6 +56,12 @@ let package = Package(
         ),
         // Weights files (safetensors) and atomic file writes; Foundation only.
         .target(name: "CLTrainIO"),
+        // Data sets (IDX, CIFAR binary), normalisation, augmentation and batching on the host.
+        .target(
+            name: "CLTrainData",
+            dependencies: ["CZlib"]
+        ),
+        // Layers with hand-written backward passes, the models, optimizers, schedules.
         .target(
             name: "CLTrainNN",
             dependencies: ["CLTrainRuntime", "CLTrainIO"]
@@ -57,6 +71,8 @@ let package = Package(
             dependencies: [
                 "CLTrainRuntime",
                 "CLTrainNN",
+                "CLTrainData",
+                "CLTrainIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -69,6 +85,10 @@ let package = Package(
             name: "CLTrainIOTests",
             dependencies: ["CLTrainIO"],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "CLTrainDataTests",
+            dependencies: ["CLTrainData", "CZlib"]
         ),
         .testTarget(
             name: "CLTrainNNTests",

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the system libraries cltrain builds against (Debian/Ubuntu): OpenCL headers and the
-# ICD loader, CLBlast, OpenBLAS, PoCL (an OpenCL device on the CPU, for tests), clinfo, and the
+# ICD loader, CLBlast, OpenBLAS, zlib, PoCL (an OpenCL device on the CPU, for tests), clinfo, and the
 # Fashion-MNIST data set (the default data of `cltrain train`).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -8,4 +8,4 @@ sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends \
-    ocl-icd-opencl-dev opencl-headers libclblast-dev pocl-opencl-icd clinfo libopenblas-dev dataset-fashion-mnist
+    ocl-icd-opencl-dev opencl-headers libclblast-dev pocl-opencl-icd clinfo libopenblas-dev zlib1g-dev dataset-fashion-mnist

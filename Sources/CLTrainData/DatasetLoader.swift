@@ -1,0 +1,148 @@
+import Foundation
+
+/// The data sets cltrain knows how to read.
+public enum DatasetKind: String, CaseIterable, Sendable, Codable {
+    case fashionMNIST = "fashion-mnist"
+    case mnist = "mnist"
+    case cifar10 = "cifar10"
+    case cifar100 = "cifar100"
+
+    public var displayName: String {
+        switch self {
+        case .fashionMNIST: return "Fashion-MNIST"
+        case .mnist: return "MNIST"
+        case .cifar10: return "CIFAR-10"
+        case .cifar100: return "CIFAR-100"
+        }
+    }
+
+    /// Where the data set lives when no directory is given (Debian's dataset-fashion-mnist
+    /// package for Fashion-MNIST); nil when there is no standard place.
+    public var defaultDirectory: String? {
+        self == .fashionMNIST ? "/usr/share/datasets/fashion-mnist" : nil
+    }
+
+    public var classes: Int {
+        switch self {
+        case .fashionMNIST, .mnist, .cifar10: return 10
+        case .cifar100: return 100
+        }
+    }
+
+    public var channels: Int { isIDX ? 1 : 3 }
+    public var height: Int { isIDX ? 28 : 32 }
+    public var width: Int { isIDX ? 28 : 32 }
+
+    var isIDX: Bool { self == .fashionMNIST || self == .mnist }
+}
+
+public enum DatasetSplit: String, Sendable, Codable, CaseIterable {
+    case train
+    case test
+}
+
+/// Loads a data set split from its standard file names.
+public enum DatasetLoader {
+    /// Loads `split` of `kind` from `directory` (or `kind.defaultDirectory` when nil), keeping
+    /// the first `limit` images when given.
+    ///
+    /// - Fashion-MNIST / MNIST: `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`,
+    ///   `t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`, each optionally `.gz`.
+    /// - CIFAR-10: `data_batch_1.bin` ... `data_batch_5.bin`, `test_batch.bin`, in `directory`
+    ///   or in `directory/cifar-10-batches-bin`.
+    /// - CIFAR-100: `train.bin`, `test.bin`, in `directory` or `directory/cifar-100-binary`.
+    public static func load(
+        kind: DatasetKind, directory: String? = nil, split: DatasetSplit, limit: Int? = nil
+    ) throws -> ImageDataset {
+        if let limit, limit < 0 {
+            throw DataError.invalidOption(reason: "limit \(limit) is negative; give a count of images of at least 0")
+        }
+        guard let directory = directory ?? kind.defaultDirectory else {
+            throw DataError.noDirectory(dataset: kind.displayName)
+        }
+        guard DataFile.isDirectory(directory) else {
+            throw DataError.missingDirectory(path: directory, dataset: kind.displayName)
+        }
+        switch kind {
+        case .fashionMNIST, .mnist:
+            return try loadIDX(kind: kind, directory: directory, split: split, limit: limit)
+        case .cifar10, .cifar100:
+            return try loadCIFAR(kind: kind, directory: directory, split: split, limit: limit)
+        }
+    }
+
+    /// The standard file names of a split, without `.gz`.
+    public static func fileNames(kind: DatasetKind, split: DatasetSplit) -> [String] {
+        switch (kind, split) {
+        case (.fashionMNIST, .train), (.mnist, .train):
+            return ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"]
+        case (.fashionMNIST, .test), (.mnist, .test):
+            return ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+        case (.cifar10, .train):
+            return (1...5).map { "data_batch_\($0).bin" }
+        case (.cifar10, .test):
+            return ["test_batch.bin"]
+        case (.cifar100, .train):
+            return ["train.bin"]
+        case (.cifar100, .test):
+            return ["test.bin"]
+        }
+    }
+
+    private static func loadIDX(
+        kind: DatasetKind, directory: String, split: DatasetSplit, limit: Int?
+    ) throws -> ImageDataset {
+        let names = fileNames(kind: kind, split: split)
+        // Also accept the dotted names some mirrors use (train-images.idx3-ubyte).
+        let imagesPath = try DataFile.locate(
+            [names[0], names[0].replacingOccurrences(of: "-idx", with: ".idx")], in: directory)
+        let labelsPath = try DataFile.locate(
+            [names[1], names[1].replacingOccurrences(of: "-idx", with: ".idx")], in: directory)
+        let images = try IDX.readImages(imagesPath)
+        let labels = try IDX.readLabels(labelsPath)
+        guard images.count == labels.count else {
+            throw DataError.countMismatch(
+                imagesPath: imagesPath, images: images.count, labelsPath: labelsPath, labels: labels.count)
+        }
+        let n = min(images.count, limit ?? images.count)
+        var labels32 = [Int32](repeating: 0, count: n)
+        for i in 0..<n {
+            let label = Int(labels[i])
+            guard label < kind.classes else {
+                throw DataError.labelOutOfRange(path: labelsPath, index: i, label: label, classes: kind.classes)
+            }
+            labels32[i] = Int32(label)
+        }
+        let size = images.rows * images.cols
+        let pixels = n == images.count ? images.pixels : Array(images.pixels[0..<(n * size)])
+        return ImageDataset(
+            images: pixels, labels: labels32, count: n,
+            channels: 1, height: images.rows, width: images.cols, classes: kind.classes)
+    }
+
+    private static func loadCIFAR(
+        kind: DatasetKind, directory: String, split: DatasetSplit, limit: Int?
+    ) throws -> ImageDataset {
+        let variant: CIFAR.Variant = kind == .cifar10 ? .cifar10 : .cifar100
+        let names = fileNames(kind: kind, split: split)
+        let subfolder = kind == .cifar10 ? "cifar-10-batches-bin" : "cifar-100-binary"
+        let nested = (directory as NSString).appendingPathComponent(subfolder)
+        // Files directly in the directory win; else look in the archive's folder.
+        let folder = DataFile.isFile((directory as NSString).appendingPathComponent(names[0]))
+            || DataFile.isFile((directory as NSString).appendingPathComponent(names[0] + ".gz"))
+            || !DataFile.isDirectory(nested) ? directory : nested
+        var pixels: [UInt8] = []
+        var labels: [Int32] = []
+        for name in names {
+            let remaining = limit.map { $0 - labels.count }
+            if let remaining, remaining <= 0 { break }
+            let path = try DataFile.locate([name], in: folder)
+            let records = try CIFAR.read(path, variant: variant, limit: remaining)
+            pixels.append(contentsOf: records.pixels)
+            labels.append(contentsOf: records.labels)
+        }
+        return ImageDataset(
+            images: pixels, labels: labels, count: labels.count,
+            channels: 3, height: 32, width: 32, classes: variant.classes)
+    }
+}

@@ -1,0 +1,66 @@
+/// Per-channel statistics for `x' = (x / 255 - mean[c]) / std[c]`.
+public struct Normalization: Codable, Equatable, Sendable {
+    public var mean: [Float]
+    public var std: [Float]
+
+    public init(mean: [Float], std: [Float]) {
+        self.mean = mean
+        self.std = std
+    }
+
+    /// Leaves pixels scaled to [0, 1].
+    public static func identity(channels: Int) -> Normalization {
+        Normalization(mean: Array(repeating: 0, count: channels), std: Array(repeating: 1, count: channels))
+    }
+
+    /// Checks one finite mean and one finite positive std per channel.
+    public func validate(channels: Int) throws {
+        guard mean.count == channels, std.count == channels else {
+            throw DataError.invalidNormalization(
+                reason: "\(mean.count) means and \(std.count) stds for \(channels) channels")
+        }
+        for (c, m) in mean.enumerated() where !m.isFinite {
+            throw DataError.invalidNormalization(reason: "mean of channel \(c) is \(m)")
+        }
+        for (c, s) in std.enumerated() where !(s.isFinite && s > 0) {
+            throw DataError.invalidNormalization(reason: "std of channel \(c) is \(s), not positive")
+        }
+    }
+
+    /// The mean and (population) standard deviation of each channel of `dataset`, over pixels
+    /// scaled to [0, 1]. A channel with no spread gets std 1 so the result always validates.
+    public static func compute(_ dataset: ImageDataset) -> Normalization {
+        let c = dataset.channels
+        let plane = dataset.height * dataset.width
+        var sums = [UInt64](repeating: 0, count: c)
+        var squares = [UInt64](repeating: 0, count: c)
+        dataset.images.withUnsafeBufferPointer { px in
+            for n in 0..<dataset.count {
+                for ch in 0..<c {
+                    let base = (n * c + ch) * plane
+                    var s: UInt64 = 0
+                    var q: UInt64 = 0
+                    for i in 0..<plane {
+                        let v = UInt64(px[base + i])
+                        s &+= v
+                        q &+= v * v
+                    }
+                    sums[ch] &+= s
+                    squares[ch] &+= q
+                }
+            }
+        }
+        let total = Double(dataset.count * plane)
+        var mean = [Float](repeating: 0, count: c)
+        var std = [Float](repeating: 1, count: c)
+        guard total > 0 else { return Normalization(mean: mean, std: std) }
+        for ch in 0..<c {
+            let m = Double(sums[ch]) / total
+            let variance = max(0, Double(squares[ch]) / total - m * m)
+            mean[ch] = Float(m / 255)
+            let s = variance.squareRoot() / 255
+            std[ch] = s > 0 ? Float(s) : 1
+        }
+        return Normalization(mean: mean, std: std)
+    }
+}
