@@ -1,24 +1,28 @@
 import Foundation
 
-/// Writes F32 safetensors files laid out as the Python `safetensors` package lays them out:
+/// Writes F32 (and I64 scalar) safetensors files laid out as the Python `safetensors` package lays them out:
 /// tensors in name order (byte-wise), data packed in that order, `__metadata__` first when
 /// there is any, compact JSON, header padded with spaces to a multiple of 8 bytes.
 public enum SafetensorsWriter {
     public typealias Tensor = (name: String, shape: [Int], values: [Float])
 
-    /// Writes the tensors to `url` atomically and durably (see `AtomicFile`).
-    /// Throws `WeightsFileError`; the tensors are checked before any file is created.
-    public static func write(tensors: [Tensor], metadata: [String: String] = [:], to url: URL) throws {
+    /// A 0-dimensional I64 tensor, as PyTorch stores BatchNorm's `num_batches_tracked`.
+    public typealias Int64Scalar = (name: String, value: Int64)
+
+    /// Writes the tensors (F32) and `int64Scalars` (I64, shape []) to `url` atomically and
+    /// durably (see `AtomicFile`). Throws `WeightsFileError`; the tensors are checked before any
+    /// file is created.
+    public static func write(tensors: [Tensor], int64Scalars: [Int64Scalar] = [], metadata: [String: String] = [:], to url: URL) throws {
         let path = url.path
-        let plan = try Plan(tensors: tensors, metadata: metadata, file: path)
+        let plan = try Plan(tensors: tensors, int64Scalars: int64Scalars, metadata: metadata, file: path)
         try AtomicFile.write(to: url) { sink in
             try plan.emit { try sink.write($0) }
         }
     }
 
     /// The file's bytes in memory.
-    public static func encode(tensors: [Tensor], metadata: [String: String] = [:]) throws -> Data {
-        let plan = try Plan(tensors: tensors, metadata: metadata, file: "<memory>")
+    public static func encode(tensors: [Tensor], int64Scalars: [Int64Scalar] = [], metadata: [String: String] = [:]) throws -> Data {
+        let plan = try Plan(tensors: tensors, int64Scalars: int64Scalars, metadata: metadata, file: "<memory>")
         var data = Data(capacity: plan.totalSize)
         try plan.emit { data.append(contentsOf: $0) }
         return data
@@ -26,12 +30,25 @@ public enum SafetensorsWriter {
 
     /// The checked, ordered tensors and the header that describes them.
     private struct Plan {
-        let ordered: [Tensor]
+        /// One tensor as it goes into the file: its dtype and its little-endian bytes.
+        struct Entry {
+            let name: String
+            let dtype: String
+            let shape: [Int]
+            let bytes: [UInt8]
+        }
+
+        let ordered: [Entry]
         let header: [UInt8]
         let totalSize: Int
 
-        init(tensors: [Tensor], metadata: [String: String], file: String) throws {
+        init(tensors: [Tensor], int64Scalars: [Int64Scalar], metadata: [String: String], file: String) throws {
             var seen = Set<String>()
+            for scalar in int64Scalars {
+                guard !scalar.name.isEmpty, scalar.name != "__metadata__", seen.insert(scalar.name).inserted else {
+                    throw WeightsFileError.invalidTensorToWrite(file: file, tensor: scalar.name, detail: "the name is reserved, empty or appears twice")
+                }
+            }
             for tensor in tensors {
                 func invalid(_ detail: String) -> WeightsFileError {
                     .invalidTensorToWrite(file: file, tensor: tensor.name, detail: detail)
@@ -49,7 +66,14 @@ public enum SafetensorsWriter {
                     throw invalid("shape \(tensor.shape) holds \(count) values but \(tensor.values.count) were given")
                 }
             }
-            ordered = tensors.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+            let floats = tensors.map { tensor in
+                Entry(name: tensor.name, dtype: "F32", shape: tensor.shape,
+                      bytes: Self.littleEndianBytes(tensor.values))
+            }
+            let integers = int64Scalars.map { scalar in
+                Entry(name: scalar.name, dtype: "I64", shape: [], bytes: withUnsafeBytes(of: scalar.value.littleEndian) { Array($0) })
+            }
+            ordered = (floats + integers).sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
 
             var json = "{"
             var members: [String] = []
@@ -60,9 +84,9 @@ public enum SafetensorsWriter {
             }
             var offset = 0
             for tensor in ordered {
-                let end = offset + tensor.values.count * 4
+                let end = offset + tensor.bytes.count
                 let shape = tensor.shape.map(String.init).joined(separator: ",")
-                members.append("\(Self.quoted(tensor.name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}")
+                members.append("\(Self.quoted(tensor.name)):{\"dtype\":\"\(tensor.dtype)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}")
                 offset = end
             }
             json += members.joined(separator: ",") + "}"
@@ -77,13 +101,16 @@ public enum SafetensorsWriter {
             try withUnsafeBytes(of: &length) { try output($0) }
             try header.withUnsafeBytes { try output($0) }
             for tensor in ordered {
-                #if _endian(little)
-                try tensor.values.withUnsafeBytes { try output($0) }
-                #else
-                let swapped = tensor.values.map { $0.bitPattern.littleEndian }
-                try swapped.withUnsafeBytes { try output($0) }
-                #endif
+                try tensor.bytes.withUnsafeBytes { try output($0) }
             }
+        }
+
+        static func littleEndianBytes(_ values: [Float]) -> [UInt8] {
+            #if _endian(little)
+            return values.withUnsafeBytes { Array($0) }
+            #else
+            return values.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Array($0) }
+            #endif
         }
 
         /// A JSON string literal escaped as serde_json does (control characters, quote, backslash).
