@@ -61,10 +61,20 @@ let package = Package(
             name: "CLTrainData",
             dependencies: ["CZlib"]
         ),
+        // Run reports: metrics CSV, the SVG plot of a run, the terminal progress bar.
+        .target(name: "CLTrainReport"),
         // Layers with hand-written backward passes, the models, optimizers, schedules.
         .target(
             name: "CLTrainNN",
             dependencies: ["CLTrainRuntime", "CLTrainIO"]
+        ),
+        // The training loop, evaluation and prediction over data sets.
+        .target(
+            name: "CLTrainTraining",
+            dependencies: [
+                "CLTrainNN", "CLTrainData", "CLTrainIO", "CLTrainReport", "CLTrainRuntime",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .executableTarget(
             name: "cltrain",
@@ -73,6 +83,8 @@ let package = Package(
                 "CLTrainNN",
                 "CLTrainData",
                 "CLTrainIO",
+                "CLTrainReport",
+                "CLTrainTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -7,7 +7,7 @@ struct CLTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cltrain",
         abstract: "Train DenseNet and Dilated Residual Networks on OpenCL GPUs, or on the CPU.",
-        subcommands: [Devices.self, Bench.self]
+        subcommands: [Train.self, Eval.self, Predict.self, Models.self, Bench.self, Devices.self]
     )
 }
 

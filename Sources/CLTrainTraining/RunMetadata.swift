@@ -1,0 +1,53 @@
+import CLTrainData
+import Foundation
+
+/// What cltrain stores in the metadata of every weights file it writes, so `eval` and
+/// `predict` use the normalisation and shape the model was trained with.
+public struct RunMetadata: Equatable, Sendable {
+    public var model: String
+    public var dataset: String
+    public var inputChannels: Int
+    public var classes: Int
+    public var height: Int
+    public var width: Int
+    public var normalization: Normalization
+
+    public init(model: String, dataset: String, inputChannels: Int, classes: Int, height: Int, width: Int, normalization: Normalization) {
+        self.model = model
+        self.dataset = dataset
+        self.inputChannels = inputChannels
+        self.classes = classes
+        self.height = height
+        self.width = width
+        self.normalization = normalization
+    }
+
+    public var dictionary: [String: String] {
+        [
+            "cltrain.model": model,
+            "cltrain.dataset": dataset,
+            "cltrain.input_channels": String(inputChannels),
+            "cltrain.classes": String(classes),
+            "cltrain.height": String(height),
+            "cltrain.width": String(width),
+            "cltrain.mean": normalization.mean.map { "\($0)" }.joined(separator: ","),
+            "cltrain.std": normalization.std.map { "\($0)" }.joined(separator: ","),
+        ]
+    }
+
+    /// Read back what `dictionary` wrote; nil for a file written elsewhere (e.g. by PyTorch).
+    public init?(_ metadata: [String: String]) {
+        guard let model = metadata["cltrain.model"], let channels = metadata["cltrain.input_channels"].flatMap(Int.init),
+              let classes = metadata["cltrain.classes"].flatMap(Int.init),
+              let height = metadata["cltrain.height"].flatMap(Int.init), let width = metadata["cltrain.width"].flatMap(Int.init),
+              let mean = metadata["cltrain.mean"].flatMap(Self.floats), let std = metadata["cltrain.std"].flatMap(Self.floats)
+        else { return nil }
+        self.init(model: model, dataset: metadata["cltrain.dataset"] ?? "", inputChannels: channels, classes: classes,
+                  height: height, width: width, normalization: Normalization(mean: mean, std: std))
+    }
+
+    static func floats(_ text: String) -> [Float]? {
+        let values = text.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+        return values.contains(nil) || values.isEmpty ? nil : values.map { $0! }
+    }
+}

@@ -1,0 +1,44 @@
+import ArgumentParser
+import CLTrainNN
+import CLTrainRuntime
+import Foundation
+
+struct Models: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the models with their parameter counts.")
+
+    @Option(name: .long, help: "Input channels the counts are for.")
+    var channels = 1
+
+    @Option(name: .long, help: "Classes the counts are for.")
+    var classes = 10
+
+    @Flag(name: .long, help: "Print JSON instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard channels > 0 else { throw ValidationError("--channels must be at least 1") }
+        guard classes > 1 else { throw ValidationError("--classes must be at least 2") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let device = Device(backend: CPUBackend())
+            var rows: [(name: String, parameters: Int, summary: String)] = []
+            for entry in ModelCatalog.entries {
+                let model = try entry.make(inputChannels: channels, classes: classes, device: device, seed: 0)
+                rows.append((entry.name, model.parameterCount, entry.summary))
+            }
+            if json {
+                let objects = rows.map { ["name": $0.name, "parameters": String($0.parameters), "summary": $0.summary] }
+                let data = try JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+                return
+            }
+            print("models for \(channels) input channel\(channels == 1 ? "" : "s") and \(classes) classes:")
+            for row in rows {
+                print("\(pad(row.name, 22)) \(lpad(row.parameters.formatted(), 12)) params   \(row.summary)")
+            }
+            print("any densenet-bc-L-kK (L = 6n+4) or densenet-L-kK (L = 3n+4) also works")
+        }
+    }
+}
