@@ -56,6 +56,8 @@ let package = Package(
         ),
         // Weights files (safetensors) and atomic file writes; Foundation only.
         .target(name: "CLTrainIO"),
+        // Run reporting: per-epoch metrics, CSV, SVG plots, terminal progress; Foundation only.
+        .target(name: "CLTrainReport"),
         // Data sets (IDX, CIFAR binary), normalisation, augmentation and batching on the host.
         .target(
             name: "CLTrainData",
@@ -94,6 +96,10 @@ let package = Package(
             name: "CLTrainNNTests",
             dependencies: ["CLTrainNN", "CLTrainRuntime", "CLTrainIO"],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "CLTrainReportTests",
+            dependencies: ["CLTrainReport"]
         ),
     ],
     swiftLanguageModes: [.v5]
