@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "CLTrainNN", targets: ["CLTrainNN"]),
         .library(name: "CLTrainData", targets: ["CLTrainData"]),
         .library(name: "CLTrainIO", targets: ["CLTrainIO"]),
+        .library(name: "CLTrainReport", targets: ["CLTrainReport"]),
+        .library(name: "CLTrainTraining", targets: ["CLTrainTraining"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -56,13 +58,13 @@ let package = Package(
         ),
         // Weights files (safetensors) and atomic file writes; Foundation only.
         .target(name: "CLTrainIO"),
+        // Run reporting: per-epoch metrics, CSV, SVG plots, terminal progress; Foundation only.
+        .target(name: "CLTrainReport"),
         // Data sets (IDX, CIFAR binary), normalisation, augmentation and batching on the host.
         .target(
             name: "CLTrainData",
             dependencies: ["CZlib"]
         ),
-        // Run reports: metrics CSV, the SVG plot of a run, the terminal progress bar.
-        .target(name: "CLTrainReport"),
         // Layers with hand-written backward passes, the models, optimizers, schedules.
         .target(
             name: "CLTrainNN",
@@ -106,6 +108,10 @@ let package = Package(
             name: "CLTrainNNTests",
             dependencies: ["CLTrainNN", "CLTrainRuntime", "CLTrainIO"],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "CLTrainReportTests",
+            dependencies: ["CLTrainReport"]
         ),
     ],
     swiftLanguageModes: [.v5]

@@ -33,7 +33,8 @@ public enum TrainingPlot {
         let accuracy = Panel(
             title: "Accuracy (%)", x: left + panelWidth + gap, y: top, width: panelWidth, height: bottom - top,
             train: zip(epochs, metrics.map { Optional($0.trainAccuracy * 100) }).map { ($0, $1) },
-            test: zip(epochs, metrics.map { $0.testAccuracy.map { $0 * 100 } }).map { ($0, $1) })
+            test: zip(epochs, metrics.map { $0.testAccuracy.map { $0 * 100 } }).map { ($0, $1) },
+            ceiling: 100)
         out += loss.render()
         out += accuracy.render()
         out += "</svg>\n"
@@ -60,11 +61,12 @@ public enum TrainingPlot {
         var x: Double, y: Double, width: Double, height: Double
         var train: [(Double, Double?)]
         var test: [(Double, Double?)]
+        var ceiling: Double? = nil
 
         func render() -> String {
             let points = (train + test).compactMap { p in p.1.flatMap { $0.isFinite && p.0.isFinite ? (p.0, $0) : nil } }
             let xAxis = TrainingPlot.integerAxis(points.map(\.0))
-            let yAxis = TrainingPlot.axis(points.map(\.1))
+            let yAxis = TrainingPlot.axis(points.map(\.1), ceiling: ceiling)
             func px(_ v: Double) -> Double { x + (v - xAxis.lower) / (xAxis.upper - xAxis.lower) * width }
             func py(_ v: Double) -> Double { y + height - (v - yAxis.lower) / (yAxis.upper - yAxis.lower) * height }
 
@@ -120,12 +122,18 @@ public enum TrainingPlot {
     }
 
     /// A value axis with "nice" ticks (1, 2, 5 x 10^k) covering the finite values.
-    static func axis(_ values: [Double]) -> Axis {
+    /// The range gets 4% padding so points do not sit on the frame, but does not cross 0 or
+    /// `ceiling` (100 for accuracy) where the data does not.
+    static func axis(_ values: [Double], ceiling: Double? = nil) -> Axis {
         var low = values.min() ?? 0, high = values.max() ?? 1
         if high - low <= max(abs(high), abs(low)) * 1e-9 {
             let pad = low == 0 ? 1 : abs(low) * 0.1
             low -= pad
             high += pad
+        } else {
+            let pad = (high - low) * 0.04
+            low = low >= 0 ? max(0, low - pad) : low - pad
+            high = ceiling.map { high <= $0 ? min($0, high + pad) : high + pad } ?? high + pad
         }
         let step = niceStep((high - low) / 5)
         let lower = (low / step).rounded(.down) * step
