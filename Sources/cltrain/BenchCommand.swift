@@ -5,7 +5,7 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed (and check results) on a device.",
-        subcommands: [BenchKernels.self]
+        subcommands: [BenchKernels.self, BenchTrain.self]
     )
 }
 

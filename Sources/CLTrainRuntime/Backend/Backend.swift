@@ -33,6 +33,8 @@ public struct DeviceInfo: Sendable, Codable, Equatable {
 /// - Ops are enqueued in order; `synchronize()` waits for all of them. Reads wait implicitly.
 public protocol Backend: RawAllocator {
     var info: DeviceInfo { get }
+    /// The backend that owns the memory: itself, or the one a wrapper (`ProfiledBackend`) runs.
+    var underlying: any Backend { get }
 
     // MARK: Memory
     /// Copy `bytes` bytes from host memory into `buffer` at byte `offset`; returns when the host
@@ -121,4 +123,8 @@ public protocol Backend: RawAllocator {
     /// `g = grad + wd * param; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
     /// param -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)`.
     func adamUpdate(parameter: Tensor, gradient: Tensor, firstMoment: Tensor, secondMoment: Tensor, hyper: AdamParameters) throws
+}
+
+extension Backend {
+    public var underlying: any Backend { self }
 }

@@ -12,10 +12,12 @@ public final class ProfiledBackend: Backend, @unchecked Sendable {
     private let lock = NSLock()
     private var seconds: [Family: Double] = [:]
     private var calls: [Family: Int] = [:]
+    private var flopCount = 0.0
 
     public init(_ inner: any Backend) { self.inner = inner }
 
     public var info: DeviceInfo { inner.info }
+    public var underlying: any Backend { inner.underlying }
 
     /// Seconds spent per family since the last reset.
     public var secondsByFamily: [Family: Double] {
@@ -24,11 +26,31 @@ public final class ProfiledBackend: Backend, @unchecked Sendable {
         return seconds
     }
 
+    /// Floating-point operations of the convolutions, linear layers and GEMMs run since the
+    /// last reset (2 per multiply-add).
+    public var flops: Double {
+        lock.lock()
+        defer { lock.unlock() }
+        return flopCount
+    }
+
     public func reset() {
         lock.lock()
         seconds = [:]
         calls = [:]
+        flopCount = 0
         lock.unlock()
+    }
+
+    private func count(_ flops: Double) {
+        lock.lock()
+        flopCount += flops
+        lock.unlock()
+    }
+
+    /// 2 x N x Cout x Ho x Wo x Cin x kh x kw: one pass of a convolution.
+    private func convolutionFlops(input: Tensor, weight: Tensor, output: Tensor) -> Double {
+        2 * Double(output.count) * Double(weight.count / weight.shape[0])
     }
 
     private func timed(_ family: Family, _ body: () throws -> Void) throws {
@@ -64,20 +86,24 @@ public final class ProfiledBackend: Backend, @unchecked Sendable {
     }
     public func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                       a: Tensor, lda: Int, b: Tensor, ldb: Int, beta: Float, c: Tensor, ldc: Int) throws {
+        count(2 * Double(m) * Double(n) * Double(k))
         try timed(.other) {
             try inner.sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
                             a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         }
     }
     public func conv2dForward(input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry: Conv2dGeometry) throws {
+        count(convolutionFlops(input: input, weight: weight, output: output))
         try timed(.convolution) { try inner.conv2dForward(input: input, weight: weight, bias: bias, output: output, geometry: geometry) }
     }
     public func conv2dBackwardData(gradOutput: Tensor, weight: Tensor, gradInput: Tensor, geometry: Conv2dGeometry, accumulate: Bool) throws {
+        count(convolutionFlops(input: gradInput, weight: weight, output: gradOutput))
         try timed(.convolution) {
             try inner.conv2dBackwardData(gradOutput: gradOutput, weight: weight, gradInput: gradInput, geometry: geometry, accumulate: accumulate)
         }
     }
     public func conv2dBackwardWeight(input: Tensor, gradOutput: Tensor, gradWeight: Tensor, gradBias: Tensor?, geometry: Conv2dGeometry) throws {
+        count(convolutionFlops(input: input, weight: gradWeight, output: gradOutput))
         try timed(.convolution) {
             try inner.conv2dBackwardWeight(input: input, gradOutput: gradOutput, gradWeight: gradWeight, gradBias: gradBias, geometry: geometry)
         }
@@ -129,12 +155,15 @@ public final class ProfiledBackend: Backend, @unchecked Sendable {
         try timed(.activation) { try inner.reluBackward(output: output, gradOutput: gradOutput, gradInput: gradInput, accumulate: accumulate) }
     }
     public func linearForward(input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor) throws {
+        count(2 * Double(output.count) * Double(weight.shape[1]))
         try timed(.linearAndLoss) { try inner.linearForward(input: input, weight: weight, bias: bias, output: output) }
     }
     public func linearBackwardData(gradOutput: Tensor, weight: Tensor, gradInput: Tensor, accumulate: Bool) throws {
+        count(2 * Double(gradOutput.count) * Double(weight.shape[1]))
         try timed(.linearAndLoss) { try inner.linearBackwardData(gradOutput: gradOutput, weight: weight, gradInput: gradInput, accumulate: accumulate) }
     }
     public func linearBackwardWeight(input: Tensor, gradOutput: Tensor, gradWeight: Tensor, gradBias: Tensor?) throws {
+        count(2 * Double(gradOutput.count) * Double(gradWeight.shape[1]))
         try timed(.linearAndLoss) { try inner.linearBackwardWeight(input: input, gradOutput: gradOutput, gradWeight: gradWeight, gradBias: gradBias) }
     }
     public func softmaxCrossEntropyForward(logits: Tensor, labels: Tensor, probabilities: Tensor, losses: Tensor) throws {

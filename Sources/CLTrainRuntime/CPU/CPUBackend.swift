@@ -83,7 +83,7 @@ public final class CPUBackend: Backend {
 
     /// Element [0, ...] of `tensor`, which must live on this backend.
     func rawPointer(_ tensor: Tensor) -> UnsafeMutablePointer<Float> {
-        precondition(tensor.device.backend === self, "\(tensor) does not live on this CPU backend")
+        precondition(tensor.device.backend.underlying === self, "\(tensor) does not live on this CPU backend")
         return tensor.storage.buffer.handle.assumingMemoryBound(to: Float.self) + tensor.offset
     }
 
