@@ -106,7 +106,9 @@ public final class Trainer {
         }
         let seconds = Date().timeIntervalSince(start)
         var test: (loss: Double, accuracy: Double)?
-        if let testSet {
+        // An epoch cut short by --steps (a quick or debugging run) skips the test pass.
+        let cutShort = position < total
+        if let testSet, !cutShort {
             test = try Evaluation.evaluate(model, on: device, dataset: testSet, normalization: normalization,
                                            batchSize: options.batchSize, resize: options.resize)
         }

@@ -1,0 +1,95 @@
+"""End-to-end parity of the cltrain CLI with PyTorch on Fashion-MNIST.
+
+From the same initial weights (written by PyTorch), `cltrain train --no-shuffle --no-augment
+--steps 1` takes one SGD step (Nesterov, weight decay) on the first batch of the training set, and
+PyTorch takes the same step; the script compares every tensor of the two resulting state_dicts
+(weights and BN running statistics). Then `cltrain predict` and PyTorch's eval mode give logits of
+the first test images, compared likewise. Prints the largest relative error (to each tensor's
+largest magnitude) and exits non-zero above --tolerance.
+
+usage: /opt/torch/bin/python scripts/torch_cli_parity.py [--model densenet-bc-40] [--device cpu]
+"""
+import argparse, csv, gzip, os, subprocess, sys, tempfile
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+here = os.path.dirname(os.path.abspath(__file__))
+p = argparse.ArgumentParser()
+p.add_argument("--model", default="densenet-bc-40")
+p.add_argument("--device", default="cpu")
+p.add_argument("--batch", type=int, default=64)
+p.add_argument("--images", type=int, default=128, help="test images for the predict comparison")
+p.add_argument("--tolerance", type=float, default=1e-4)
+p.add_argument("--cltrain", default=os.path.join(here, "..", ".build", "release", "cltrain"))
+p.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+p.add_argument("--reference", default=os.path.join(here, "..", "..", "shared", "reference"))
+a = p.parse_args()
+sys.path.insert(0, a.reference)
+from torch_models import MODELS  # noqa: E402
+
+torch.set_num_threads(2)
+
+
+def idx(name):
+    with gzip.open(os.path.join(a.data, name), "rb") as f:
+        data = f.read()
+    dims = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def rel(x, ref):
+    x, ref = x.double(), ref.double()
+    scale = ref.abs().max().item()
+    worst = (x - ref).abs().max().item()
+    return worst / scale if scale > 0 else worst
+
+
+mean, std = 0.2860, 0.3530
+tmp = tempfile.mkdtemp(prefix="cltrain-parity-")
+torch.manual_seed(0)
+model = MODELS[a.model](in_ch=1, classes=10)
+save_file({k: v.contiguous() for k, v in model.state_dict().items()}, f"{tmp}/initial.safetensors")
+
+run = [a.cltrain, "train", "--model", a.model, "--init", f"{tmp}/initial.safetensors", "--no-shuffle", "--no-augment",
+       "--steps", "1", "--epochs", "1", "--batch-size", str(a.batch), "--limit", str(a.batch), "--lr", "0.1",
+       "--mean", str(mean), "--std", str(std), "--device", a.device, "--save", f"{tmp}/after.safetensors", "--out", f"{tmp}/run"]
+subprocess.run(run, check=True)
+
+x = torch.tensor(idx("train-images-idx3-ubyte.gz")[:a.batch], dtype=torch.float32).unsqueeze(1) / 255
+y = torch.tensor(idx("train-labels-idx1-ubyte.gz")[:a.batch], dtype=torch.long)
+model.train()
+opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4, nesterov=True)
+opt.zero_grad()
+F.cross_entropy(model((x - mean) / std), y).backward()
+opt.step()
+
+theirs = load_file(f"{tmp}/after.safetensors")
+worst_step, worst_name = 0.0, ""
+for name, value in model.state_dict().items():
+    if name.endswith("num_batches_tracked"):
+        assert int(theirs[name]) == int(value), name
+        continue
+    e = rel(theirs[name], value)
+    if e > worst_step:
+        worst_step, worst_name = e, name
+print(f"one SGD step, {a.model} on {a.device}: largest relative error {worst_step:.2e} ({worst_name}) over {len(theirs)} tensors")
+
+# predict: the first test images as an IDX file.
+images = idx("t10k-images-idx3-ubyte.gz")[:a.images]
+with gzip.open(f"{tmp}/images.idx.gz", "wb") as f:
+    f.write(bytes([0, 0, 8, 3]) + b"".join(int(d).to_bytes(4, "big") for d in images.shape) + images.tobytes())
+subprocess.run([a.cltrain, "predict", "--model", a.model, "--weights", f"{tmp}/after.safetensors", "--input", f"{tmp}/images.idx.gz",
+                "--output", f"{tmp}/predictions.csv", "--device", a.device], check=True)
+with open(f"{tmp}/predictions.csv") as f:
+    rows = list(csv.reader(f))[1:]
+cl_logits = torch.tensor([[float(v) for v in r[1:11]] for r in rows])
+model.eval()
+with torch.no_grad():
+    logits = model((torch.tensor(images, dtype=torch.float32).unsqueeze(1) / 255 - mean) / std)
+worst_logits = rel(cl_logits, logits)
+agree = (cl_logits.argmax(1) == logits.argmax(1)).float().mean().item()
+print(f"predict, {a.images} test images: largest relative error of the logits {worst_logits:.2e}; predicted classes agree on {100 * agree:.1f}%")
+sys.exit(0 if max(worst_step, worst_logits) <= a.tolerance else 1)
