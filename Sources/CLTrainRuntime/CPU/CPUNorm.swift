@@ -133,10 +133,18 @@ extension CPUBackend {
         let (rows, length) = rowLayout([output, gradOutput, gradInput])
         parallel.forRows(rows, length: length) { row, columns in
             let p = y + row * ys, d = gy + row * gys, q = gx + row * gxs
+            // Branch-free selects: with a data-dependent branch (and a load only on one side)
+            // random signs mispredict half the time.
             if accumulate {
-                for i in columns where p[i] > 0 { q[i] += d[i] }
+                for i in columns {
+                    let g = d[i]
+                    q[i] += p[i] > 0 ? g : 0
+                }
             } else {
-                for i in columns { q[i] = p[i] > 0 ? d[i] : 0 }
+                for i in columns {
+                    let g = d[i]
+                    q[i] = p[i] > 0 ? g : 0
+                }
             }
         }
     }

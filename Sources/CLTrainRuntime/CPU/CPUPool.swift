@@ -21,53 +21,162 @@ extension CPUBackend {
         }
     }
 
-    /// Index in the plane of the first maximum (row-major in the window) of output (oh, ow);
-    /// padded positions never win. NaN counts as the maximum.
-    @inline(__always)
-    static func argmax(_ x: UnsafePointer<Float>, _ oh: Int, _ ow: Int, _ s: PoolShape) -> Int {
-        let g = s.geometry
-        let h0 = oh * g.strideH - g.padH, w0 = ow * g.strideW - g.padW
-        var best = -Float.infinity, bestIndex = -1
-        for ih in max(h0, 0)..<min(h0 + g.kernelH, s.height) {
-            for iw in max(w0, 0)..<min(w0 + g.kernelW, s.width) {
-                let v = x[ih * s.width + iw]
-                if bestIndex < 0 || v > best || (v.isNaN && !best.isNaN) {
-                    best = v
-                    bestIndex = ih * s.width + iw
-                }
+    /// Valid input ranges of each output row and column (padding ≤ kernel / 2 keeps them non-empty).
+    struct PoolWindows {
+        let rows: [Range<Int>], columns: [Range<Int>]
+        init(_ s: PoolShape) {
+            let g = s.geometry
+            rows = (0..<s.outHeight).map { oh in
+                let h0 = oh * g.strideH - g.padH
+                return max(h0, 0)..<min(h0 + g.kernelH, s.height)
+            }
+            columns = (0..<s.outWidth).map { ow in
+                let w0 = ow * g.strideW - g.padW
+                return max(w0, 0)..<min(w0 + g.kernelW, s.width)
             }
         }
-        return bestIndex
     }
 
+    /// `a` or `b`, whichever is larger; NaN wins (branch-free).
+    @inline(__always)
+    static func nanMax(_ a: Float, _ b: Float) -> Float {
+        let m = mask(bit(b > a) | bit(b != b))
+        return Float(bitPattern: (b.bitPattern & m) | (a.bitPattern & ~m))
+    }
+
+    /// A Bool as 0 or 1 without a branch (`||`/`&&` short-circuit into jumps).
+    @inline(__always)
+    static func bit(_ b: Bool) -> UInt32 { UInt32(unsafeBitCast(b, to: UInt8.self)) }
+    /// 0 or 1 to all-zero or all-one bits.
+    @inline(__always)
+    static func mask(_ bit: UInt32) -> UInt32 { 0 &- bit }
+
+    /// The candidate `v` at `index` replaces `best` when larger, or when it is the first NaN:
+    /// branch-free, since random data makes the comparison unpredictable.
+    @inline(__always)
+    static func keepFirstMax(_ best: inout Float, _ bestIndex: inout Int32, _ v: Float, _ index: Int32) {
+        let m = mask(bit(v > best) | (bit(v != v) & bit(best == best)))
+        best = Float(bitPattern: (v.bitPattern & m) | (best.bitPattern & ~m))
+        bestIndex = Int32(bitPattern: (UInt32(bitPattern: index) & m) | (UInt32(bitPattern: bestIndex) & ~m))
+    }
+
+    /// Separable: per output row, the column-wise maximum over the window's rows (contiguous,
+    /// independent per column), then the maximum over each window's columns.
     public func maxPool2dForward(input: Tensor, output: Tensor, geometry: Pool2dGeometry) throws {
         let s = PoolShape(input: input, output: output, geometry: geometry, name: "maxPool2d")
         let x = pointer(input), y = pointer(output)
         let xs = input.sampleStride, ys = output.sampleStride
-        parallel.forEach(s.planes, cost: s.outPlane * geometry.kernelH * geometry.kernelW) { p in
-            let xp = s.plane(x, p, sampleStride: xs, planeSize: s.inPlane)
-            let yp = s.plane(y, p, sampleStride: ys, planeSize: s.outPlane)
-            for oh in 0..<s.outHeight {
-                for ow in 0..<s.outWidth {
-                    yp[oh * s.outWidth + ow] = xp[Self.argmax(xp, oh, ow, s)]
+        let windows = PoolWindows(s)
+        let width = s.width, outWidth = s.outWidth
+        windows.rows.withUnsafeBufferPointer { rows in
+            windows.columns.withUnsafeBufferPointer { columns in
+                parallel.forChunks(s.planes, cost: s.outPlane * geometry.kernelH * geometry.kernelW) { planes in
+                    let line = UnsafeMutablePointer<Float>.allocate(capacity: width)
+                    defer { line.deallocate() }
+                    for p in planes {
+                        let xp = s.plane(x, p, sampleStride: xs, planeSize: s.inPlane)
+                        let yp = s.plane(y, p, sampleStride: ys, planeSize: s.outPlane)
+                        for oh in 0..<rows.count {
+                            let r = rows[oh], out = yp + oh * outWidth
+                            line.update(from: xp + r.lowerBound * width, count: width)
+                            for ih in r.lowerBound + 1 ..< r.upperBound {
+                                let src = xp + ih * width
+                                for iw in 0..<width { line[iw] = Self.nanMax(line[iw], src[iw]) }
+                            }
+                            for ow in 0..<outWidth {
+                                let c = columns[ow]
+                                var best = line[c.lowerBound]
+                                for iw in c.lowerBound + 1 ..< c.upperBound { best = Self.nanMax(best, line[iw]) }
+                                out[ow] = best
+                            }
+                        }
+                    }
                 }
             }
         }
     }
 
+    /// Separable the other way round so ties resolve as the row-major scan does: per input row
+    /// the first maximum of each window's columns, then the first of those down the window's rows.
     public func maxPool2dBackward(input: Tensor, gradOutput: Tensor, gradInput: Tensor, geometry: Pool2dGeometry, accumulate: Bool) throws {
         let s = PoolShape(input: input, output: gradOutput, geometry: geometry, name: "maxPool2dBackward")
         precondition(gradInput.shape == input.shape, "maxPool2dBackward: gradInput \(gradInput.shape) differs from input \(input.shape)")
         let x = pointer(input), gy = pointer(gradOutput), gx = pointer(gradInput)
         let xs = input.sampleStride, gys = gradOutput.sampleStride, gxs = gradInput.sampleStride
-        parallel.forEach(s.planes, cost: s.outPlane * geometry.kernelH * geometry.kernelW) { p in
-            let xp = s.plane(x, p, sampleStride: xs, planeSize: s.inPlane)
-            let gyp = s.plane(gy, p, sampleStride: gys, planeSize: s.outPlane)
-            let gxp = s.plane(gx, p, sampleStride: gxs, planeSize: s.inPlane)
-            if !accumulate { gxp.update(repeating: 0, count: s.inPlane) }
-            for oh in 0..<s.outHeight {
-                for ow in 0..<s.outWidth {
-                    gxp[Self.argmax(xp, oh, ow, s)] += gyp[oh * s.outWidth + ow]
+        let windows = PoolWindows(s)
+        let width = s.width, height = s.height, outWidth = s.outWidth
+        windows.rows.withUnsafeBufferPointer { rows in
+            windows.columns.withUnsafeBufferPointer { columns in
+                parallel.forChunks(s.planes, cost: s.outPlane * geometry.kernelH * geometry.kernelW) { planes in
+                    // Per input row and output column: the window's best value and its index.
+                    let values = UnsafeMutablePointer<Float>.allocate(capacity: height * outWidth)
+                    let indices = UnsafeMutablePointer<Int32>.allocate(capacity: height * outWidth)
+                    defer { values.deallocate(); indices.deallocate() }
+                    for p in planes {
+                        let xp = s.plane(x, p, sampleStride: xs, planeSize: s.inPlane)
+                        let gyp = s.plane(gy, p, sampleStride: gys, planeSize: s.outPlane)
+                        let gxp = s.plane(gx, p, sampleStride: gxs, planeSize: s.inPlane)
+                        if !accumulate { gxp.update(repeating: 0, count: s.inPlane) }
+                        for ih in 0..<height {
+                            let src = xp + ih * width, vrow = values + ih * outWidth, irow = indices + ih * outWidth
+                            var ow = 0
+                            // Four outputs at a time in SIMD lanes where their windows are whole
+                            // (vector selects stay branch-free; scalar ones become jumps).
+                            while ow + 4 <= outWidth {
+                                let kw = columns[ow].count
+                                guard columns[ow + 3].count == kw, columns[ow + 1].count == kw, columns[ow + 2].count == kw else { break }
+                                let c0 = columns[ow].lowerBound, c1 = columns[ow + 1].lowerBound
+                                let c2 = columns[ow + 2].lowerBound, c3 = columns[ow + 3].lowerBound
+                                let base = Int32(truncatingIfNeeded: ih * width)
+                                var best = SIMD4<Float>(src[c0], src[c1], src[c2], src[c3])
+                                var bestIndex = SIMD4<Int32>(Int32(c0), Int32(c1), Int32(c2), Int32(c3)) &+ base
+                                for k in 1..<max(kw, 1) {
+                                    let v = SIMD4<Float>(src[c0 + k], src[c1 + k], src[c2 + k], src[c3 + k])
+                                    let index = SIMD4<Int32>(Int32(c0 + k), Int32(c1 + k), Int32(c2 + k), Int32(c3 + k)) &+ base
+                                    let take = (v .> best) .| ((v .!= v) .& (best .== best))
+                                    best.replace(with: v, where: take)
+                                    bestIndex.replace(with: index, where: take)
+                                }
+                                UnsafeMutableRawPointer(vrow + ow).storeBytes(of: best, as: SIMD4<Float>.self)
+                                UnsafeMutableRawPointer(irow + ow).storeBytes(of: bestIndex, as: SIMD4<Int32>.self)
+                                ow += 4
+                            }
+                            for ow in ow..<outWidth {
+                                let c = columns[ow]
+                                var best = src[c.lowerBound], bestIndex = Int32(truncatingIfNeeded: ih * width + c.lowerBound)
+                                for iw in c.lowerBound + 1 ..< c.upperBound {
+                                    Self.keepFirstMax(&best, &bestIndex, src[iw], Int32(truncatingIfNeeded: ih * width + iw))
+                                }
+                                vrow[ow] = best
+                                irow[ow] = bestIndex
+                            }
+                        }
+                        for oh in 0..<rows.count {
+                            let r = rows[oh], grad = gyp + oh * outWidth
+                            var ow = 0
+                            while ow + 4 <= outWidth {
+                                let first = r.lowerBound * outWidth + ow
+                                var best = UnsafeRawPointer(values + first).loadUnaligned(as: SIMD4<Float>.self)
+                                var bestIndex = UnsafeRawPointer(indices + first).loadUnaligned(as: SIMD4<Int32>.self)
+                                for ih in r.lowerBound + 1 ..< r.upperBound {
+                                    let v = UnsafeRawPointer(values + ih * outWidth + ow).loadUnaligned(as: SIMD4<Float>.self)
+                                    let index = UnsafeRawPointer(indices + ih * outWidth + ow).loadUnaligned(as: SIMD4<Int32>.self)
+                                    let take = (v .> best) .| ((v .!= v) .& (best .== best))
+                                    best.replace(with: v, where: take)
+                                    bestIndex.replace(with: index, where: take)
+                                }
+                                for lane in 0..<4 { gxp[Int(bestIndex[lane])] += grad[ow + lane] }
+                                ow += 4
+                            }
+                            for ow in ow..<outWidth {
+                                var best = values[r.lowerBound * outWidth + ow], bestIndex = indices[r.lowerBound * outWidth + ow]
+                                for ih in r.lowerBound + 1 ..< r.upperBound {
+                                    Self.keepFirstMax(&best, &bestIndex, values[ih * outWidth + ow], indices[ih * outWidth + ow])
+                                }
+                                gxp[Int(bestIndex)] += grad[ow]
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -79,18 +188,38 @@ extension CPUBackend {
         let xs = input.sampleStride, ys = output.sampleStride
         // count_include_pad: without ceil mode every window lies inside the padded input.
         let scale = 1 / Float(g.kernelH * g.kernelW)
-        parallel.forEach(s.planes, cost: s.outPlane * g.kernelH * g.kernelW) { p in
-            let xp = s.plane(x, p, sampleStride: xs, planeSize: s.inPlane)
-            let yp = s.plane(y, p, sampleStride: ys, planeSize: s.outPlane)
-            for oh in 0..<s.outHeight {
-                let h0 = oh * g.strideH - g.padH
-                for ow in 0..<s.outWidth {
-                    let w0 = ow * g.strideW - g.padW
-                    var sum: Float = 0
-                    for ih in max(h0, 0)..<min(h0 + g.kernelH, s.height) {
-                        for iw in max(w0, 0)..<min(w0 + g.kernelW, s.width) { sum += xp[ih * s.width + iw] }
+        let width = s.width, outWidth = s.outWidth
+        if g.kernelH == 2 && g.kernelW == 2 && g.strideH == 2 && g.strideW == 2 && g.padH == 0 && g.padW == 0 {
+            parallel.forEach(s.planes, cost: s.outPlane * 4) { p in
+                let xp = s.plane(x, p, sampleStride: xs, planeSize: s.inPlane)
+                let yp = s.plane(y, p, sampleStride: ys, planeSize: s.outPlane)
+                for oh in 0..<s.outHeight {
+                    let r0 = xp + 2 * oh * width, r1 = r0 + width, out = yp + oh * outWidth
+                    for ow in 0..<outWidth {
+                        out[ow] = ((r0[2 * ow] + r0[2 * ow + 1]) + (r1[2 * ow] + r1[2 * ow + 1])) * scale
                     }
-                    yp[oh * s.outWidth + ow] = sum * scale
+                }
+            }
+            return
+        }
+        let windows = PoolWindows(s)
+        windows.rows.withUnsafeBufferPointer { rows in
+            windows.columns.withUnsafeBufferPointer { columns in
+                parallel.forEach(s.planes, cost: s.outPlane * g.kernelH * g.kernelW) { p in
+                    let xp = s.plane(x, p, sampleStride: xs, planeSize: s.inPlane)
+                    let yp = s.plane(y, p, sampleStride: ys, planeSize: s.outPlane)
+                    for oh in 0..<rows.count {
+                        let r = rows[oh], out = yp + oh * outWidth
+                        for ow in 0..<outWidth {
+                            let c = columns[ow]
+                            var sum: Float = 0
+                            for ih in r {
+                                let line = xp + ih * width
+                                for iw in c { sum += line[iw] }
+                            }
+                            out[ow] = sum * scale
+                        }
+                    }
                 }
             }
         }
@@ -101,17 +230,51 @@ extension CPUBackend {
         let gy = pointer(gradOutput), gx = pointer(gradInput)
         let gys = gradOutput.sampleStride, gxs = gradInput.sampleStride
         let scale = 1 / Float(g.kernelH * g.kernelW)
-        parallel.forEach(s.planes, cost: s.outPlane * g.kernelH * g.kernelW) { p in
-            let gyp = s.plane(gy, p, sampleStride: gys, planeSize: s.outPlane)
-            let gxp = s.plane(gx, p, sampleStride: gxs, planeSize: s.inPlane)
-            if !accumulate { gxp.update(repeating: 0, count: s.inPlane) }
-            for oh in 0..<s.outHeight {
-                let h0 = oh * g.strideH - g.padH
-                for ow in 0..<s.outWidth {
-                    let w0 = ow * g.strideW - g.padW
-                    let share = gyp[oh * s.outWidth + ow] * scale
-                    for ih in max(h0, 0)..<min(h0 + g.kernelH, s.height) {
-                        for iw in max(w0, 0)..<min(w0 + g.kernelW, s.width) { gxp[ih * s.width + iw] += share }
+        let width = s.width, outWidth = s.outWidth
+        if g.kernelH == 2 && g.kernelW == 2 && g.strideH == 2 && g.strideW == 2 && g.padH == 0 && g.padW == 0 {
+            // Windows tile the input without overlap; an odd last row or column gets nothing.
+            parallel.forEach(s.planes, cost: s.inPlane) { p in
+                let gyp = s.plane(gy, p, sampleStride: gys, planeSize: s.outPlane)
+                let gxp = s.plane(gx, p, sampleStride: gxs, planeSize: s.inPlane)
+                for oh in 0..<s.outHeight {
+                    let r0 = gxp + 2 * oh * width, r1 = r0 + width, grad = gyp + oh * outWidth
+                    if accumulate {
+                        for ow in 0..<outWidth {
+                            let v = grad[ow] * scale
+                            r0[2 * ow] += v; r0[2 * ow + 1] += v; r1[2 * ow] += v; r1[2 * ow + 1] += v
+                        }
+                    } else {
+                        for ow in 0..<outWidth {
+                            let v = grad[ow] * scale
+                            r0[2 * ow] = v; r0[2 * ow + 1] = v; r1[2 * ow] = v; r1[2 * ow + 1] = v
+                        }
+                        for iw in 2 * outWidth..<width { r0[iw] = 0; r1[iw] = 0 }
+                    }
+                }
+                if !accumulate {
+                    let covered = 2 * s.outHeight * width
+                    (gxp + covered).update(repeating: 0, count: s.inPlane - covered)
+                }
+            }
+            return
+        }
+        let windows = PoolWindows(s)
+        windows.rows.withUnsafeBufferPointer { rows in
+            windows.columns.withUnsafeBufferPointer { columns in
+                parallel.forEach(s.planes, cost: s.outPlane * g.kernelH * g.kernelW) { p in
+                    let gyp = s.plane(gy, p, sampleStride: gys, planeSize: s.outPlane)
+                    let gxp = s.plane(gx, p, sampleStride: gxs, planeSize: s.inPlane)
+                    if !accumulate { gxp.update(repeating: 0, count: s.inPlane) }
+                    for oh in 0..<rows.count {
+                        let r = rows[oh], grad = gyp + oh * outWidth
+                        for ow in 0..<outWidth {
+                            let c = columns[ow]
+                            let share = grad[ow] * scale
+                            for ih in r {
+                                let line = gxp + ih * width
+                                for iw in c { line[iw] += share }
+                            }
+                        }
                     }
                 }
             }
