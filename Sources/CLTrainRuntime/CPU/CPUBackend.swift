@@ -12,7 +12,10 @@ public final class CPUBackend: Backend {
     public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
         let threads = max(threads, 1)
         parallel = CPUParallel(threads: threads)
-        openblas_set_num_threads(Int32(clamping: threads))
+        // OpenBLAS runs single-threaded: the backend splits work across its own threads (by
+        // samples, or by rows or columns of a large GEMM), so small GEMMs pay no thread wake-ups
+        // and OpenBLAS's spinning workers never compete with the element-wise loops.
+        openblas_set_num_threads(1)
         let cpu = Self.cpuInfo()
         let physical = Int(clamping: ProcessInfo.processInfo.physicalMemory)
         info = DeviceInfo(
@@ -163,11 +166,12 @@ public final class CPUBackend: Backend {
              a: rawPointer(a), lda: lda, b: rawPointer(b), ldb: ldb, beta: beta, c: rawPointer(c), ldc: ldc)
     }
 
-    /// Row-major `C = alpha * op(A) op(B) + beta * C` on host pointers (OpenBLAS).
-    /// With `beta == 0`, C is only written (OpenBLAS zeroes it first, so garbage is fine).
+    /// Row-major `C = alpha * op(A) op(B) + beta * C` on host pointers (OpenBLAS, single-threaded).
+    /// With `beta == 0`, C is only written (OpenBLAS zeroes it first, so garbage is fine). When
+    /// `threaded` and the product is large, C is split by rows (or columns) across the threads.
     func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
               a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-              beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+              beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threaded: Bool = true) {
         precondition(m >= 0 && n >= 0 && k >= 0, "sgemm: negative size \(m) x \(n) x \(k)")
         if m == 0 || n == 0 { return }
         precondition(lda >= max(transposeA ? m : k, 1) && ldb >= max(transposeB ? k : n, 1) && ldc >= max(n, 1),
@@ -179,6 +183,27 @@ public final class CPUBackend: Backend {
             }
             return
         }
+        let pieces = threaded ? min(parallel.threads, max(1, m * n * k / (1 << 20))) : 1
+        if pieces > 1 && max(m, n) >= 2 * pieces {
+            DispatchQueue.concurrentPerform(iterations: pieces) { piece in
+                if m >= n {
+                    let r0 = m * piece / pieces, r1 = m * (piece + 1) / pieces
+                    Self.blas(transposeA, transposeB, r1 - r0, n, k, alpha, transposeA ? a + r0 : a + r0 * lda, lda, b, ldb,
+                              beta, c + r0 * ldc, ldc)
+                } else {
+                    let c0 = n * piece / pieces, c1 = n * (piece + 1) / pieces
+                    Self.blas(transposeA, transposeB, m, c1 - c0, k, alpha, a, lda, transposeB ? b + c0 * ldb : b + c0, ldb,
+                              beta, c + c0, ldc)
+                }
+            }
+            return
+        }
+        Self.blas(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    }
+
+    private static func blas(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                             _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                             _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
         cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }

@@ -1,3 +1,5 @@
+import Dispatch
+
 /// Convolution as im2col + GEMM over groups of samples (a 1x1/s1/p0 convolution uses each
 /// sample's input directly).
 extension CPUBackend {
@@ -39,14 +41,35 @@ extension CPUBackend {
         return (s.n + groups - 1) / groups
     }
 
+    /// How many threads share the samples of one convolution call.
+    func sampleChunkCount(_ s: ConvShape) -> Int {
+        let work = s.outChannels * s.patch * s.outPlane
+        return max(1, min(parallel.threads, s.n, s.n * work / CPUParallel.minimumWork))
+    }
+
+    /// Split the samples into `chunks` contiguous ranges run concurrently; each gets a private
+    /// column buffer of `columns` floats (nil when 0) and a serial runner for nested loops. Chunk
+    /// `i` covers `n * i / chunks ..< n * (i + 1) / chunks`.
+    func forSampleChunks(_ s: ConvShape, columns: Int, chunks: Int? = nil,
+                         _ body: (_ chunk: Int, Range<Int>, UnsafeMutablePointer<Float>?, CPUParallel) -> Void) {
+        let chunks = chunks ?? sampleChunkCount(s)
+        let serial = CPUParallel(threads: 1)
+        func run(_ chunk: Int) {
+            let col = columns > 0 ? UnsafeMutablePointer<Float>.allocate(capacity: columns) : nil
+            defer { col?.deallocate() }
+            body(chunk, s.n * chunk / chunks ..< s.n * (chunk + 1) / chunks, col, serial)
+        }
+        if chunks == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: chunks) { run($0) } }
+    }
+
     /// Unfold samples `first..<first+count` (each `[C, H, W]`, `sampleStride` apart) into
     /// `col[C * kh * kw, count * Ho * Wo]`: sample j's columns are `j * HoWo ..< (j + 1) * HoWo`.
     func im2col(_ x: UnsafePointer<Float>, sampleStride: Int, first: Int, count: Int,
-                _ col: UnsafeMutablePointer<Float>, _ s: ConvShape) {
+                _ col: UnsafeMutablePointer<Float>, _ s: ConvShape, runner: CPUParallel? = nil) {
         let g = s.geometry
         let kernelArea = g.kernelH * g.kernelW
         let ld = count * s.outPlane
-        parallel.forEach(s.patch * count, cost: s.outPlane) { item in
+        (runner ?? parallel).forEach(s.patch * count, cost: s.outPlane) { item in
             let row = item / count, j = item % count
             let c = row / kernelArea, ki = (row % kernelArea) / g.kernelW, kj = row % g.kernelW
             let plane = x + (first + j) * sampleStride + c * s.inPlane
@@ -77,11 +100,11 @@ extension CPUBackend {
     /// Fold `col` (laid out as `im2col` writes it for `count` samples) back into the samples,
     /// summing overlaps; overwrites them unless `accumulate`. Split by (sample, channel).
     func col2im(_ col: UnsafePointer<Float>, _ x: UnsafeMutablePointer<Float>, sampleStride: Int, first: Int, count: Int,
-                _ s: ConvShape, accumulate: Bool) {
+                _ s: ConvShape, accumulate: Bool, runner: CPUParallel? = nil) {
         let g = s.geometry
         let kernelArea = g.kernelH * g.kernelW
         let ld = count * s.outPlane
-        parallel.forEach(s.inChannels * count, cost: kernelArea * s.outPlane) { item in
+        (runner ?? parallel).forEach(s.inChannels * count, cost: kernelArea * s.outPlane) { item in
             let c = item / count, j = item % count
             let plane = x + (first + j) * sampleStride + c * s.inPlane
             if !accumulate { plane.update(repeating: 0, count: s.inPlane) }
@@ -116,14 +139,23 @@ extension CPUBackend {
         if let bias { precondition(bias.count == s.outChannels, "conv2d: bias \(bias.shape) for \(s.outChannels) output channels") }
         let x = pointer(input), w = dense(weight), y = pointer(output)
         let b = bias.map { dense($0) }
-        if geometry.isPointwise {
-            for sample in 0..<s.n {
-                let xs = x + sample * input.sampleStride, ys = y + sample * output.sampleStride
-                if let b {
-                    for co in 0..<s.outChannels { (ys + co * s.outPlane).update(repeating: b[co], count: s.outPlane) }
+        if geometry.isPointwise || Self.groupSize(s) == 1 {
+            // Samples split across threads, each unfolding into its own column buffer and
+            // running single-threaded GEMMs: small GEMMs pay no threading overhead.
+            forSampleChunks(s, columns: geometry.isPointwise ? 0 : s.patch * s.outPlane) { _, range, col, serial in
+                for sample in range {
+                    let xs = x + sample * input.sampleStride, ys = y + sample * output.sampleStride
+                    if let b {
+                        for co in 0..<s.outChannels { (ys + co * s.outPlane).update(repeating: b[co], count: s.outPlane) }
+                    }
+                    var source = UnsafePointer(xs)
+                    if let col {
+                        im2col(x, sampleStride: input.sampleStride, first: sample, count: 1, col, s, runner: serial)
+                        source = UnsafePointer(col)
+                    }
+                    gemm(transposeA: false, transposeB: false, m: s.outChannels, n: s.outPlane, k: s.patch, alpha: 1,
+                         a: w, lda: s.patch, b: source, ldb: s.outPlane, beta: b == nil ? 0 : 1, c: ys, ldc: s.outPlane, threaded: false)
                 }
-                gemm(transposeA: false, transposeB: false, m: s.outChannels, n: s.outPlane, k: s.patch, alpha: 1,
-                     a: w, lda: s.patch, b: xs, ldb: s.outPlane, beta: b == nil ? 0 : 1, c: ys, ldc: s.outPlane)
             }
             return
         }
@@ -158,12 +190,22 @@ extension CPUBackend {
     public func conv2dBackwardData(gradOutput: Tensor, weight: Tensor, gradInput: Tensor, geometry: Conv2dGeometry, accumulate: Bool) throws {
         let s = ConvShape(input: gradInput, weight: weight, output: gradOutput, geometry: geometry)
         let gy = pointer(gradOutput), w = dense(weight), gx = pointer(gradInput)
-        if geometry.isPointwise {
-            for sample in 0..<s.n {
-                let gys = gy + sample * gradOutput.sampleStride, gxs = gx + sample * gradInput.sampleStride
-                // gradInput_n[Cin, HW] (+)= W^T[Cin, Cout] * gradOutput_n[Cout, HW]
-                gemm(transposeA: true, transposeB: false, m: s.inChannels, n: s.outPlane, k: s.outChannels, alpha: 1,
-                     a: w, lda: s.inChannels, b: gys, ldb: s.outPlane, beta: accumulate ? 1 : 0, c: gxs, ldc: s.outPlane)
+        if geometry.isPointwise || Self.groupSize(s) == 1 {
+            forSampleChunks(s, columns: geometry.isPointwise ? 0 : s.patch * s.outPlane) { _, range, col, serial in
+                for sample in range {
+                    let gys = gy + sample * gradOutput.sampleStride, gxs = gx + sample * gradInput.sampleStride
+                    if let col {
+                        // col[K, HoWo] = W^T[K, Cout] * gradOutput_n[Cout, HoWo], folded back into gradInput_n.
+                        gemm(transposeA: true, transposeB: false, m: s.patch, n: s.outPlane, k: s.outChannels, alpha: 1,
+                             a: w, lda: s.patch, b: gys, ldb: s.outPlane, beta: 0, c: col, ldc: s.outPlane, threaded: false)
+                        col2im(col, gx, sampleStride: gradInput.sampleStride, first: sample, count: 1, s, accumulate: accumulate, runner: serial)
+                    } else {
+                        // gradInput_n[Cin, HW] (+)= W^T[Cin, Cout] * gradOutput_n[Cout, HW]
+                        gemm(transposeA: true, transposeB: false, m: s.inChannels, n: s.outPlane, k: s.outChannels, alpha: 1,
+                             a: w, lda: s.inChannels, b: gys, ldb: s.outPlane, beta: accumulate ? 1 : 0, c: gxs, ldc: s.outPlane,
+                             threaded: false)
+                    }
+                }
             }
             return
         }
@@ -191,12 +233,31 @@ extension CPUBackend {
             precondition(gradBias.count == s.outChannels, "conv2d: gradBias \(gradBias.shape) for \(s.outChannels) output channels")
         }
         let x = pointer(input), gy = pointer(gradOutput), gw = dense(gradWeight)
-        if geometry.isPointwise {
-            for sample in 0..<s.n {
-                let xs = x + sample * input.sampleStride, gys = gy + sample * gradOutput.sampleStride
-                // gradWeight[Cout, K] += gradOutput_n[Cout, HoWo] * x_n[K, HoWo]^T
-                gemm(transposeA: false, transposeB: true, m: s.outChannels, n: s.patch, k: s.outPlane, alpha: 1,
-                     a: gys, lda: s.outPlane, b: xs, ldb: s.outPlane, beta: 1, c: gw, ldc: s.patch)
+        if geometry.isPointwise || Self.groupSize(s) == 1 {
+            // Each thread sums its samples' gradients into a private buffer; the buffers are
+            // added into gradWeight at the end (in a fixed order: the result does not depend on timing).
+            let size = s.outChannels * s.patch
+            let chunks = sampleChunkCount(s)
+            let partials = UnsafeMutablePointer<Float>.allocate(capacity: size * chunks)
+            partials.update(repeating: 0, count: size * chunks)
+            defer { partials.deallocate() }
+            forSampleChunks(s, columns: geometry.isPointwise ? 0 : s.patch * s.outPlane, chunks: chunks) { chunk, range, col, serial in
+                let partial = partials + size * chunk
+                for sample in range {
+                    let xs = x + sample * input.sampleStride, gys = gy + sample * gradOutput.sampleStride
+                    var source = UnsafePointer(xs)
+                    if let col {
+                        im2col(x, sampleStride: input.sampleStride, first: sample, count: 1, col, s, runner: serial)
+                        source = UnsafePointer(col)
+                    }
+                    // partial[Cout, K] += gradOutput_n[Cout, HoWo] * col_n[K, HoWo]^T
+                    gemm(transposeA: false, transposeB: true, m: s.outChannels, n: s.patch, k: s.outPlane, alpha: 1,
+                         a: gys, lda: s.outPlane, b: source, ldb: s.outPlane, beta: 1, c: partial, ldc: s.patch, threaded: false)
+                }
+            }
+            for chunk in 0..<chunks {
+                let partial = partials + size * chunk
+                for i in 0..<size { gw[i] += partial[i] }
             }
         } else {
             // Groups of samples: gradWeight += gradOutput[Cout, nb * HoWo] * col[K, nb * HoWo]^T.

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Batch normalisation (statistics in Double, one channel per task) and ReLU.
+/// Batch normalisation (per-plane float SIMD sums added in Double, one channel per task) and ReLU.
 extension CPUBackend {
     /// N, C and the spatial size per channel of a batch-norm input ([N, C] or [N, C, H, W]).
     private func normShape(_ input: Tensor, _ others: [(String, Tensor)], channelTensors: [(String, Tensor)]) -> (n: Int, c: Int, plane: Int) {
@@ -29,27 +29,21 @@ extension CPUBackend {
         let sm = dense(saveMean), si = dense(saveInvStd)
         let m = Double(momentum)
         parallel.forEach(c, cost: 3 * count) { ch in
+            // Two passes (mean, then squared deviations): each plane summed in float SIMD lanes,
+            // the planes in Double.
             var sum = 0.0
-            for sample in 0..<n {
-                let p = x + sample * xs + ch * plane
-                for i in 0..<plane { sum += Double(p[i]) }
-            }
+            for sample in 0..<n { sum += Double(SIMDReduction.sum(x + sample * xs + ch * plane, plane)) }
             let mean = sum / Double(count)
             var squares = 0.0
             for sample in 0..<n {
-                let p = x + sample * xs + ch * plane
-                for i in 0..<plane {
-                    let d = Double(p[i]) - mean
-                    squares += d * d
-                }
+                squares += Double(SIMDReduction.squaredDeviations(x + sample * xs + ch * plane, plane, from: Float(mean)))
             }
             let variance = squares / Double(count)
             let invStd = 1 / (variance + Double(epsilon)).squareRoot()
             let scale = Float(Double(w[ch]) * invStd)
             let shift = Float(Double(b[ch]) - mean * Double(w[ch]) * invStd)
             for sample in 0..<n {
-                let p = x + sample * xs + ch * plane, q = y + sample * ys + ch * plane
-                for i in 0..<plane { q[i] = p[i] * scale + shift }
+                SIMDReduction.affine(x + sample * xs + ch * plane, into: y + sample * ys + ch * plane, plane, scale: scale, shift: shift)
             }
             sm[ch] = Float(mean)
             si[ch] = Float(invStd)
@@ -70,8 +64,7 @@ extension CPUBackend {
             let scale = Float(Double(w[ch]) * invStd)
             let shift = Float(Double(b[ch]) - Double(rm[ch]) * Double(w[ch]) * invStd)
             for sample in 0..<n {
-                let p = x + sample * xs + ch * plane, q = y + sample * ys + ch * plane
-                for i in 0..<plane { q[i] = p[i] * scale + shift }
+                SIMDReduction.affine(x + sample * xs + ch * plane, into: y + sample * ys + ch * plane, plane, scale: scale, shift: shift)
             }
         }
     }
@@ -88,29 +81,25 @@ extension CPUBackend {
         let w = dense(weight), sm = dense(saveMean), si = dense(saveInvStd)
         let gw = dense(gradWeight), gb = dense(gradBias)
         parallel.forEach(c, cost: 2 * count) { ch in
-            let mean = Double(sm[ch]), invStd = Double(si[ch])
-            var sumDy = 0.0, sumDyXhat = 0.0
+            let mean = sm[ch], invStd = Double(si[ch])
+            var sumDy = 0.0, sumDyCentered = 0.0
             for sample in 0..<n {
-                let p = x + sample * xs + ch * plane, d = gy + sample * gys + ch * plane
-                for i in 0..<plane {
-                    let dy = Double(d[i])
-                    sumDy += dy
-                    sumDyXhat += dy * (Double(p[i]) - mean) * invStd
-                }
+                let sums = SIMDReduction.gradientSums(gy + sample * gys + ch * plane, x + sample * xs + ch * plane, plane, mean: mean)
+                sumDy += Double(sums.dy)
+                sumDyCentered += Double(sums.dyCentered)
             }
+            let sumDyXhat = sumDyCentered * invStd
             gb[ch] += Float(sumDy)
             gw[ch] += Float(sumDyXhat)
-            // dx = w * invstd / M * (M dy - sum(dy) - xhat * sum(dy xhat))
+            // dx = w invstd / M (M dy - sum(dy) - xhat sum(dy xhat)) = a dy + b x + c.
             let k = Double(w[ch]) * invStd
             let meanDy = sumDy / Double(count), meanDyXhat = sumDyXhat / Double(count)
+            let a = Float(k), bx = Float(-k * invStd * meanDyXhat)
+            let c0 = Float(-k * meanDy + k * invStd * meanDyXhat * Double(mean))
             for sample in 0..<n {
-                let p = x + sample * xs + ch * plane, d = gy + sample * gys + ch * plane
-                let q = gx + sample * gxs + ch * plane
-                for i in 0..<plane {
-                    let xhat = (Double(p[i]) - mean) * invStd
-                    let value = Float(k * (Double(d[i]) - meanDy - xhat * meanDyXhat))
-                    if accumulate { q[i] += value } else { q[i] = value }
-                }
+                SIMDReduction.batchNormInputGradient(gy + sample * gys + ch * plane, x + sample * xs + ch * plane,
+                                                     into: gx + sample * gxs + ch * plane, plane, a: a, b: bx, c: c0,
+                                                     accumulate: accumulate)
             }
         }
     }
