@@ -105,6 +105,10 @@ let package = Package(
             dependencies: ["CLTrainData", "CZlib"]
         ),
         .testTarget(
+            name: "CLTrainTrainingTests",
+            dependencies: ["CLTrainTraining", "CLTrainNN", "CLTrainData", "CLTrainRuntime", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
             name: "CLTrainNNTests",
             dependencies: ["CLTrainNN", "CLTrainRuntime", "CLTrainIO"],
             resources: [.copy("Fixtures")]

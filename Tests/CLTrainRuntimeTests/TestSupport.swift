@@ -26,19 +26,10 @@ func assertClose(_ a: [Float], _ b: [Float], rtol: Float, atol: Float, _ message
     }
 }
 
-/// A small seeded generator (SplitMix64), so every test sees the same numbers on every run.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
+/// The runtime's seeded generator (SplitMix64), so every test sees the same numbers on every run.
+typealias SplitMix64 = SeededRandom
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SeededRandom {
     /// Uniform values in `range`.
     mutating func floats(_ count: Int, in range: ClosedRange<Float> = -1...1) -> [Float] {
         (0..<count).map { _ in Float.random(in: range, using: &self) }

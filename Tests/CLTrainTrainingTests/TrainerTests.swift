@@ -1,0 +1,116 @@
+import CLTrainData
+import CLTrainNN
+import CLTrainRuntime
+import Logging
+import XCTest
+@testable import CLTrainTraining
+
+/// The training loop on a tiny synthetic data set: an easy two-class problem (bright left half
+/// or bright right half), so a few steps must learn it.
+final class TrainerTests: XCTestCase {
+    static func dataset(count: Int, seed: UInt64) -> ImageDataset {
+        var random = SeededRandom(seed: seed)
+        var images: [UInt8] = []
+        var labels: [Int32] = []
+        for _ in 0..<count {
+            let label = Int32(random.next() % 2)
+            for _ in 0..<8 {
+                for x in 0..<8 {
+                    let bright = (x < 4) == (label == 0)
+                    images.append(UInt8(bright ? 150 + random.next() % 100 : random.next() % 60))
+                }
+            }
+            labels.append(label)
+        }
+        return ImageDataset(images: images, labels: labels, count: count, channels: 1, height: 8, width: 8, classes: 2)
+    }
+
+    func options(epochs: Int = 2, seed: UInt64 = 3) -> TrainingOptions {
+        var o = TrainingOptions()
+        o.model = "densenet-bc-10-k4"
+        o.epochs = epochs
+        o.batchSize = 32
+        o.learningRate = 0.1
+        o.augment = false  // a flip would swap the classes of this problem
+        o.seed = seed
+        return o
+    }
+
+    func train(_ options: TrainingOptions, device: Device) throws -> (Trainer, Model) {
+        let train = Self.dataset(count: 320, seed: 1), test = Self.dataset(count: 64, seed: 2)
+        let model = try ModelCatalog.entry(named: options.model)!.make(inputChannels: 1, classes: 2, device: device, seed: options.seed)
+        let trainer = try Trainer(options: options, model: model, device: device, train: train, test: test,
+                                  normalization: Normalization.compute(train), logger: Logger(label: "test"))
+        try trainer.run()
+        return (trainer, model)
+    }
+
+    func testTheSameSeedGivesTheSameRunOnTheCPU() throws {
+        var o = options()
+        o.augment = true  // shuffling and augmentation draw from the seed too
+        let (first, a) = try train(o, device: Device(backend: CPUBackend()))
+        let (second, b) = try train(o, device: Device(backend: CPUBackend()))
+        for (x, y) in zip(try ModelWeights.stateTensors(of: a), try ModelWeights.stateTensors(of: b)) {
+            XCTAssertEqual(x.values, y.values, "\(x.name) differs between two runs with the same seed")
+        }
+        XCTAssertEqual(first.metrics.map(\.trainLoss), second.metrics.map(\.trainLoss))
+        o.seed = 4
+        let (_, c) = try train(o, device: Device(backend: CPUBackend()))
+        XCTAssertNotEqual(try ModelWeights.stateTensors(of: a)[0].values, try ModelWeights.stateTensors(of: c)[0].values)
+    }
+
+    func testItLearnsAnEasyProblemAndRecordsEveryEpoch() throws {
+        let (trainer, _) = try train(options(epochs: 3), device: Device(backend: CPUBackend()))
+        XCTAssertEqual(trainer.metrics.map(\.epoch), [1, 2, 3])
+        XCTAssertEqual(trainer.metrics.last?.step, 3 * 10)
+        XCTAssertGreaterThan(trainer.metrics.last?.testAccuracy ?? 0, 0.9)
+        // The step schedule divides by 10 from the epoch at 50% of the run (index 2 of 3: 2 >= 1.5)
+        // and again from 75% (2 < 2.25: not yet).
+        let rates = trainer.metrics.map(\.learningRate)
+        XCTAssertEqual(rates[0], 0.1, accuracy: 1e-6)
+        XCTAssertEqual(rates[1], 0.1, accuracy: 1e-6)
+        XCTAssertEqual(rates[2], 0.01, accuracy: 1e-6)
+    }
+
+    func testStepsStopTheRunAndSkipTheTestPass() throws {
+        var o = options(epochs: 5)
+        o.steps = 2
+        let (trainer, _) = try train(o, device: Device(backend: CPUBackend()))
+        XCTAssertEqual(trainer.step, 2)
+        XCTAssertEqual(trainer.metrics.count, 1)
+        XCTAssertNil(trainer.metrics[0].testAccuracy)
+    }
+
+    func testATrainingStepAllocatesNothingNewAfterTheFirst() throws {
+        let device = Device(backend: CPUBackend())
+        var o = options(epochs: 1)
+        o.steps = 1
+        _ = try train(o, device: device)
+        let after = device.pool.statistics
+        o.steps = 6  // same device, a fresh run of the same shapes
+        _ = try train(o, device: device)
+        XCTAssertEqual(device.pool.statistics.liveBytes, after.liveBytes, "live bytes creep")
+        XCTAssertLessThanOrEqual(device.pool.statistics.peakLiveBytes, 2 * after.peakLiveBytes)
+    }
+
+    func testBadOptionsAreOneLineErrors() {
+        var o = options()
+        o.batchSize = 0
+        XCTAssertThrowsError(try o.validate()) { XCTAssertTrue("\($0)".contains("--batch-size")) }
+        o = options(); o.learningRate = .nan
+        XCTAssertThrowsError(try o.validate()) { XCTAssertTrue("\($0)".contains("--lr")) }
+        o = options(); o.learningRate = -1
+        XCTAssertThrowsError(try o.validate())
+        o = options(); o.epochs = 0
+        XCTAssertThrowsError(try o.validate()) { XCTAssertTrue("\($0)".contains("--epochs")) }
+        o = options(); o.model = "resnet-19"
+        XCTAssertThrowsError(try o.validate()) { XCTAssertTrue("\($0)".contains("cltrain models")) }
+    }
+
+    func testRunMetadataRoundTrips() {
+        let metadata = RunMetadata(model: "densenet-bc-40", dataset: "fashion-mnist", inputChannels: 1, classes: 10, height: 28, width: 28,
+                                   normalization: Normalization(mean: [0.286], std: [0.353]))
+        XCTAssertEqual(RunMetadata(metadata.dictionary), metadata)
+        XCTAssertNil(RunMetadata(["format": "pt"]))
+    }
+}
