@@ -109,6 +109,10 @@ let package = Package(
             dependencies: ["CLTrainTraining", "CLTrainNN", "CLTrainData", "CLTrainRuntime", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
+            name: "cltrainTests",
+            dependencies: ["cltrain"]
+        ),
+        .testTarget(
             name: "CLTrainNNTests",
             dependencies: ["CLTrainNN", "CLTrainRuntime", "CLTrainIO"],
             resources: [.copy("Fixtures")]

@@ -17,10 +17,11 @@ public enum ModelWeights {
         model.parameters.map { ($0.name, $0.shape) } + model.buffers.map { ($0.name, $0.value.shape) }
     }
 
-    /// Write the model's weights, running statistics and `num_batches_tracked`, atomically.
-    public static func save(_ model: Model, to url: URL, metadata: [String: String] = [:]) throws {
+    /// Write the model's weights, running statistics and `num_batches_tracked` (and `extra`
+    /// tensors, e.g. an optimizer's state in a checkpoint), atomically.
+    public static func save(_ model: Model, to url: URL, extra: [SafetensorsWriter.Tensor] = [], metadata: [String: String] = [:]) throws {
         let counters = model.batchNorms.map { (name: join($0.name, "num_batches_tracked"), value: Int64($0.batchesTracked)) }
-        try SafetensorsWriter.write(tensors: try stateTensors(of: model), int64Scalars: counters, metadata: metadata, to: url)
+        try SafetensorsWriter.write(tensors: try stateTensors(of: model) + extra, int64Scalars: counters, metadata: metadata, to: url)
     }
 
     /// Load a weights file into `model` after checking every name and shape; returns the file's
@@ -28,7 +29,13 @@ public enum ModelWeights {
     @discardableResult
     public static func load(_ url: URL, into model: Model) throws -> [String: String] {
         let file = try SafetensorsFile.read(contentsOf: url)
-        try file.validate(against: expectedTensors(of: model))
+        try load(file, into: model)
+        return file.metadata
+    }
+
+    /// Load an already read file into `model`; tensors named in `allowExtra` may be present too.
+    public static func load(_ file: SafetensorsFile, into model: Model, allowExtra: Set<String> = []) throws {
+        try file.validate(against: expectedTensors(of: model), allowExtra: allowExtra)
         // Read everything before writing anything, so a bad dtype leaves the model untouched.
         let parameterValues = try model.parameters.map { try file.floats($0.name, shape: $0.shape) }
         let bufferValues = try model.buffers.map { try file.floats($0.name, shape: $0.value.shape) }
@@ -38,6 +45,5 @@ public enum ModelWeights {
             let name = join(norm.name, "num_batches_tracked")
             if file.tensors[name] != nil { norm.batchesTracked = try file.integer(name) }
         }
-        return file.metadata
     }
 }

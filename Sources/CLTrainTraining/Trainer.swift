@@ -15,6 +15,28 @@ public struct NonFiniteLossError: Error, CustomStringConvertible {
     }
 }
 
+/// A run stopped on request (Ctrl-C, SIGTERM) after writing a checkpoint.
+public struct TrainingInterrupted: Error, CustomStringConvertible {
+    public let step: Int
+    public let epoch: Int
+    public var description: String { "stopped at step \(step) (epoch \(epoch)) after writing a checkpoint" }
+}
+
+/// The trainer's counters: what a checkpoint must keep to continue a run exactly.
+public struct TrainerState: Codable, Equatable, Sendable {
+    /// The next epoch to run (0-based) and the images of it already consumed.
+    public var epoch = 0
+    public var position = 0
+    /// Optimizer steps taken.
+    public var step = 0
+    public var metrics: [EpochMetrics] = []
+    /// Running sums of the epoch in progress.
+    public var epochLossSum = 0.0
+    public var epochCorrect = 0
+    public var epochSeen = 0
+    public var epochSeconds = 0.0
+}
+
 /// Where a run is inside an epoch, for progress displays.
 public struct TrainingProgress: Sendable {
     public var epoch: Int
@@ -41,12 +63,20 @@ public final class Trainer {
     let testSet: ImageDataset?
     let criterion = SoftmaxCrossEntropy()
 
-    /// Optimizer steps taken.
-    public private(set) var step = 0
-    /// The next epoch to run (0-based) and the images of it already consumed.
-    public private(set) var epoch = 0
-    public private(set) var position = 0
-    public private(set) var metrics: [EpochMetrics] = []
+    /// Epoch, position, step, metrics: everything a checkpoint needs besides tensors.
+    public private(set) var state = TrainerState()
+    public var step: Int { state.step }
+    public var epoch: Int { state.epoch }
+    public var position: Int { state.position }
+    public var metrics: [EpochMetrics] { state.metrics }
+
+    /// Write a checkpoint every this many steps (also at each epoch's end and on a stop request).
+    public var checkpointEvery: Int?
+    /// Writes a checkpoint of the trainer as it is now.
+    public var onCheckpoint: (() throws -> Void)?
+    /// Polled after every step; when it returns true the run writes a checkpoint and throws
+    /// `TrainingInterrupted`.
+    public var stopRequested: () -> Bool = { false }
 
     /// Called after every step.
     public var onProgress: ((TrainingProgress) -> Void)?
@@ -73,6 +103,12 @@ public final class Trainer {
         }
     }
 
+    /// Continue from a checkpoint's counters (its tensors are loaded separately).
+    public func restore(_ saved: TrainerState) {
+        state = saved
+        optimizer.steps = saved.step
+    }
+
     /// True once the run has done all its epochs or its `--steps`.
     public var isFinished: Bool {
         epoch >= options.epochs || (options.steps.map { step >= $0 } ?? false)
@@ -87,38 +123,50 @@ public final class Trainer {
 
     /// Train the rest of the current epoch (all of it unless resumed), then evaluate.
     public func runEpoch() throws {
-        let rate = options.schedule.learningRate(base: options.learningRate, epoch: epoch, epochs: options.epochs)
+        let rate = options.schedule.learningRate(base: options.learningRate, epoch: state.epoch, epochs: options.epochs)
         optimizer.learningRate = rate
-        let start = Date()
-        var lossSum = 0.0, correct = 0, seen = 0
+        var start = Date()
         let total = batcher.dataset.count
-        for batch in try batcher.prefetchingBatches(epoch: epoch, position: position) {
+        for batch in try batcher.prefetchingBatches(epoch: state.epoch, position: state.position) {
             let result = try trainStep(batch)
-            lossSum += result.loss * Double(batch.count)
-            correct += result.correct
-            seen += batch.count
-            position = batch.position + batch.count
-            let elapsed = Date().timeIntervalSince(start)
-            onProgress?(TrainingProgress(epoch: epoch + 1, epochs: options.epochs, imagesDone: position, imagesTotal: total, step: step,
-                                         meanLoss: lossSum / Double(seen), accuracy: Double(correct) / Double(seen),
-                                         imagesPerSecond: Double(seen) / max(elapsed, 1e-9), elapsedSeconds: elapsed))
-            if let limit = options.steps, step >= limit { break }
+            state.epochLossSum += result.loss * Double(batch.count)
+            state.epochCorrect += result.correct
+            state.epochSeen += batch.count
+            state.position = batch.position + batch.count
+            let now = Date()
+            state.epochSeconds += now.timeIntervalSince(start)
+            start = now
+            let seen = Double(state.epochSeen)
+            onProgress?(TrainingProgress(epoch: state.epoch + 1, epochs: options.epochs, imagesDone: state.position, imagesTotal: total,
+                                         step: state.step, meanLoss: state.epochLossSum / seen, accuracy: Double(state.epochCorrect) / seen,
+                                         imagesPerSecond: seen / max(state.epochSeconds, 1e-9), elapsedSeconds: state.epochSeconds))
+            if stopRequested() {
+                try onCheckpoint?()
+                throw TrainingInterrupted(step: state.step, epoch: state.epoch + 1)
+            }
+            if let limit = options.steps, state.step >= limit { break }
+            if let every = checkpointEvery, state.step % every == 0, state.position < total { try onCheckpoint?() }
         }
-        let seconds = Date().timeIntervalSince(start)
         var test: (loss: Double, accuracy: Double)?
-        // An epoch cut short by --steps (a quick or debugging run) skips the test pass.
-        let cutShort = position < total
+        // A run stopped by --steps (a quick or debugging run) skips the test pass.
+        let cutShort = state.position < total || (options.steps.map { state.step >= $0 } ?? false)
         if let testSet, !cutShort {
             test = try Evaluation.evaluate(model, on: device, dataset: testSet, normalization: normalization,
                                            batchSize: options.batchSize, resize: options.resize)
         }
-        let entry = EpochMetrics(epoch: epoch + 1, step: step, learningRate: Double(rate),
-                                 trainLoss: lossSum / Double(max(seen, 1)), trainAccuracy: Double(correct) / Double(max(seen, 1)),
-                                 testLoss: test?.loss, testAccuracy: test?.accuracy, seconds: seconds,
-                                 imagesPerSecond: Double(seen) / max(seconds, 1e-9))
-        metrics.append(entry)
-        epoch += 1
-        position = 0
+        let seen = Double(max(state.epochSeen, 1))
+        let entry = EpochMetrics(epoch: state.epoch + 1, step: state.step, learningRate: Double(rate),
+                                 trainLoss: state.epochLossSum / seen, trainAccuracy: Double(state.epochCorrect) / seen,
+                                 testLoss: test?.loss, testAccuracy: test?.accuracy, seconds: state.epochSeconds,
+                                 imagesPerSecond: Double(state.epochSeen) / max(state.epochSeconds, 1e-9))
+        state.metrics.append(entry)
+        state.epoch += 1
+        state.position = 0
+        state.epochLossSum = 0
+        state.epochCorrect = 0
+        state.epochSeen = 0
+        state.epochSeconds = 0
+        try onCheckpoint?()
         try onEpochEnd?(entry)
     }
 
@@ -128,11 +176,11 @@ public final class Trainer {
         let labels = try device.tensor(batch.labels, shape: [batch.count])
         let result = try criterion.forward(model.forward(input, training: true), labels: labels)
         guard result.loss.isFinite else {
-            throw NonFiniteLossError(step: step + 1, epoch: epoch + 1, loss: result.loss)
+            throw NonFiniteLossError(step: state.step + 1, epoch: state.epoch + 1, loss: result.loss)
         }
         try model.backward(criterion.backward())
         try optimizer.step()
-        step += 1
+        state.step += 1
         return result
     }
 }

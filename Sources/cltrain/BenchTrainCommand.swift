@@ -64,7 +64,9 @@ struct BenchTrain: ParsableCommand {
             let peak = try KernelBenchmark(minimumSeconds: 0.5).sgemmGflops(on: plain)
             let network = try ModelCatalog.entry(named: model)!.make(inputChannels: channels, classes: classes, device: device, seed: 0)
             var random = SeededRandom(seed: 1)
-            let input = try device.tensor(random.uniforms(batchSize * channels * size * size), shape: [batchSize, channels, size, size])
+            // Allocate on the device first: a batch too large fails here, with a clear error.
+            let input = try device.makeTensor([batchSize, channels, size, size])
+            try device.write(random.uniforms(input.count), to: input)
             let labels = try device.tensor((0..<batchSize).map { Float($0 % classes) }, shape: [batchSize])
             let optimizer = try SGD(parameters: network.parameters, learningRate: 0.01, momentum: 0.9, weightDecay: 1e-4, nesterov: true)
             let criterion = SoftmaxCrossEntropy()

@@ -9,6 +9,28 @@ struct CLTrain: ParsableCommand {
         abstract: "Train DenseNet and Dilated Residual Networks on OpenCL GPUs, or on the CPU.",
         subcommands: [Train.self, Eval.self, Predict.self, Models.self, Bench.self, Devices.self]
     )
+
+    /// Parse and run; a usage error is one line on stderr (what is wrong, and where to read more)
+    /// with exit status 64, never a stack trace. Help and version output are unchanged.
+    static func main() {
+        // Line-buffered stdout: epoch lines reach a log file or pipe as they are printed.
+        setvbuf(stdout, nil, _IOLBF, 0)
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let exit as ExitCode {
+            Foundation.exit(exit.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                Self.exit(withError: error)  // --help and friends
+            }
+            let first = fullMessage(for: error).split(whereSeparator: \.isNewline).first.map(String.init) ?? "\(error)"
+            let message = first.hasPrefix("Error: ") ? String(first.dropFirst("Error: ".count)) : first
+            FileHandle.standardError.write(Data("error: \(message) (see cltrain --help)\n".utf8))
+            Foundation.exit(code.rawValue)
+        }
+    }
 }
 
 /// `--device auto|cpu|opencl[:N]`, shared by every command that runs ops.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CLTrainData
+import CLTrainRuntime
 import CLTrainTraining
 import Foundation
 
@@ -47,4 +48,15 @@ func prepareOutputDirectory(_ path: String) throws -> URL {
     }
     try? FileManager.default.removeItem(at: probe)
     return url
+}
+
+/// Fail before training when the output folder's disk cannot hold what the run will write
+/// (a checkpoint beside its temporary copy, and the weights).
+func checkFreeSpace(at url: URL, needed: Int) throws {
+    guard let attributes = try? FileManager.default.attributesOfFileSystem(forPath: url.path),
+          let free = (attributes[.systemFreeSize] as? NSNumber)?.int64Value else { return }
+    if free < Int64(needed) {
+        throw UsageError("\(url.path) has \(formatBytes(Int(free))) free but the run needs about \(formatBytes(needed)) "
+                         + "for its checkpoints and weights; free some space or choose another --out")
+    }
 }

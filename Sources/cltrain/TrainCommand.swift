@@ -76,8 +76,14 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Also write the final weights to this safetensors file.")
     var save: String?
 
-    @Option(name: .long, help: "Folder for metrics.csv, plot.svg and weights (default: runs/MODEL-DATASET-TIME).")
+    @Option(name: .long, help: "Folder for metrics.csv, plot.svg, weights and checkpoints (default: runs/MODEL-DATASET-TIME).")
     var out: String?
+
+    @Option(name: .long, help: "Also write a checkpoint every N steps (one is always written at the end of each epoch).")
+    var checkpointEvery: Int?
+
+    @Option(name: .long, help: "Continue the run whose --out folder is DIR, with its original settings.")
+    var resume: String?
 
     /// Chosen so that `cltrain train` with no arguments finishes in under 15 minutes on a 2-core
     /// CPU and passes 90% test accuracy on Fashion-MNIST.
@@ -110,36 +116,54 @@ struct Train: ParsableCommand {
     }
 
     func validate() throws {
+        if let checkpointEvery, checkpointEvery <= 0 { throw ValidationError("--checkpoint-every must be at least 1 (got \(checkpointEvery))") }
         do { try options().validate() } catch let error as UsageError { throw ValidationError(error.message) }
     }
 
     func run() throws {
         try reportingErrors {
             let logger = makeLogger()
-            let options = options()
-            let outDirectory = try prepareOutputDirectory(out ?? defaultOutPath(options))
+            var options = options()
+            var saved: Checkpoint.Saved?
+            if let resume {
+                saved = try Checkpoint.read(from: URL(fileURLWithPath: resume, isDirectory: true))
+                options = saved!.options
+                logger.info("resuming \(resume) at epoch \(saved!.trainer.epoch + 1), step \(saved!.trainer.step), with its original settings")
+            }
+            let outDirectory = try prepareOutputDirectory(resume ?? out ?? defaultOutPath(options))
             if let save { try checkWritableFile(save) }
 
             let train = try DatasetLoader.load(kind: options.dataset, directory: options.dataDirectory, split: .train, limit: options.limit)
             let test = try DatasetLoader.load(kind: options.dataset, directory: options.dataDirectory, split: .test)
-            let normalization = try data.normalizationOverride() ?? Normalization.compute(train)
+            var normalization = Normalization.compute(train)
+            if let mean = options.mean, let std = options.std { normalization = Normalization(mean: mean, std: std) }
+            if let saved { normalization = saved.normalization }
             try normalization.validate(channels: train.channels)
             logger.info("data: \(options.dataset.rawValue), \(train.count) training and \(test.count) test images of \(train.channels)x\(train.height)x\(train.width), \(train.classes) classes")
             logger.info("normalisation: mean \(normalization.mean) std \(normalization.std)")
 
-            let device = try deviceOptions.open()
+            let device = try Device.open(try DeviceChoice(parsing: options.device))
             let entry = ModelCatalog.entry(named: options.model)!
             let model = try entry.make(inputChannels: train.channels, classes: train.classes, device: device, seed: options.seed)
-            if let initialWeights { try ModelWeights.load(URL(fileURLWithPath: initialWeights), into: model) }
+            if let initialWeights, saved == nil { try ModelWeights.load(URL(fileURLWithPath: initialWeights), into: model) }
             logger.info("model: \(options.model), \(model.parameterCount) parameters; device: \(device.name)")
+            // Checkpoint (weights, BN statistics, one or two optimizer buffers per parameter) twice
+            // over while it is replaced, plus the weights file.
+            let stateBytes = 4 * (model.parameterCount + model.buffers.reduce(0) { $0 + $1.value.count })
+            try checkFreeSpace(at: outDirectory, needed: 2 * (3 * stateBytes) + stateBytes + (1 << 20))
 
             let height = options.resize ?? train.height, width = options.resize ?? train.width
             let metadata = RunMetadata(model: options.model, dataset: options.dataset.rawValue, inputChannels: train.channels,
                                        classes: train.classes, height: height, width: width, normalization: normalization)
             let trainer = try Trainer(options: options, model: model, device: device, train: train, test: test,
                                       normalization: normalization, logger: logger)
+            if let saved { try Checkpoint.restore(saved, into: trainer) }
             let reporter = RunReporter(directory: outDirectory, title: "\(options.model) on \(options.dataset.rawValue), \(device.name)")
             let progress = ProgressBarDisplay()
+            let stop = StopSignal()
+            trainer.checkpointEvery = checkpointEvery
+            trainer.stopRequested = { stop.receivedSignal != nil }
+            trainer.onCheckpoint = { try Checkpoint.write(trainer, to: outDirectory, metadata: metadata) }
             trainer.onProgress = { progress.update($0) }
             trainer.onEpochEnd = { metrics in
                 progress.finishLine()
@@ -148,7 +172,13 @@ struct Train: ParsableCommand {
                 try ModelWeights.save(model, to: reporter.weightsURL, metadata: metadata.dictionary)
             }
             let start = Date()
-            try trainer.run()
+            do {
+                try trainer.run()
+            } catch is TrainingInterrupted {
+                progress.finishLine()
+                print("stopped at step \(trainer.step); the checkpoint is in \(outDirectory.path). Resume with: cltrain train --resume \(outDirectory.path)")
+                throw ExitCode(stop.exitStatus)
+            }
             if let save { try ModelWeights.save(model, to: URL(fileURLWithPath: save), metadata: metadata.dictionary) }
             let last = trainer.metrics.last
             print("done in \(formatDuration(Date().timeIntervalSince(start))): test accuracy "

@@ -3,8 +3,8 @@ import CLTrainRuntime
 /// Updates every parameter from its gradient, then zeroes the gradients.
 public protocol Optimizer: AnyObject {
     var learningRate: Float { get set }
-    /// Steps taken so far.
-    var steps: Int { get }
+    /// Steps taken so far (set when a checkpoint is restored: Adam's bias correction uses it).
+    var steps: Int { get set }
     func step() throws
     /// The optimizer's tensors by name (`<parameter>.momentum_buffer`, `.exp_avg`, `.exp_avg_sq`),
     /// for checkpoints.
@@ -17,7 +17,7 @@ public final class SGD: Optimizer {
     public let momentum: Float
     public let weightDecay: Float
     public let nesterov: Bool
-    public private(set) var steps = 0
+    public var steps = 0
     private let parameters: [Parameter]
     private let buffers: [Tensor]
 

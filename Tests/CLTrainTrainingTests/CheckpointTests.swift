@@ -1,0 +1,101 @@
+import CLTrainData
+import CLTrainNN
+import CLTrainRuntime
+import Foundation
+import Logging
+import XCTest
+@testable import CLTrainTraining
+
+/// Stopping a run in the middle of an epoch and resuming it from its checkpoint must end with
+/// exactly the weights of a run never interrupted (CPU backend, same seed: bitwise).
+final class CheckpointTests: XCTestCase {
+    func makeTrainer(_ options: TrainingOptions, device: Device) throws -> Trainer {
+        let train = TrainerTests.dataset(count: 160, seed: 1), test = TrainerTests.dataset(count: 32, seed: 2)
+        let model = try ModelCatalog.entry(named: options.model)!.make(inputChannels: 1, classes: 2, device: device, seed: options.seed)
+        return try Trainer(options: options, model: model, device: device, train: train, test: test,
+                           normalization: Normalization.compute(train), logger: Logger(label: "test"))
+    }
+
+    func options(_ optimizer: OptimizerKind) -> TrainingOptions {
+        var o = TrainingOptions()
+        o.model = "densenet-bc-10-k4"
+        o.epochs = 3
+        o.batchSize = 32
+        o.learningRate = optimizer == .sgd ? 0.1 : 0.01
+        o.optimizer = optimizer
+        o.seed = 9
+        return o
+    }
+
+    func metadata() -> RunMetadata {
+        RunMetadata(model: "densenet-bc-10-k4", dataset: "synthetic", inputChannels: 1, classes: 2, height: 8, width: 8,
+                    normalization: Normalization(mean: [0.5], std: [0.25]))
+    }
+
+    func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("cltrain-checkpoint-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    func checkResumeIsExact(_ optimizer: OptimizerKind, stopAfter: Int) throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+
+        let whole = try makeTrainer(options(optimizer), device: Device(backend: CPUBackend()))
+        try whole.run()
+
+        let first = try makeTrainer(options(optimizer), device: Device(backend: CPUBackend()))
+        first.onCheckpoint = { try Checkpoint.write(first, to: directory, metadata: self.metadata()) }
+        first.stopRequested = { first.step >= stopAfter }
+        XCTAssertThrowsError(try first.run()) { XCTAssertTrue($0 is TrainingInterrupted, "\($0)") }
+        XCTAssertEqual(first.step, stopAfter)
+
+        let saved = try Checkpoint.read(from: directory)
+        XCTAssertEqual(saved.options, options(optimizer))
+        XCTAssertEqual(saved.trainer.step, stopAfter)
+        let second = try makeTrainer(saved.options, device: Device(backend: CPUBackend()))
+        try Checkpoint.restore(saved, into: second)
+        try second.run()
+
+        XCTAssertEqual(second.step, whole.step)
+        for (a, b) in zip(try ModelWeights.stateTensors(of: whole.model), try ModelWeights.stateTensors(of: second.model)) {
+            XCTAssertEqual(a.values, b.values, "\(a.name) differs after stop and resume")
+        }
+        XCTAssertEqual(whole.metrics.map(\.testAccuracy), second.metrics.map(\.testAccuracy))
+        XCTAssertEqual(whole.metrics.map(\.trainLoss), second.metrics.map(\.trainLoss))
+        XCTAssertEqual(zip(whole.model.batchNorms, second.model.batchNorms).filter { $0.batchesTracked != $1.batchesTracked }.count, 0)
+    }
+
+    func testResumingMidEpochWithSGDIsExact() throws {
+        try checkResumeIsExact(.sgd, stopAfter: 7)  // 5 steps per epoch: stopped inside the second
+    }
+
+    func testResumingWithAdamIsExact() throws {
+        try checkResumeIsExact(.adam, stopAfter: 3)
+    }
+
+    func testAFolderWithoutCheckpointIsAClearError() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        XCTAssertThrowsError(try Checkpoint.read(from: directory)) { error in
+            XCTAssertTrue("\(error)".contains("holds no checkpoint"), "\(error)")
+        }
+    }
+
+    func testAFailedWriteLeavesThePreviousCheckpoint() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let trainer = try makeTrainer(options(.sgd), device: Device(backend: CPUBackend()))
+        try Checkpoint.write(trainer, to: directory, metadata: metadata())
+        let before = try Data(contentsOf: Checkpoint.url(in: directory))
+        // A checkpoint cannot be written where a directory stands in the way of the rename.
+        let blocked = directory.appendingPathComponent("blocked")
+        try FileManager.default.createDirectory(at: Checkpoint.url(in: blocked), withIntermediateDirectories: true)
+        try Data("x".utf8).write(to: Checkpoint.url(in: blocked).appendingPathComponent("keep"))
+        XCTAssertThrowsError(try Checkpoint.write(trainer, to: blocked, metadata: metadata()))
+        XCTAssertEqual(try Data(contentsOf: Checkpoint.url(in: directory)), before)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: blocked.path).filter { $0 != Checkpoint.fileName }
+        XCTAssertEqual(leftovers, [], "temporary files left behind")
+    }
+}

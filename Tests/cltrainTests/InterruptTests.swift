@@ -1,0 +1,70 @@
+import Foundation
+import XCTest
+
+/// A run killed or stopped by a signal loses nothing: SIGTERM writes a checkpoint and exits 143;
+/// SIGKILL leaves the last checkpoint whole; resuming either ends with the weights of a run never
+/// interrupted (CPU backend, same seed: bitwise).
+final class InterruptTests: XCTestCase {
+    var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = try CLI.temporaryDirectory()
+        try CLI.writeDataset(in: directory, count: 96)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    func arguments(out: String) -> [String] {
+        ["train", "--model", "densenet-bc-10-k4", "--data", directory.path, "--epochs", "4", "--batch-size", "16",
+         "--device", "cpu", "--checkpoint-every", "1", "--seed", "5", "--out", directory.appendingPathComponent(out).path]
+    }
+
+    func weights(_ run: String) throws -> Data {
+        try Data(contentsOf: directory.appendingPathComponent(run).appendingPathComponent("weights.safetensors"))
+    }
+
+    /// Start a run, wait for its checkpoint of step `step` or later, send `signal`.
+    func interrupt(_ out: String, with signal: Int32) throws -> CLI.Result {
+        let running = try CLI.start(arguments(out: out))
+        let checkpoint = directory.appendingPathComponent(out).appendingPathComponent("checkpoint.safetensors")
+        let deadline = Date().addingTimeInterval(120)
+        var seen = 0
+        while running.process.isRunning && Date() < deadline {
+            if FileManager.default.fileExists(atPath: checkpoint.path) {
+                seen += 1
+                if seen == 3 { break }  // a few checkpoints in: mid-epoch
+            }
+            usleep(100_000)
+        }
+        XCTAssertTrue(running.process.isRunning, "the run ended before it could be interrupted")
+        kill(running.process.processIdentifier, signal)
+        return running.finish()
+    }
+
+    func testSIGTERMWritesACheckpointAndResumingMatchesAnUninterruptedRun() throws {
+        let whole = try CLI.run(arguments(out: "whole"))
+        XCTAssertEqual(whole.status, 0, whole.stderr)
+
+        let stopped = try interrupt("stopped", with: SIGTERM)
+        XCTAssertEqual(stopped.status, 143, stopped.stderr)
+        XCTAssertTrue(stopped.stdout.contains("--resume"), stopped.stdout)
+        let resumed = try CLI.run(["train", "--resume", directory.appendingPathComponent("stopped").path])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try weights("stopped"), try weights("whole"), "resumed run differs from the uninterrupted one")
+    }
+
+    func testSIGKILLLeavesACheckpointToResumeFrom() throws {
+        let whole = try CLI.run(arguments(out: "whole"))
+        XCTAssertEqual(whole.status, 0, whole.stderr)
+
+        let killed = try interrupt("killed", with: SIGKILL)
+        XCTAssertEqual(killed.status, SIGKILL)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("killed").path)
+        XCTAssertTrue(leftovers.contains("checkpoint.safetensors"), "\(leftovers)")
+        let resumed = try CLI.run(["train", "--resume", directory.appendingPathComponent("killed").path])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try weights("killed"), try weights("whole"), "resumed run differs from the uninterrupted one")
+    }
+}
