@@ -13,6 +13,11 @@ extension CPUBackend {
         var outPlane: Int { outHeight * outWidth }
         var inPlane: Int { height * width }
 
+        init(n: Int, inChannels: Int, height: Int, width: Int, outChannels: Int, outHeight: Int, outWidth: Int, geometry: Conv2dGeometry) {
+            self.n = n; self.inChannels = inChannels; self.height = height; self.width = width
+            self.outChannels = outChannels; self.outHeight = outHeight; self.outWidth = outWidth; self.geometry = geometry
+        }
+
         init(input: Tensor, weight: Tensor, output: Tensor, geometry g: Conv2dGeometry) {
             precondition(input.rank == 4 && weight.rank == 4 && output.rank == 4,
                          "conv2d: input \(input.shape), weight \(weight.shape), output \(output.shape) must be 4-D")
@@ -134,29 +139,50 @@ extension CPUBackend {
         }
     }
 
+    /// `y (+)= conv(x, w) + bias` per sample, samples split across threads, each unfolding into
+    /// its own column buffer and running single-threaded GEMMs: small GEMMs pay no threading
+    /// overhead.
+    func convolveSamples(_ s: ConvShape, x: UnsafeMutablePointer<Float>, xStride: Int, w: UnsafePointer<Float>,
+                         y: UnsafeMutablePointer<Float>, yStride: Int, bias b: UnsafeMutablePointer<Float>?, accumulate: Bool) {
+        let pointwise = s.geometry.isPointwise
+        forSampleChunks(s, columns: pointwise ? 0 : s.patch * s.outPlane) { _, range, col, serial in
+            for sample in range {
+                let xs = x + sample * xStride, ys = y + sample * yStride
+                if let b {
+                    for co in 0..<s.outChannels { (ys + co * s.outPlane).update(repeating: b[co], count: s.outPlane) }
+                }
+                var source = UnsafePointer(xs)
+                if let col {
+                    im2col(x, sampleStride: xStride, first: sample, count: 1, col, s, runner: serial)
+                    source = UnsafePointer(col)
+                }
+                gemm(transposeA: false, transposeB: false, m: s.outChannels, n: s.outPlane, k: s.patch, alpha: 1,
+                     a: w, lda: s.patch, b: source, ldb: s.outPlane, beta: b == nil && !accumulate ? 0 : 1, c: ys, ldc: s.outPlane,
+                     threaded: false)
+            }
+        }
+    }
+
+    /// For a stride-1 convolution whose padding is at most its dilated reach, the input gradient
+    /// is itself a convolution: of the output gradient, with the kernel turned around and its
+    /// input and output channels swapped, and padding `dilation * (k - 1) - padding`. Unfolding
+    /// the output gradient (Cout x k x k rows) is cheaper than folding back a column matrix of
+    /// Cin x k x k rows when Cout < Cin, as in DenseNet's growth convolutions.
+    func transposedGeometry(_ s: ConvShape) -> Conv2dGeometry? {
+        let g = s.geometry
+        let padH = g.dilationH * (g.kernelH - 1) - g.padH, padW = g.dilationW * (g.kernelW - 1) - g.padW
+        guard g.strideH == 1, g.strideW == 1, !g.isPointwise, padH >= 0, padW >= 0, s.outChannels < s.inChannels else { return nil }
+        return Conv2dGeometry(kernelH: g.kernelH, kernelW: g.kernelW, strideH: 1, strideW: 1, padH: padH, padW: padW,
+                              dilationH: g.dilationH, dilationW: g.dilationW)
+    }
+
     public func conv2dForward(input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry: Conv2dGeometry) throws {
         let s = ConvShape(input: input, weight: weight, output: output, geometry: geometry)
         if let bias { precondition(bias.count == s.outChannels, "conv2d: bias \(bias.shape) for \(s.outChannels) output channels") }
         let x = pointer(input), w = dense(weight), y = pointer(output)
         let b = bias.map { dense($0) }
         if geometry.isPointwise || Self.groupSize(s) == 1 {
-            // Samples split across threads, each unfolding into its own column buffer and
-            // running single-threaded GEMMs: small GEMMs pay no threading overhead.
-            forSampleChunks(s, columns: geometry.isPointwise ? 0 : s.patch * s.outPlane) { _, range, col, serial in
-                for sample in range {
-                    let xs = x + sample * input.sampleStride, ys = y + sample * output.sampleStride
-                    if let b {
-                        for co in 0..<s.outChannels { (ys + co * s.outPlane).update(repeating: b[co], count: s.outPlane) }
-                    }
-                    var source = UnsafePointer(xs)
-                    if let col {
-                        im2col(x, sampleStride: input.sampleStride, first: sample, count: 1, col, s, runner: serial)
-                        source = UnsafePointer(col)
-                    }
-                    gemm(transposeA: false, transposeB: false, m: s.outChannels, n: s.outPlane, k: s.patch, alpha: 1,
-                         a: w, lda: s.patch, b: source, ldb: s.outPlane, beta: b == nil ? 0 : 1, c: ys, ldc: s.outPlane, threaded: false)
-                }
-            }
+            convolveSamples(s, x: x, xStride: input.sampleStride, w: w, y: y, yStride: output.sampleStride, bias: b, accumulate: false)
             return
         }
         // Groups of samples: one GEMM [Cout, K] x [K, nb * HoWo], then scattered into NCHW.
@@ -190,6 +216,23 @@ extension CPUBackend {
     public func conv2dBackwardData(gradOutput: Tensor, weight: Tensor, gradInput: Tensor, geometry: Conv2dGeometry, accumulate: Bool) throws {
         let s = ConvShape(input: gradInput, weight: weight, output: gradOutput, geometry: geometry)
         let gy = pointer(gradOutput), w = dense(weight), gx = pointer(gradInput)
+        if Self.groupSize(s) == 1, let turned = transposedGeometry(s) {
+            // w'[ci, co, i, j] = w[co, ci, kh-1-i, kw-1-j]
+            let kh = geometry.kernelH, kw = geometry.kernelW, area = kh * kw
+            let flipped = UnsafeMutablePointer<Float>.allocate(capacity: s.inChannels * s.outChannels * area)
+            defer { flipped.deallocate() }
+            for co in 0..<s.outChannels {
+                for ci in 0..<s.inChannels {
+                    let src = w + (co * s.inChannels + ci) * area, dst = flipped + (ci * s.outChannels + co) * area
+                    for k in 0..<area { dst[area - 1 - k] = src[k] }
+                }
+            }
+            let t = ConvShape(n: s.n, inChannels: s.outChannels, height: s.outHeight, width: s.outWidth,
+                              outChannels: s.inChannels, outHeight: s.height, outWidth: s.width, geometry: turned)
+            convolveSamples(t, x: gy, xStride: gradOutput.sampleStride, w: flipped, y: gx, yStride: gradInput.sampleStride,
+                            bias: nil, accumulate: accumulate)
+            return
+        }
         if geometry.isPointwise || Self.groupSize(s) == 1 {
             forSampleChunks(s, columns: geometry.isPointwise ? 0 : s.patch * s.outPlane) { _, range, col, serial in
                 for sample in range {
