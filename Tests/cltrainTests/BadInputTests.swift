@@ -30,6 +30,7 @@ final class BadInputTests: XCTestCase {
         XCTAssertNotEqual(result.status, 0, "\(arguments) succeeded: \(result.stdout)", file: file, line: line)
         XCTAssertEqual(lines.count, 1, "\(arguments): expected one line, got:\n\(result.stderr)", file: file, line: line)
         let message = lines.first.map(String.init) ?? ""
+        print("bad input: cltrain \(arguments.prefix(2).joined(separator: " ")) ... -> status \(result.status): \(message)")
         XCTAssertTrue(message.hasPrefix("error: "), message, file: file, line: line)
         for word in words {
             XCTAssertTrue(message.lowercased().contains(word.lowercased()), "\(arguments): '\(message)' lacks '\(word)'", file: file, line: line)
@@ -121,7 +122,8 @@ final class BadInputTests: XCTestCase {
     func testBadFlags() throws {
         let data = try dataFolder("flags")
         try expectFailure(train(data, ["--batch-size", "0"]), mentioning: ["--batch-size"])
-        try expectFailure(train(data, ["--lr", "-0.1"]), mentioning: ["--lr"])
+        try expectFailure(train(data, ["--lr", "-0.1"]), mentioning: ["--lr"])  // parsed as a missing value
+        try expectFailure(train(data, ["--lr=-0.1"]), mentioning: ["--lr must be a positive number"])
         try expectFailure(train(data, ["--lr", "nan"]), mentioning: ["--lr"])
         try expectFailure(train(data, ["--epochs", "0"]), mentioning: ["--epochs"])
         try expectFailure(["train", "--model", "densenet-7b", "--data", data.path], mentioning: ["densenet-7b", "cltrain models"])
