@@ -41,6 +41,30 @@ __kernel void relu_forward(__global const float* x, int x_off, int x_stride,
     y[AT(y_off, y_stride)] = fmax(x[AT(x_off, x_stride)], 0.0f);
 }
 
+// The dropout mask: the same integer hash of (seed, dense index) as DropoutMask.swift.
+inline uint dropout_hash(uint seed, uint index)
+{
+    uint h = seed ^ (index * 0x9E3779B9u);
+    h ^= h >> 16;
+    h *= 0x7FEB352Du;
+    h ^= h >> 15;
+    h *= 0x846CA68Bu;
+    h ^= h >> 16;
+    return h;
+}
+
+// y (+)= x * keep / (1 - p): dropout forward (x the input) and backward (x the output gradient).
+__kernel void dropout(__global const float* x, int x_off, int x_stride,
+                      __global float* y, int y_off, int y_stride,
+                      int N, int S, int seed, int threshold, float scale, int accumulate)
+{
+    const int gid = get_global_id(0);
+    if (gid >= N * S) return;
+    const int keep = (dropout_hash((uint)seed, (uint)gid) >> 8) >= (uint)threshold;
+    const float value = keep ? x[AT(x_off, x_stride)] * scale : 0.0f;
+    ACCUMULATE(y[AT(y_off, y_stride)], value, accumulate);
+}
+
 // dx (+)= dy * (y > 0), with y the forward's output.
 __kernel void relu_backward(__global const float* y, int y_off, int y_stride,
                             __global const float* dy, int dy_off, int dy_stride,

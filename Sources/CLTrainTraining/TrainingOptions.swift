@@ -34,6 +34,8 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var std: [Float]?
     /// Resize images to N x N before augmentation.
     public var resize: Int?
+    /// Dropout rate after each dense layer (DenseNet models only).
+    public var dropout: Float = 0
 
     public init() {}
 
@@ -47,6 +49,10 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         if let limit, limit <= 0 { throw UsageError("--limit must be at least 1 (got \(limit))") }
         if let steps, steps <= 0 { throw UsageError("--steps must be at least 1 (got \(steps))") }
         if let resize, resize < 8 { throw UsageError("--resize must be at least 8 pixels (got \(resize))") }
+        guard dropout.isFinite, dropout >= 0, dropout < 1 else { throw UsageError("--dropout must be in [0, 1) (got \(dropout))") }
+        if dropout > 0, !model.lowercased().hasPrefix("densenet") {
+            throw UsageError("--dropout applies to DenseNet models (torchvision's drop_rate); \(model) has no dropout")
+        }
         if (mean == nil) != (std == nil) { throw UsageError("--mean and --std go together: give both, one value per channel") }
         guard ModelCatalog.entry(named: model) != nil else {
             throw UsageError("unknown model '\(model)': see `cltrain models` for the list")

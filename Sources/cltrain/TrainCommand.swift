@@ -65,6 +65,9 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Resize images to N x N.")
     var resize: Int?
 
+    @Option(name: .long, help: "Dropout rate after each dense layer (DenseNet only; 0 turns it off).")
+    var dropout: Float = 0
+
     @Option(name: .long, help: "Seed of initialisation, shuffling and augmentation.")
     var seed: UInt64 = 0
 
@@ -108,6 +111,7 @@ struct Train: ParsableCommand {
         o.limit = limit
         o.steps = steps
         o.resize = resize
+        o.dropout = dropout
         o.seed = seed
         o.device = deviceOptions.device.description
         o.mean = data.mean.isEmpty ? nil : data.mean

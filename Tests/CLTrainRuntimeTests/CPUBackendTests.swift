@@ -261,3 +261,25 @@ final class CPUBackendTests: XCTestCase {
         XCTAssertEqual(device.pool.statistics.liveBytes, before)
     }
 }
+
+final class DropoutTests: XCTestCase {
+    func testDropoutDropsAboutPAndScalesTheRestAndBackwardUsesTheSameMask() throws {
+        let device = Device(backend: CPUBackend())
+        let values = (0..<20_000).map { Float($0 % 97) + 1 }
+        let input = try device.tensor(values, shape: [4, 5, 1000])
+        let output = try device.makeTensor(input.shape)
+        try device.backend.dropoutForward(input: input, output: output, probability: 0.3, seed: 12345)
+        let y = try device.read(output)
+        let dropped = y.filter { $0 == 0 }.count
+        XCTAssertEqual(Double(dropped) / Double(y.count), 0.3, accuracy: 0.015)
+        for (a, b) in zip(values, y) where b != 0 { XCTAssertEqual(b, a / 0.7, accuracy: 1e-4) }
+
+        let gradient = try device.tensor([Float](repeating: 1, count: values.count), shape: input.shape)
+        try device.backend.dropoutBackward(gradOutput: gradient, gradInput: gradient, probability: 0.3, seed: 12345, accumulate: false)
+        for (g, b) in zip(try device.read(gradient), y) { XCTAssertEqual(g == 0, b == 0) }
+
+        let other = try device.makeTensor(input.shape)
+        try device.backend.dropoutForward(input: input, output: other, probability: 0.3, seed: 54321)
+        XCTAssertNotEqual(try device.read(other), y, "another seed, another mask")
+    }
+}

@@ -38,21 +38,23 @@ final class CheckpointTests: XCTestCase {
         return url
     }
 
-    func checkResumeIsExact(_ optimizer: OptimizerKind, stopAfter: Int) throws {
+    func checkResumeIsExact(_ optimizer: OptimizerKind, stopAfter: Int, dropout: Float = 0) throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
 
-        let whole = try makeTrainer(options(optimizer), device: Device(backend: CPUBackend()))
+        var settings = options(optimizer)
+        settings.dropout = dropout
+        let whole = try makeTrainer(settings, device: Device(backend: CPUBackend()))
         try whole.run()
 
-        let first = try makeTrainer(options(optimizer), device: Device(backend: CPUBackend()))
+        let first = try makeTrainer(settings, device: Device(backend: CPUBackend()))
         first.onCheckpoint = { try Checkpoint.write(first, to: directory, metadata: self.metadata()) }
         first.stopRequested = { first.step >= stopAfter }
         XCTAssertThrowsError(try first.run()) { XCTAssertTrue($0 is TrainingInterrupted, "\($0)") }
         XCTAssertEqual(first.step, stopAfter)
 
         let saved = try Checkpoint.read(from: directory)
-        XCTAssertEqual(saved.options, options(optimizer))
+        XCTAssertEqual(saved.options, settings)
         XCTAssertEqual(saved.trainer.step, stopAfter)
         let second = try makeTrainer(saved.options, device: Device(backend: CPUBackend()))
         try Checkpoint.restore(saved, into: second)
@@ -69,6 +71,11 @@ final class CheckpointTests: XCTestCase {
 
     func testResumingMidEpochWithSGDIsExact() throws {
         try checkResumeIsExact(.sgd, stopAfter: 7)  // 5 steps per epoch: stopped inside the second
+    }
+
+    func testResumingWithDropoutIsExact() throws {
+        // Dropout masks follow the step count that checkpoints keep.
+        try checkResumeIsExact(.sgd, stopAfter: 6, dropout: 0.3)
     }
 
     func testResumingWithAdamIsExact() throws {

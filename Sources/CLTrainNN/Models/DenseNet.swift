@@ -48,6 +48,14 @@ public final class DenseNet: Model {
     public let buffers: [Buffer]
     public let batchNorms: [BatchNorm2d]
 
+    /// Dropout after each dense layer's new features in training (torchvision's `drop_rate`).
+    public var dropRate: Float = 0 {
+        didSet {
+            precondition(dropRate >= 0 && dropRate < 1, "drop rate \(dropRate) outside [0, 1)")
+            for block in denseBlocks { for layer in block.layers { layer.dropRate = dropRate } }
+        }
+    }
+
     private let conv0: Conv2d
     private let norm0: BatchNorm2d?
     private let relu0 = ReLU()
@@ -78,7 +86,7 @@ public final class DenseNet: Model {
         var transitions: [Transition] = []
         for (index, layers) in configuration.blocks.enumerated() {
             let block = try DenseBlock(builder, "features.denseblock\(index + 1)", inputChannels: channels, layers: layers,
-                                       configuration: configuration)
+                                       configuration: configuration, seed: UInt32(truncatingIfNeeded: seed) &+ UInt32(index << 16))
             blocks.append(block)
             channels = block.outputChannels
             if index < configuration.blocks.count - 1 {
@@ -132,8 +140,14 @@ final class DenseLayer {
     let norm2: BatchNorm2d?
     let relu2 = ReLU()
     let conv2: Conv2d?
+    var dropRate: Float = 0
+    /// Distinguishes this layer's dropout masks from every other layer's.
+    let dropoutStream: UInt32
+    /// The mask seed of the last training forward with dropout (nil: none applied).
+    private var dropoutSeed: UInt32?
 
-    init(_ builder: ModelBuilder, _ name: String, inputChannels: Int, configuration c: DenseNet.Configuration) throws {
+    init(_ builder: ModelBuilder, _ name: String, inputChannels: Int, configuration c: DenseNet.Configuration, dropoutStream: UInt32) throws {
+        self.dropoutStream = dropoutStream
         norm1 = try BatchNorm2d(builder, join(name, "norm1"), inputChannels)
         if c.bottleneck {
             let width = c.bottleneckWidth * c.growthRate
@@ -157,12 +171,22 @@ final class DenseLayer {
         } else {
             _ = try conv1.forward(x, into: output, training: training)
         }
+        dropoutSeed = nil
+        if training && dropRate > 0 {
+            // A fresh mask per step: the step count is norm1's, which checkpoints keep.
+            let seed = DropoutMask.hash(seed: dropoutStream, index: UInt32(truncatingIfNeeded: norm1.batchesTracked))
+            try output.device.backend.dropoutForward(input: output, output: output, probability: dropRate, seed: seed)
+            dropoutSeed = seed
+        }
     }
 
     /// From the gradient of this layer's new features, add the gradient of its input into
     /// `gradInput` (the block gradient's leading channels).
     func backward(_ gradOutput: Tensor, addingInto gradInput: Tensor) throws {
         var g = gradOutput
+        if let seed = dropoutSeed {
+            try g.device.backend.dropoutBackward(gradOutput: g, gradInput: g, probability: dropRate, seed: seed, accumulate: false)
+        }
         if let norm2, let conv2 {
             g = try conv2.backward(g)!
             g = try conv1.backward(norm2.backward(relu2.backward(g)))!
@@ -180,12 +204,13 @@ final class DenseBlock {
     let growthRate: Int
     var outputChannels: Int { inputChannels + layers.count * growthRate }
 
-    init(_ builder: ModelBuilder, _ name: String, inputChannels: Int, layers count: Int, configuration: DenseNet.Configuration) throws {
+    init(_ builder: ModelBuilder, _ name: String, inputChannels: Int, layers count: Int, configuration: DenseNet.Configuration,
+         seed: UInt32) throws {
         self.inputChannels = inputChannels
         self.growthRate = configuration.growthRate
         layers = try (0..<count).map {
             try DenseLayer(builder, join(name, "denselayer\($0 + 1)"), inputChannels: inputChannels + $0 * configuration.growthRate,
-                           configuration: configuration)
+                           configuration: configuration, dropoutStream: DropoutMask.hash(seed: seed, index: UInt32($0)))
         }
     }
 

@@ -102,6 +102,14 @@ public protocol Backend: RawAllocator {
     /// `gradOutput` (the gradient is then masked in place).
     func reluBackward(output: Tensor, gradOutput: Tensor, gradInput: Tensor, accumulate: Bool) throws
 
+    /// Inverted dropout: `output = input * keep / (1 - p)`, where element `i` (its index in the dense
+    /// `[N, ...]` layout) is dropped when `DropoutMask.drops(seed:index:probability:)`: a hash of
+    /// (seed, i), so both backends drop the same elements and backward recomputes the mask.
+    /// `output` may be `input`.
+    func dropoutForward(input: Tensor, output: Tensor, probability: Float, seed: UInt32) throws
+    /// `gradInput (+)= gradOutput * keep / (1 - p)` with the forward's mask; `gradInput` may be `gradOutput`.
+    func dropoutBackward(gradOutput: Tensor, gradInput: Tensor, probability: Float, seed: UInt32, accumulate: Bool) throws
+
     // MARK: Linear
     /// `output[N, out] = input[N, in] * weight[out, in]^T + bias[out]`.
     func linearForward(input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor) throws

@@ -154,6 +154,14 @@ public final class ProfiledBackend: Backend, @unchecked Sendable {
     public func reluBackward(output: Tensor, gradOutput: Tensor, gradInput: Tensor, accumulate: Bool) throws {
         try timed(.activation) { try inner.reluBackward(output: output, gradOutput: gradOutput, gradInput: gradInput, accumulate: accumulate) }
     }
+    public func dropoutForward(input: Tensor, output: Tensor, probability: Float, seed: UInt32) throws {
+        try timed(.activation) { try inner.dropoutForward(input: input, output: output, probability: probability, seed: seed) }
+    }
+    public func dropoutBackward(gradOutput: Tensor, gradInput: Tensor, probability: Float, seed: UInt32, accumulate: Bool) throws {
+        try timed(.activation) {
+            try inner.dropoutBackward(gradOutput: gradOutput, gradInput: gradInput, probability: probability, seed: seed, accumulate: accumulate)
+        }
+    }
     public func linearForward(input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor) throws {
         count(2 * Double(output.count) * Double(weight.shape[1]))
         try timed(.linearAndLoss) { try inner.linearForward(input: input, weight: weight, bias: bias, output: output) }

@@ -104,6 +104,32 @@ extension CPUBackend {
         }
     }
 
+    public func dropoutForward(input: Tensor, output: Tensor, probability: Float, seed: UInt32) throws {
+        precondition(input.shape == output.shape, "dropout: input \(input.shape) and output \(output.shape) differ")
+        try dropout(from: input, into: output, probability: probability, seed: seed, accumulate: false)
+    }
+
+    public func dropoutBackward(gradOutput: Tensor, gradInput: Tensor, probability: Float, seed: UInt32, accumulate: Bool) throws {
+        precondition(gradOutput.shape == gradInput.shape, "dropout: gradOutput \(gradOutput.shape) and gradInput \(gradInput.shape) differ")
+        try dropout(from: gradOutput, into: gradInput, probability: probability, seed: seed, accumulate: accumulate)
+    }
+
+    /// `y (+)= x * keep / (1 - p)`, the mask of `DropoutMask` over dense indices.
+    private func dropout(from source: Tensor, into destination: Tensor, probability: Float, seed: UInt32, accumulate: Bool) throws {
+        precondition(probability >= 0 && probability < 1, "dropout probability \(probability) outside [0, 1)")
+        let x = pointer(source), y = pointer(destination), xs = source.sampleStride, ys = destination.sampleStride
+        let rows = source.rank == 0 ? 1 : source.shape[0], length = source.rank == 0 ? 1 : source.sampleSize
+        let threshold = DropoutMask.threshold(probability: probability), scale = 1 / (1 - probability)
+        parallel.forRows(rows, length: length) { row, columns in
+            let p = x + row * xs, q = y + row * ys
+            for i in columns {
+                let keep = !DropoutMask.drops(seed: seed, index: UInt32(truncatingIfNeeded: row * length + i), threshold: threshold)
+                let value = keep ? p[i] * scale : 0
+                if accumulate { q[i] += value } else { q[i] = value }
+            }
+        }
+    }
+
     public func reluForward(input: Tensor, output: Tensor) throws {
         precondition(input.shape == output.shape, "relu: input \(input.shape) and output \(output.shape) differ")
         let x = pointer(input), y = pointer(output), xs = input.sampleStride, ys = output.sampleStride

@@ -266,6 +266,30 @@ public enum OpCatalog {
         }
     }
 
+    public static func dropoutForward(n: Int, c: Int, h: Int, w: Int, probability: Float = 0.2, sliced: Bool = false) -> OpCase {
+        OpCase(op: "dropout_forward", family: "elementwise", shape: "\(describe([n, c, h, w])) p=\(probability)\(sliced ? " slice" : "")",
+               bytes: floatBytes * Double(2 * n * c * h * w)) { device, random in
+            let input = try randomNCHW(device, [n, c, h, w], sliced: sliced, &random).view
+            let output = try randomNCHW(device, [n, c, h, w], sliced: sliced, &random)
+            return PreparedOp(run: { try device.backend.dropoutForward(input: input, output: output.view, probability: probability, seed: 77) },
+                              results: { try device.read(output.whole) })
+        }
+    }
+
+    public static func dropoutBackward(n: Int, c: Int, h: Int, w: Int, probability: Float = 0.2, accumulate: Bool = false,
+                                       sliced: Bool = false) -> OpCase {
+        OpCase(op: "dropout_backward", family: "elementwise",
+               shape: "\(describe([n, c, h, w])) p=\(probability)\(accumulate ? " acc" : "")\(sliced ? " slice" : "")",
+               bytes: floatBytes * Double(3 * n * c * h * w)) { device, random in
+            let gradOutput = try Self.random(device, [n, c, h, w], &random)
+            let gradInput = try randomNCHW(device, [n, c, h, w], sliced: sliced, &random)
+            return PreparedOp(run: {
+                try device.backend.dropoutBackward(gradOutput: gradOutput, gradInput: gradInput.view, probability: probability,
+                                                   seed: 77, accumulate: accumulate)
+            }, results: { try device.read(gradInput.whole) })
+        }
+    }
+
     public static func add(count: Int) -> OpCase {
         OpCase(op: "add", family: "elementwise", shape: "\(count)", bytes: floatBytes * Double(3 * count)) { device, random in
             let a = try Self.random(device, [count], &random), b = try Self.random(device, [count], &random)

@@ -69,6 +69,29 @@ extension OpenCLBackend {
                            Self.args(Self.strided(output), Self.strided(gradOutput), Self.strided(gradInput), [.int(s.n), .int(s.size), .int(accumulate ? 1 : 0)]))
     }
 
+    // MARK: Dropout
+
+    public func dropoutForward(input: Tensor, output: Tensor, probability: Float, seed: UInt32) throws {
+        precondition(input.shape == output.shape, "dropout of \(input.shape) into \(output.shape)")
+        try dropout(from: input, into: output, probability: probability, seed: seed, accumulate: false)
+    }
+
+    public func dropoutBackward(gradOutput: Tensor, gradInput: Tensor, probability: Float, seed: UInt32, accumulate: Bool) throws {
+        precondition(gradOutput.shape == gradInput.shape, "dropout backward of \(gradOutput.shape) into \(gradInput.shape)")
+        try dropout(from: gradOutput, into: gradInput, probability: probability, seed: seed, accumulate: accumulate)
+    }
+
+    /// Launches `dropout`, the one kernel of both directions.
+    private func dropout(from source: Tensor, into destination: Tensor, probability: Float, seed: UInt32, accumulate: Bool) throws {
+        precondition(probability >= 0 && probability < 1, "dropout probability \(probability) outside [0, 1)")
+        let s = Self.samples(destination)
+        try launchElements(.elementwise, "dropout", count: s.n * s.size,
+                           Self.args(Self.strided(source), Self.strided(destination),
+                                     [.int(s.n), .int(s.size), .int(Int(Int32(bitPattern: seed))),
+                                      .int(Int(DropoutMask.threshold(probability: probability))), .float(1 / (1 - probability)),
+                                      .int(accumulate ? 1 : 0)]))
+    }
+
     // MARK: Linear
 
     /// `output[n, j] += bias[j]`.
