@@ -11,7 +11,7 @@ public struct NonFiniteLossError: Error, CustomStringConvertible {
     public let epoch: Int
     public let loss: Double
     public var description: String {
-        "the loss became \(loss) at step \(step) (epoch \(epoch)): lower --lr, or check the data; the last checkpoint is kept"
+        "the loss became \(loss.isNaN ? "NaN" : "infinite") at step \(step) (epoch \(epoch)): lower --lr, or check the data; the last checkpoint is kept"
     }
 }
 

@@ -40,7 +40,7 @@ func prepareOutputDirectory(_ path: String) throws -> URL {
     do {
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     } catch {
-        throw UsageError("cannot create the output folder \(path): \(error.localizedDescription); choose another --out")
+        throw UsageError("cannot create the output folder \(path) (a file is in its way, or no permission); choose another --out")
     }
     let probe = url.appendingPathComponent(".cltrain-write-test-\(getpid())")
     guard FileManager.default.createFile(atPath: probe.path, contents: Data("ok".utf8)) else {

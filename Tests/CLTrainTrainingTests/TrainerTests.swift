@@ -81,16 +81,41 @@ final class TrainerTests: XCTestCase {
         XCTAssertNil(trainer.metrics[0].testAccuracy)
     }
 
-    func testATrainingStepAllocatesNothingNewAfterTheFirst() throws {
+    func testMemoryDoesNotCreepOverManySteps() throws {
         let device = Device(backend: CPUBackend())
-        var o = options(epochs: 1)
-        o.steps = 1
-        _ = try train(o, device: device)
-        let after = device.pool.statistics
-        o.steps = 6  // same device, a fresh run of the same shapes
-        _ = try train(o, device: device)
-        XCTAssertEqual(device.pool.statistics.liveBytes, after.liveBytes, "live bytes creep")
-        XCTAssertLessThanOrEqual(device.pool.statistics.peakLiveBytes, 2 * after.peakLiveBytes)
+        var o = options(epochs: 6)
+        o.augment = true
+        let train = Self.dataset(count: 320, seed: 1)
+        let model = try ModelCatalog.entry(named: o.model)!.make(inputChannels: 1, classes: 2, device: device, seed: 0)
+        let trainer = try Trainer(options: o, model: model, device: device, train: train, test: nil,
+                                  normalization: Normalization.compute(train), logger: Logger(label: "test"))
+        var early: MemoryStatistics?
+        var late: MemoryStatistics?
+        trainer.onProgress = { progress in
+            if progress.step == 3 { early = device.pool.statistics }
+            late = device.pool.statistics
+        }
+        try trainer.run()
+        XCTAssertEqual(trainer.step, 60)
+        let first = try XCTUnwrap(early), last = try XCTUnwrap(late)
+        XCTAssertEqual(last.liveBytes, first.liveBytes, "live bytes grew between step 3 and step 60")
+        XCTAssertEqual(last.peakLiveBytes, first.peakLiveBytes, "peak bytes grew between step 3 and step 60")
+        XCTAssertEqual(last.deviceAllocations, first.deviceAllocations, "steps after the third allocated device memory")
+    }
+
+    func testANonFiniteLossStopsTheRunNamingTheStep() throws {
+        let device = Device(backend: CPUBackend())
+        let train = Self.dataset(count: 64, seed: 1)
+        let model = try ModelCatalog.entry(named: "densenet-bc-10-k4")!.make(inputChannels: 1, classes: 2, device: device, seed: 0)
+        // Inputs of 1e38 overflow the first convolution: the loss is NaN at the first step.
+        let trainer = try Trainer(options: options(), model: model, device: device, train: train, test: nil,
+                                  normalization: Normalization(mean: [0], std: [1e-38]), logger: Logger(label: "test"))
+        XCTAssertThrowsError(try trainer.run()) { error in
+            guard let nan = error as? NonFiniteLossError else { return XCTFail("unexpected \(error)") }
+            XCTAssertEqual(nan.step, 1)
+            XCTAssertTrue(nan.description.contains("step 1"), nan.description)
+        }
+        XCTAssertEqual(trainer.step, 0, "no step was taken with a non-finite loss")
     }
 
     func testBadOptionsAreOneLineErrors() {

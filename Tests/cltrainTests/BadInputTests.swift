@@ -130,6 +130,11 @@ final class BadInputTests: XCTestCase {
         try expectFailure(["train", "--dataset", "imagenet", "--data", data.path], mentioning: ["imagenet"])
         try expectFailure(train(data, ["--device", "cuda:0"]), mentioning: ["cuda:0"])
         try expectFailure(["train", "--resume", data.path], mentioning: ["no checkpoint"])
+        // An --out that cannot be created (below a regular file) is reported before training.
+        try expectFailure(["train", "--data", data.path, "--device", "cpu", "--out", sentinel.appendingPathComponent("run").path],
+                          mentioning: ["--out"])
+        // A loss that becomes NaN names the step.
+        try expectFailure(train(data, ["--mean", "0", "--std", "1e-38"]), mentioning: ["step 1", "nan"])
     }
 
     // MARK: Weights

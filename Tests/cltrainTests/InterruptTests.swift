@@ -55,6 +55,14 @@ final class InterruptTests: XCTestCase {
         XCTAssertEqual(try weights("stopped"), try weights("whole"), "resumed run differs from the uninterrupted one")
     }
 
+    func testCtrlCWritesACheckpointAndExits130() throws {
+        let stopped = try interrupt("interrupted", with: SIGINT)
+        XCTAssertEqual(stopped.status, 130, stopped.stderr)
+        XCTAssertTrue(stopped.stdout.contains("cltrain train --resume"), stopped.stdout)
+        let checkpoint = directory.appendingPathComponent("interrupted").appendingPathComponent("checkpoint.safetensors")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: checkpoint.path))
+    }
+
     func testSIGKILLLeavesACheckpointToResumeFrom() throws {
         let whole = try CLI.run(arguments(out: "whole"))
         XCTAssertEqual(whole.status, 0, whole.stderr)
