@@ -100,7 +100,7 @@ public final class MemoryPool: @unchecked Sendable {
         let buffer: RawBuffer
         do {
             buffer = try allocator.allocate(bytes: size)
-        } catch let failure as AllocationFailure {
+        } catch is AllocationFailure {
             emptyCache()
             lock.lock()
             stats.retriesAfterFailure += 1
@@ -108,7 +108,6 @@ public final class MemoryPool: @unchecked Sendable {
             do {
                 buffer = try allocator.allocate(bytes: size)
             } catch let second as AllocationFailure {
-                _ = failure
                 throw OutOfMemoryError(
                     requestedBytes: bytes, statistics: statistics, device: deviceName, reason: second.reason)
             }

@@ -27,10 +27,21 @@ public final class OpenCLKernel: @unchecked Sendable {
 
     func setArguments(_ arguments: [KernelArgument]) throws {
         var index: cl_uint = 0
-        func set<T>(_ value: T) throws {
-            var copy = value
-            try OpenCLError.check(clSetKernelArg(handle, index, MemoryLayout<T>.size, &copy), "clSetKernelArg(\(name), \(index))")
+        func set(_ size: Int, _ pointer: UnsafeRawPointer) throws {
+            try OpenCLError.check(clSetKernelArg(handle, index, size, pointer), "clSetKernelArg(\(name), \(index))")
             index += 1
+        }
+        func set(_ value: cl_mem?) throws {
+            var copy = value
+            try set(MemoryLayout<cl_mem?>.size, &copy)
+        }
+        func set(_ value: cl_int) throws {
+            var copy = value
+            try set(MemoryLayout<cl_int>.size, &copy)
+        }
+        func set(_ value: cl_float) throws {
+            var copy = value
+            try set(MemoryLayout<cl_float>.size, &copy)
         }
         for argument in arguments {
             switch argument {
