@@ -9,11 +9,12 @@ public enum OptimizerKind: String, Codable, CaseIterable, Sendable {
 /// Everything that defines a training run: what the CLI flags set, and what a checkpoint keeps
 /// so a resumed run continues with its original settings.
 public struct TrainingOptions: Codable, Equatable, Sendable {
-    public var model = "densenet-bc-40"
+    /// The defaults of `cltrain train`: see the CLI's Train command for why.
+    public var model = "densenet-bc-28"
     public var dataset: DatasetKind = .fashionMNIST
     /// Folder of the data set files; nil means the data set's default folder.
     public var dataDirectory: String?
-    public var epochs = 2
+    public var epochs = 3
     public var batchSize = 64
     public var optimizer: OptimizerKind = .sgd
     public var learningRate: Float = 0.1
