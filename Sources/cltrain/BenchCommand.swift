@@ -79,9 +79,7 @@ struct BenchKernels: ParsableCommand {
                 let report = Report(device: device.info, batchSize: batchSize, sgemmGflops: peak, programSeconds: buildSeconds,
                                     checked: check, tolerance: tolerance, passed: failures.isEmpty, measurements: rows,
                                     memory: device.pool.statistics.description)
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+                try printJSON(report)
             } else {
                 print("memory pool: \(device.pool.statistics)")
                 if check {

@@ -96,9 +96,7 @@ struct BenchTrain: ParsableCommand {
                 allocationsPerStepAfterFirst: Double(stats.deviceAllocations - allocationsAfterFirst) / Double(steps + 1),
                 parameters: network.parameterCount)
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+                try printJSON(report)
                 return
             }
             print("\(model) on \(plain.name), batch \(batchSize), \(steps) steps, \(report.parameters) parameters")

@@ -56,6 +56,13 @@ func reportingErrors(_ body: () throws -> Void) throws {
     }
 }
 
+/// `value` as pretty-printed JSON with sorted keys on stdout (every command's `--json`).
+func printJSON<Value: Encodable>(_ value: Value) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
 /// An error as one line that says what happened.
 func oneLine(_ error: Error) -> String {
     let text = String(describing: error)

@@ -25,9 +25,7 @@ struct Devices: ParsableCommand {
                     var device: DeviceInfo
                 }
                 let listing = Listing(cpu: cpu, opencl: entries.map { OpenCLListing(index: $0.index, platform: $0.platformName, device: $0.info) }, auto: auto)
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(listing), as: UTF8.self))
+                try printJSON(listing)
                 return
             }
             print("cpu        \(cpu.name) (\(cpu.computeUnits) threads, \(formatBytes(cpu.globalMemoryBytes)), \(cpu.driver))")

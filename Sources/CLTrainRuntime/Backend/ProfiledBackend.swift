@@ -11,7 +11,6 @@ public final class ProfiledBackend: Backend, @unchecked Sendable {
     public let inner: any Backend
     private let lock = NSLock()
     private var seconds: [Family: Double] = [:]
-    private var calls: [Family: Int] = [:]
     private var flopCount = 0.0
 
     public init(_ inner: any Backend) { self.inner = inner }
@@ -37,7 +36,6 @@ public final class ProfiledBackend: Backend, @unchecked Sendable {
     public func reset() {
         lock.lock()
         seconds = [:]
-        calls = [:]
         flopCount = 0
         lock.unlock()
     }
@@ -60,7 +58,6 @@ public final class ProfiledBackend: Backend, @unchecked Sendable {
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         lock.lock()
         seconds[family, default: 0] += elapsed
-        calls[family, default: 0] += 1
         lock.unlock()
     }
 
