@@ -26,7 +26,7 @@ struct BenchKernels: ParsableCommand {
     @Option(name: .long, help: "Largest relative error (to the result's largest magnitude) --check accepts.")
     var tolerance: Float = 1e-4
 
-    @Option(name: .long, help: "Only ops whose name contains this text.")
+    @Option(name: .long, help: "Only ops whose name or shape contains this text (e.g. conv2d, d4).")
     var filter: String?
 
     @Option(name: .long, help: "Minimum seconds spent timing each op.")
@@ -46,7 +46,7 @@ struct BenchKernels: ParsableCommand {
             let reference = check ? Device(backend: CPUBackend()) : nil
             let bench = KernelBenchmark(minimumSeconds: seconds)
             var cases = KernelSuites.benchmark(batch: batchSize)
-            if let filter { cases = cases.filter { $0.op.contains(filter) } }
+            if let filter { cases = cases.filter { $0.op.contains(filter) || $0.shape.contains(filter) } }
 
             let buildStart = Date()
             if let cl = device.backend as? OpenCLBackend { try cl.buildAllPrograms() }

@@ -181,6 +181,10 @@ extension CPUBackend {
         if let bias { precondition(bias.count == s.outChannels, "conv2d: bias \(bias.shape) for \(s.outChannels) output channels") }
         let x = pointer(input), w = dense(weight), y = pointer(output)
         let b = bias.map { dense($0) }
+        if let plan = ConvRegionPlan(s) {
+            conv2dForwardByRegions(plan, s, x: x, xStride: input.sampleStride, w: w, bias: b, y: y, yStride: output.sampleStride)
+            return
+        }
         if geometry.isPointwise || Self.groupSize(s) == 1 {
             convolveSamples(s, x: x, xStride: input.sampleStride, w: w, y: y, yStride: output.sampleStride, bias: b, accumulate: false)
             return
@@ -216,6 +220,11 @@ extension CPUBackend {
     public func conv2dBackwardData(gradOutput: Tensor, weight: Tensor, gradInput: Tensor, geometry: Conv2dGeometry, accumulate: Bool) throws {
         let s = ConvShape(input: gradInput, weight: weight, output: gradOutput, geometry: geometry)
         let gy = pointer(gradOutput), w = dense(weight), gx = pointer(gradInput)
+        if let plan = ConvRegionPlan(s) {
+            conv2dBackwardDataByRegions(plan, s, gy: gy, gyStride: gradOutput.sampleStride, w: w, gx: gx,
+                                        gxStride: gradInput.sampleStride, accumulate: accumulate)
+            return
+        }
         if Self.groupSize(s) == 1, let turned = transposedGeometry(s) {
             // w'[ci, co, i, j] = w[co, ci, kh-1-i, kw-1-j]
             let kh = geometry.kernelH, kw = geometry.kernelW, area = kh * kw
@@ -276,7 +285,9 @@ extension CPUBackend {
             precondition(gradBias.count == s.outChannels, "conv2d: gradBias \(gradBias.shape) for \(s.outChannels) output channels")
         }
         let x = pointer(input), gy = pointer(gradOutput), gw = dense(gradWeight)
-        if geometry.isPointwise || Self.groupSize(s) == 1 {
+        if let plan = ConvRegionPlan(s) {
+            conv2dBackwardWeightByRegions(plan, s, x: x, xStride: input.sampleStride, gy: gy, gyStride: gradOutput.sampleStride, gw: gw)
+        } else if geometry.isPointwise || Self.groupSize(s) == 1 {
             // Each thread sums its samples' gradients into a private buffer; the buffers are
             // added into gradWeight at the end (in a fixed order: the result does not depend on timing).
             let size = s.outChannels * s.patch

@@ -1,0 +1,107 @@
+import XCTest
+@testable import CLTrainRuntime
+
+/// The CPU backend's region plan (convolutions that skip taps reading only padding) against a
+/// direct convolution written out as loops, for forward, input gradient and weight gradient.
+final class ConvRegionTests: XCTestCase {
+    struct Case {
+        let n: Int, cin: Int, h: Int, w: Int, cout: Int
+        let geometry: Conv2dGeometry
+    }
+
+    /// Shapes where the plan is used: DRN's dilated stages on 4x4 maps, a 3x3 with padding 1 on
+    /// 4x4, odd sizes, batch 1, stride 2, an asymmetric kernel, and padding so large that some
+    /// outputs read only padding.
+    let cases: [Case] = [
+        Case(n: 3, cin: 5, h: 4, w: 4, cout: 7, geometry: Conv2dGeometry(kernel: 3, padding: 4, dilation: 4)),
+        Case(n: 1, cin: 3, h: 5, w: 3, cout: 4, geometry: Conv2dGeometry(kernel: 3, padding: 2, dilation: 2)),
+        Case(n: 2, cin: 6, h: 4, w: 4, cout: 5, geometry: Conv2dGeometry(kernel: 3, padding: 1)),
+        Case(n: 2, cin: 3, h: 7, w: 5, cout: 3, geometry: Conv2dGeometry(kernel: 3, stride: 2, padding: 2, dilation: 2)),
+        Case(n: 2, cin: 2, h: 3, w: 6, cout: 3, geometry: Conv2dGeometry(kernelH: 3, kernelW: 5, strideH: 1, strideW: 2,
+                                                                          padH: 2, padW: 4, dilationH: 2, dilationW: 1)),
+        Case(n: 2, cin: 3, h: 4, w: 4, cout: 2, geometry: Conv2dGeometry(kernel: 3, padding: 3)),
+    ]
+
+    func shape(_ c: Case) -> CPUBackend.ConvShape {
+        CPUBackend.ConvShape(n: c.n, inChannels: c.cin, height: c.h, width: c.w, outChannels: c.cout,
+                             outHeight: c.geometry.outputHeight(c.h), outWidth: c.geometry.outputWidth(c.w), geometry: c.geometry)
+    }
+
+    /// Calls `body(sample, co, oh, ow, ci, ih, iw, kernelIndex)` for every multiply-add of the
+    /// convolution that reads inside the input.
+    func forEachTap(_ c: Case, _ body: (Int, Int, Int, Int, Int, Int, Int, Int) -> Void) {
+        let g = c.geometry, ho = g.outputHeight(c.h), wo = g.outputWidth(c.w)
+        for s in 0..<c.n {
+            for co in 0..<c.cout {
+                for oh in 0..<ho {
+                    for ow in 0..<wo {
+                        for ci in 0..<c.cin {
+                            for ki in 0..<g.kernelH {
+                                for kj in 0..<g.kernelW {
+                                    let ih = oh * g.strideH - g.padH + ki * g.dilationH
+                                    let iw = ow * g.strideW - g.padW + kj * g.dilationW
+                                    if ih >= 0 && ih < c.h && iw >= 0 && iw < c.w {
+                                        body(s, co, oh, ow, ci, ih, iw, ki * g.kernelW + kj)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func testThePlanIsUsedForEveryCaseAndSkipsWork() {
+        for c in cases {
+            let plan = ConvRegionPlan(shape(c))
+            XCTAssertNotNil(plan, "\(c.geometry) on \(c.h)x\(c.w)")
+            XCTAssertLessThanOrEqual(plan?.workFraction ?? 1, 0.8)
+        }
+        // DRN-C-26's dilation-4 stage on 4x4 maps reads only the centre tap: 1/9 of the work.
+        let d4 = CPUBackend.ConvShape(n: 64, inChannels: 512, height: 4, width: 4, outChannels: 512, outHeight: 4, outWidth: 4,
+                                      geometry: Conv2dGeometry(kernel: 3, padding: 4, dilation: 4))
+        XCTAssertEqual(ConvRegionPlan(d4)?.workFraction ?? 0, 1.0 / 9, accuracy: 1e-12)
+        XCTAssertEqual(ConvRegionPlan(d4)?.regions.map(\.kernelIndex), [[4]])
+        // A 28x28 map loses little at its border: the dense path is kept.
+        let big = CPUBackend.ConvShape(n: 64, inChannels: 48, height: 28, width: 28, outChannels: 12, outHeight: 28, outWidth: 28,
+                                       geometry: Conv2dGeometry(kernel: 3, padding: 1))
+        XCTAssertNil(ConvRegionPlan(big))
+    }
+
+    func testForwardAndGradientsMatchDirectLoops() throws {
+        let device = Device(backend: CPUBackend())
+        var rng = SplitMix64(seed: 11)
+        for c in cases {
+            let g = c.geometry, ho = g.outputHeight(c.h), wo = g.outputWidth(c.w), area = g.kernelH * g.kernelW
+            let xs = rng.floats(c.n * c.cin * c.h * c.w), ws = rng.floats(c.cout * c.cin * area)
+            let bs = rng.floats(c.cout), gys = rng.floats(c.n * c.cout * ho * wo), prior = rng.floats(c.n * c.cin * c.h * c.w)
+            var y = [Float](repeating: 0, count: c.n * c.cout * ho * wo)
+            for s in 0..<c.n { for co in 0..<c.cout { for p in 0..<ho * wo { y[(s * c.cout + co) * ho * wo + p] = bs[co] } } }
+            var gx = prior, gw = [Float](repeating: 0.5, count: ws.count)
+            forEachTap(c) { s, co, oh, ow, ci, ih, iw, k in
+                let yi = ((s * c.cout + co) * ho + oh) * wo + ow, xi = ((s * c.cin + ci) * c.h + ih) * c.w + iw
+                let wi = (co * c.cin + ci) * area + k
+                y[yi] += ws[wi] * xs[xi]
+                gx[xi] += ws[wi] * gys[yi]
+                gw[wi] += gys[yi] * xs[xi]
+            }
+            let name = "\(c.n)x\(c.cin)x\(c.h)x\(c.w) \(g) -> \(c.cout)"
+            let x = try device.tensor(xs, shape: [c.n, c.cin, c.h, c.w]), w = try device.tensor(ws, shape: [c.cout, c.cin, g.kernelH, g.kernelW])
+            let out = try device.makeTensor([c.n, c.cout, ho, wo])
+            try device.backend.conv2dForward(input: x, weight: w, bias: device.tensor(bs, shape: [c.cout]), output: out, geometry: g)
+            assertClose(try device.read(out), y, rtol: 1e-5, atol: 1e-5, "forward \(name)")
+            let gy = try device.tensor(gys, shape: [c.n, c.cout, ho, wo])
+            let gradInput = try device.tensor(prior, shape: [c.n, c.cin, c.h, c.w])
+            try device.backend.conv2dBackwardData(gradOutput: gy, weight: w, gradInput: gradInput, geometry: g, accumulate: true)
+            assertClose(try device.read(gradInput), gx, rtol: 1e-5, atol: 1e-5, "input gradient (accumulated) \(name)")
+            let gradWeight = try device.tensor([Float](repeating: 0.5, count: ws.count), shape: [c.cout, c.cin, g.kernelH, g.kernelW])
+            try device.backend.conv2dBackwardWeight(input: x, gradOutput: gy, gradWeight: gradWeight, gradBias: nil, geometry: g)
+            assertClose(try device.read(gradWeight), gw, rtol: 1e-5, atol: 1e-5, "weight gradient (accumulated) \(name)")
+            // Overwriting input gradient: the planes are cleared first, including positions no tap reaches.
+            let fresh = try device.tensor(rng.floats(prior.count), shape: [c.n, c.cin, c.h, c.w])
+            try device.backend.conv2dBackwardData(gradOutput: gy, weight: w, gradInput: fresh, geometry: g, accumulate: false)
+            assertClose(try device.read(fresh), zip(gx, prior).map { $0 - $1 }, rtol: 1e-5, atol: 1e-5, "input gradient \(name)")
+        }
+    }
+}
