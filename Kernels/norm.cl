@@ -62,14 +62,15 @@ __kernel void batch_norm_statistics(__global const float* x, int x_off, int x_st
     }
 }
 
-// y = (x - mean[c]) * invstd[c] * weight[c] + bias[c]; one work-item per element.
+// y = (x - mean[c]) * invstd[c] * weight[c] + bias[c], then max(y, 0) when relu (BN and ReLU
+// fused); one work-item per element.
 __kernel void batch_norm_apply(__global const float* x, int x_off, int x_stride,
                                __global float* y, int y_off, int y_stride,
                                __global const float* mean, int mean_off,
                                __global const float* invstd, int invstd_off,
                                __global const float* weight, int weight_off,
                                __global const float* bias, int bias_off,
-                               int N, int C, int P)
+                               int N, int C, int P, int relu)
 {
     const int gid = get_global_id(0);
     const int sample = C * P;
@@ -78,17 +79,19 @@ __kernel void batch_norm_apply(__global const float* x, int x_off, int x_stride,
     const int rem = gid - n * sample;
     const int c = rem / P;
     const float scale = invstd[invstd_off + c] * weight[weight_off + c];
-    y[y_off + n * y_stride + rem] = (x[x_off + n * x_stride + rem] - mean[mean_off + c]) * scale + bias[bias_off + c];
+    const float v = (x[x_off + n * x_stride + rem] - mean[mean_off + c]) * scale + bias[bias_off + c];
+    y[y_off + n * y_stride + rem] = relu ? fmax(v, 0.0f) : v;
 }
 
-// Eval mode: y = (x - running_mean[c]) / sqrt(running_var[c] + eps) * weight[c] + bias[c].
+// Eval mode: y = (x - running_mean[c]) / sqrt(running_var[c] + eps) * weight[c] + bias[c], then
+// max(y, 0) when relu.
 __kernel void batch_norm_inference(__global const float* x, int x_off, int x_stride,
                                    __global float* y, int y_off, int y_stride,
                                    __global const float* running_mean, int running_mean_off,
                                    __global const float* running_var, int running_var_off,
                                    __global const float* weight, int weight_off,
                                    __global const float* bias, int bias_off,
-                                   int N, int C, int P, float epsilon)
+                                   int N, int C, int P, float epsilon, int relu)
 {
     const int gid = get_global_id(0);
     const int sample = C * P;
@@ -97,15 +100,17 @@ __kernel void batch_norm_inference(__global const float* x, int x_off, int x_str
     const int rem = gid - n * sample;
     const int c = rem / P;
     const float scale = weight[weight_off + c] / sqrt(running_var[running_var_off + c] + epsilon);
-    y[y_off + n * y_stride + rem] = (x[x_off + n * x_stride + rem] - running_mean[running_mean_off + c]) * scale
-                                    + bias[bias_off + c];
+    const float v = (x[x_off + n * x_stride + rem] - running_mean[running_mean_off + c]) * scale + bias[bias_off + c];
+    y[y_off + n * y_stride + rem] = relu ? fmax(v, 0.0f) : v;
 }
 
 // Per channel c: sum_dy = Σ dy, sum_dy_xhat = Σ dy * xhat with xhat = (x - mean) * invstd.
 // grad_bias[c] += sum_dy, grad_weight[c] += sum_dy_xhat, and both sums go to
-// sums[c] and sums[C + c] for batch_norm_backward_input.
+// sums[c] and sums[C + c] for batch_norm_backward_input. When masked, the forward fused a ReLU
+// whose output is y, and dy (the gradient after the ReLU) counts only where y > 0.
 __kernel void batch_norm_backward_reduce(__global const float* x, int x_off, int x_stride,
                                          __global const float* dy, int dy_off, int dy_stride,
+                                         __global const float* y, int y_off, int y_stride, int masked,
                                          __global const float* mean, int mean_off,
                                          __global const float* invstd, int invstd_off,
                                          __global float* grad_weight, int grad_weight_off,
@@ -126,7 +131,7 @@ __kernel void batch_norm_backward_reduce(__global const float* x, int x_off, int
     for (int j = lid; j < count; j += lsize) {
         const int n = j / P;
         const int e = c * P + (j - n * P);
-        const float g = dy[dy_off + n * dy_stride + e];
+        const float g = (!masked || y[y_off + n * y_stride + e] > 0.0f) ? dy[dy_off + n * dy_stride + e] : 0.0f;
         sum_dy += g;
         sum_dy_xhat += g * (x[x_off + n * x_stride + e] - m) * s;
     }
@@ -140,9 +145,11 @@ __kernel void batch_norm_backward_reduce(__global const float* x, int x_off, int
     }
 }
 
-// dx (+)= weight * invstd / M * (M * dy - Σdy - xhat * Σ(dy * xhat)), M = N * P.
+// dx (+)= weight * invstd / M * (M * dy - Σdy - xhat * Σ(dy * xhat)), M = N * P; dy masked by
+// y > 0 as in batch_norm_backward_reduce.
 __kernel void batch_norm_backward_input(__global const float* x, int x_off, int x_stride,
                                         __global const float* dy, int dy_off, int dy_stride,
+                                        __global const float* y, int y_off, int y_stride, int masked,
                                         __global float* dx, int dx_off, int dx_stride,
                                         __global const float* mean, int mean_off,
                                         __global const float* invstd, int invstd_off,
@@ -159,7 +166,7 @@ __kernel void batch_norm_backward_input(__global const float* x, int x_off, int 
     const float M = (float)(N * P);
     const float s = invstd[invstd_off + c];
     const float xhat = (x[x_off + n * x_stride + rem] - mean[mean_off + c]) * s;
-    const float g = dy[dy_off + n * dy_stride + rem];
+    const float g = (!masked || y[y_off + n * y_stride + rem] > 0.0f) ? dy[dy_off + n * dy_stride + rem] : 0.0f;
     const float v = weight[weight_off + c] * s / M
                     * (M * g - sums[sums_off + c] - xhat * sums[sums_off + C + c]);
     ACCUMULATE(dx[dx_off + n * dx_stride + rem], v, accumulate);

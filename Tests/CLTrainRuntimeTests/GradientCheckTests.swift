@@ -129,8 +129,11 @@ final class GradientCheckTests: XCTestCase {
 
     // MARK: Normalisation and activation
 
+    /// Batch norm alone and fused with the ReLU after it (`relu: true` forward, the saved output as
+    /// the backward's mask).
     func testBatchNormTraining() throws {
         for shape in [[2, 3, 3, 2], [4, 5]] {
+          for relu in [false, true] {
             let c = shape[1]
             let x = rng.floats(shape.reduce(1, *), in: -2...2), w = rng.floats(c, in: 0.5...1.5), b = rng.floats(c)
             let r = rng.floats(x.count)
@@ -139,7 +142,7 @@ final class GradientCheckTests: XCTestCase {
                 try backend.batchNormForwardTraining(
                     input: device.tensor(x, shape: shape), output: out, weight: device.tensor(w, shape: [c]),
                     bias: device.tensor(b, shape: [c]), runningMean: device.zeros([c]), runningVar: device.full([c], value: 1),
-                    saveMean: mean, saveInvStd: invStd, momentum: 0.1, epsilon: 1e-5)
+                    saveMean: mean, saveInvStd: invStd, momentum: 0.1, epsilon: 1e-5, relu: relu)
                 return (out, mean, invStd)
             }
             func loss(_ x: [Float], _ w: [Float], _ b: [Float]) throws -> Double { dot(try device.read(run(x, w, b).output), r) }
@@ -154,11 +157,18 @@ final class GradientCheckTests: XCTestCase {
                 if calls == 1 { try backend.fill(gw, value: 0); try backend.fill(gb, value: 0) }
                 calls += 1
                 try backend.batchNormBackward(input: xt, gradOutput: gy, gradInput: gx, weight: wt, saveMean: saved.mean,
-                                              saveInvStd: saved.invStd, gradWeight: gw, gradBias: gb, accumulate: accumulate)
+                                              saveInvStd: saved.invStd, gradWeight: gw, gradBias: gb,
+                                              reluOutput: relu ? saved.output : nil, accumulate: accumulate)
             }
-            try checker.check("batch norm \(shape) input", at: x, analytic: gx) { try loss($0, w, b) }
-            try checker.check("batch norm \(shape) weight", at: w, analytic: try device.read(gw)) { try loss(x, $0, b) }
-            try checker.check("batch norm \(shape) bias", at: b, analytic: try device.read(gb)) { try loss(x, w, $0) }
+            let name = "batch norm\(relu ? " + relu" : "") \(shape)"
+            if relu {
+                let zeros = try device.read(saved.output).filter { $0 == 0 }.count
+                XCTAssertGreaterThan(zeros, 0, "\(name): the ReLU should cut some outputs")
+            }
+            try checker.check("\(name) input", at: x, analytic: gx) { try loss($0, w, b) }
+            try checker.check("\(name) weight", at: w, analytic: try device.read(gw)) { try loss(x, $0, b) }
+            try checker.check("\(name) bias", at: b, analytic: try device.read(gb)) { try loss(x, w, $0) }
+          }
         }
     }
 

@@ -15,6 +15,8 @@ public final class BatchNorm2d {
     public var epsilon: Float = 1e-5
 
     private var savedInput: Tensor?
+    /// The output of a training forward with a fused ReLU (its gradient mask).
+    private var savedReLUOutput: Tensor?
     private var saveMean: Tensor?
     private var saveInvStd: Tensor?
 
@@ -29,8 +31,9 @@ public final class BatchNorm2d {
     }
 
     /// Normalise `input` (batch statistics in training, running ones in eval), into `output`
-    /// when given; `output` may be a fresh tensor only (never the input).
-    public func forward(_ input: Tensor, into output: Tensor? = nil, training: Bool) throws -> Tensor {
+    /// when given; `output` may be a fresh tensor only (never the input). With `relu`, the ReLU
+    /// that follows is applied in the same pass (and `backward` takes the gradient after it).
+    public func forward(_ input: Tensor, into output: Tensor? = nil, training: Bool, relu: Bool = false) throws -> Tensor {
         precondition(input.c == channels, "\(name): input \(input.shape), expected \(channels) channels")
         let device = input.device
         let out = try output ?? device.makeTensor(input.shape)
@@ -39,34 +42,42 @@ public final class BatchNorm2d {
             let invStd = try saveInvStd ?? device.makeTensor([channels])
             try device.backend.batchNormForwardTraining(
                 input: input, output: out, weight: weight.value, bias: bias.value, runningMean: runningMean.value,
-                runningVar: runningVar.value, saveMean: mean, saveInvStd: invStd, momentum: momentum, epsilon: epsilon)
+                runningVar: runningVar.value, saveMean: mean, saveInvStd: invStd, momentum: momentum, epsilon: epsilon, relu: relu)
             savedInput = input
+            savedReLUOutput = relu ? out : nil
             saveMean = mean
             saveInvStd = invStd
             batchesTracked += 1
         } else {
             try device.backend.batchNormForwardInference(
                 input: input, output: out, weight: weight.value, bias: bias.value, runningMean: runningMean.value,
-                runningVar: runningVar.value, epsilon: epsilon)
+                runningVar: runningVar.value, epsilon: epsilon, relu: relu)
             savedInput = nil
+            savedReLUOutput = nil
         }
         return out
     }
 
     /// Accumulate the weight and bias gradients; return the input gradient (into `gradInput`
-    /// when given, added to it when `accumulate`).
+    /// when given, added to it when `accumulate`). After a forward with `relu`, `gradOutput` is
+    /// the gradient of the ReLU's output.
     @discardableResult
     public func backward(_ gradOutput: Tensor, into gradInput: Tensor? = nil, accumulate: Bool = false) throws -> Tensor {
         guard let input = savedInput, let mean = saveMean, let invStd = saveInvStd else {
             preconditionFailure("\(name): backward without a training forward")
         }
+        let reluOutput = savedReLUOutput
         savedInput = nil
+        savedReLUOutput = nil
         let result = try gradInput ?? input.device.makeTensor(input.shape)
         try input.device.backend.batchNormBackward(
             input: input, gradOutput: gradOutput, gradInput: result, weight: weight.value, saveMean: mean, saveInvStd: invStd,
-            gradWeight: weight.gradient, gradBias: bias.gradient, accumulate: gradInput != nil && accumulate)
+            gradWeight: weight.gradient, gradBias: bias.gradient, reluOutput: reluOutput, accumulate: gradInput != nil && accumulate)
         return result
     }
 
-    public func release() { savedInput = nil }
+    public func release() {
+        savedInput = nil
+        savedReLUOutput = nil
+    }
 }

@@ -6,7 +6,6 @@ import CLTrainRuntime
 final class BasicBlock {
     let conv1: Conv2d
     let bn1: BatchNorm2d
-    let relu1 = ReLU()
     let conv2: Conv2d
     let bn2: BatchNorm2d
     let downsampleConv: Conv2d?
@@ -35,7 +34,7 @@ final class BasicBlock {
     }
 
     func forward(_ input: Tensor, training: Bool) throws -> Tensor {
-        var x = try relu1.forward(bn1.forward(conv1.forward(input, training: training), training: training), training: training)
+        var x = try bn1.forward(conv1.forward(input, training: training), training: training, relu: true)
         x = try bn2.forward(conv2.forward(x, training: training), training: training)
         if residual {
             var shortcut = input
@@ -50,7 +49,7 @@ final class BasicBlock {
     func backward(_ gradOutput: Tensor) throws -> Tensor {
         let g = try relu2.backward(gradOutput)
         let gradMain = try conv2.backward(bn2.backward(g))!
-        let gradInput = try conv1.backward(bn1.backward(relu1.backward(gradMain)))!
+        let gradInput = try conv1.backward(bn1.backward(gradMain))!
         if residual {
             if let downsampleConv, let downsampleNorm {
                 try downsampleConv.backward(downsampleNorm.backward(g), into: gradInput, accumulate: true)
@@ -66,7 +65,6 @@ final class BasicBlock {
 final class ConvNormReLU {
     let conv: Conv2d
     let norm: BatchNorm2d
-    let relu = ReLU()
 
     init(_ builder: ModelBuilder, convName: String, normName: String, _ inChannels: Int, _ outChannels: Int,
          _ geometry: Conv2dGeometry, initialization: ConvInit) throws {
@@ -75,11 +73,11 @@ final class ConvNormReLU {
     }
 
     func forward(_ input: Tensor, training: Bool) throws -> Tensor {
-        try relu.forward(norm.forward(conv.forward(input, training: training), training: training), training: training)
+        try norm.forward(conv.forward(input, training: training), training: training, relu: true)
     }
 
     /// With `inputGradient: false` (the first layer of a network) no input gradient is made.
     func backward(_ gradOutput: Tensor, inputGradient: Bool = true) throws -> Tensor? {
-        try conv.backward(norm.backward(relu.backward(gradOutput)), inputGradient: inputGradient)
+        try conv.backward(norm.backward(gradOutput), inputGradient: inputGradient)
     }
 }

@@ -58,12 +58,10 @@ public final class DenseNet: Model {
 
     private let conv0: Conv2d
     private let norm0: BatchNorm2d?
-    private let relu0 = ReLU()
     private let pool0 = MaxPool2d(Pool2dGeometry(kernel: 3, stride: 2, padding: 1))
     private let denseBlocks: [DenseBlock]
     private let transitions: [Transition]
     private let norm5: BatchNorm2d
-    private let relu5 = ReLU()
     private let pool = GlobalAvgPool()
     private let classifier: Linear
 
@@ -107,38 +105,36 @@ public final class DenseNet: Model {
     public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
         var x = try conv0.forward(input, training: training)
         if let norm0 {
-            x = try relu0.forward(norm0.forward(x, training: training), training: training)
+            x = try norm0.forward(x, training: training, relu: true)
             x = try pool0.forward(x, training: training)
         }
         for (index, block) in denseBlocks.enumerated() {
             x = try block.forward(x, training: training)
             if index < transitions.count { x = try transitions[index].forward(x, training: training) }
         }
-        x = try relu5.forward(norm5.forward(x, training: training), training: training)
+        x = try norm5.forward(x, training: training, relu: true)
         return try classifier.forward(pool.forward(x), training: training)
     }
 
     public func backward(_ gradLogits: Tensor) throws {
         var g = try pool.backward(classifier.backward(gradLogits))
-        g = try norm5.backward(relu5.backward(g))
+        g = try norm5.backward(g)
         for index in denseBlocks.indices.reversed() {
             if index < transitions.count { g = try transitions[index].backward(g) }
             g = try denseBlocks[index].backward(g)
         }
         if let norm0 {
-            g = try norm0.backward(relu0.backward(pool0.backward(g)))
+            g = try norm0.backward(pool0.backward(g))
         }
         try conv0.backward(g, inputGradient: false)
     }
 }
 
-/// BN-ReLU-1x1 conv (bottleneck, BC only), BN-ReLU-3x3 conv to k channels.
+/// BN-ReLU-1x1 conv (bottleneck, BC only), BN-ReLU-3x3 conv to k channels (each BN-ReLU one pass).
 final class DenseLayer {
     let norm1: BatchNorm2d
-    let relu1 = ReLU()
     let conv1: Conv2d
     let norm2: BatchNorm2d?
-    let relu2 = ReLU()
     let conv2: Conv2d?
     var dropRate: Float = 0
     /// Distinguishes this layer's dropout masks from every other layer's.
@@ -163,10 +159,10 @@ final class DenseLayer {
 
     /// Read `input` (the block's channels so far) and write the new features into `output`.
     func forward(_ input: Tensor, into output: Tensor, training: Bool) throws {
-        let x = try relu1.forward(norm1.forward(input, training: training), training: training)
+        let x = try norm1.forward(input, training: training, relu: true)
         if let norm2, let conv2 {
             let bottleneck = try conv1.forward(x, training: training)
-            let y = try relu2.forward(norm2.forward(bottleneck, training: training), training: training)
+            let y = try norm2.forward(bottleneck, training: training, relu: true)
             _ = try conv2.forward(y, into: output, training: training)
         } else {
             _ = try conv1.forward(x, into: output, training: training)
@@ -189,11 +185,11 @@ final class DenseLayer {
         }
         if let norm2, let conv2 {
             g = try conv2.backward(g)!
-            g = try conv1.backward(norm2.backward(relu2.backward(g)))!
+            g = try conv1.backward(norm2.backward(g))!
         } else {
             g = try conv1.backward(g)!
         }
-        try norm1.backward(relu1.backward(g), into: gradInput, accumulate: true)
+        try norm1.backward(g, into: gradInput, accumulate: true)
     }
 }
 
@@ -239,7 +235,6 @@ final class DenseBlock {
 /// BN-ReLU-1x1 conv-2x2 average pool between two blocks.
 final class Transition {
     let norm: BatchNorm2d
-    let relu = ReLU()
     let conv: Conv2d
     let pool = AvgPool2d(Pool2dGeometry(kernel: 2, stride: 2))
 
@@ -249,12 +244,12 @@ final class Transition {
     }
 
     func forward(_ input: Tensor, training: Bool) throws -> Tensor {
-        let x = try relu.forward(norm.forward(input, training: training), training: training)
+        let x = try norm.forward(input, training: training, relu: true)
         return try pool.forward(conv.forward(x, training: training), training: training)
     }
 
     func backward(_ gradOutput: Tensor) throws -> Tensor {
         let g = try conv.backward(pool.backward(gradOutput))!
-        return try norm.backward(relu.backward(g))
+        return try norm.backward(g)
     }
 }

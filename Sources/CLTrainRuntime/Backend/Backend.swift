@@ -87,15 +87,19 @@ public protocol Backend: RawAllocator {
     /// Training-mode batch norm over N, H, W per channel. Writes `output`, the batch mean and
     /// 1/sqrt(biased var + eps) into `saveMean`/`saveInvStd` (C each), and updates the running
     /// statistics: `running = (1 - momentum) * running + momentum * batch`, unbiased variance.
+    /// With `relu`, `output = max(0, batch norm)`: BN and the ReLU after it in one pass.
     func batchNormForwardTraining(input: Tensor, output: Tensor, weight: Tensor, bias: Tensor,
                                   runningMean: Tensor, runningVar: Tensor, saveMean: Tensor, saveInvStd: Tensor,
-                                  momentum: Float, epsilon: Float) throws
-    /// Eval-mode batch norm with the running statistics.
+                                  momentum: Float, epsilon: Float, relu: Bool) throws
+    /// Eval-mode batch norm with the running statistics (then `max(0, ·)` with `relu`).
     func batchNormForwardInference(input: Tensor, output: Tensor, weight: Tensor, bias: Tensor,
-                                   runningMean: Tensor, runningVar: Tensor, epsilon: Float) throws
+                                   runningMean: Tensor, runningVar: Tensor, epsilon: Float, relu: Bool) throws
     /// Backward of training-mode batch norm: `gradInput (+)=`, `gradWeight +=`, `gradBias +=`.
+    /// `reluOutput`: the output of a forward with `relu`; `gradOutput` is then the gradient after
+    /// the ReLU and counts only where `reluOutput > 0`.
     func batchNormBackward(input: Tensor, gradOutput: Tensor, gradInput: Tensor, weight: Tensor,
-                           saveMean: Tensor, saveInvStd: Tensor, gradWeight: Tensor, gradBias: Tensor, accumulate: Bool) throws
+                           saveMean: Tensor, saveInvStd: Tensor, gradWeight: Tensor, gradBias: Tensor,
+                           reluOutput: Tensor?, accumulate: Bool) throws
     /// `output = max(input, 0)`; `output` may be `input`.
     func reluForward(input: Tensor, output: Tensor) throws
     /// `gradInput (+)= gradOutput * (output > 0)`, from the forward's output; `gradInput` may be
@@ -135,4 +139,27 @@ public protocol Backend: RawAllocator {
 
 extension Backend {
     public var underlying: any Backend { self }
+}
+
+/// Batch norm without a fused ReLU.
+extension Backend {
+    public func batchNormForwardTraining(input: Tensor, output: Tensor, weight: Tensor, bias: Tensor,
+                                         runningMean: Tensor, runningVar: Tensor, saveMean: Tensor, saveInvStd: Tensor,
+                                         momentum: Float, epsilon: Float) throws {
+        try batchNormForwardTraining(input: input, output: output, weight: weight, bias: bias, runningMean: runningMean,
+                                     runningVar: runningVar, saveMean: saveMean, saveInvStd: saveInvStd,
+                                     momentum: momentum, epsilon: epsilon, relu: false)
+    }
+
+    public func batchNormForwardInference(input: Tensor, output: Tensor, weight: Tensor, bias: Tensor,
+                                          runningMean: Tensor, runningVar: Tensor, epsilon: Float) throws {
+        try batchNormForwardInference(input: input, output: output, weight: weight, bias: bias, runningMean: runningMean,
+                                      runningVar: runningVar, epsilon: epsilon, relu: false)
+    }
+
+    public func batchNormBackward(input: Tensor, gradOutput: Tensor, gradInput: Tensor, weight: Tensor,
+                                  saveMean: Tensor, saveInvStd: Tensor, gradWeight: Tensor, gradBias: Tensor, accumulate: Bool) throws {
+        try batchNormBackward(input: input, gradOutput: gradOutput, gradInput: gradInput, weight: weight, saveMean: saveMean,
+                              saveInvStd: saveInvStd, gradWeight: gradWeight, gradBias: gradBias, reluOutput: nil, accumulate: accumulate)
+    }
 }

@@ -126,25 +126,26 @@ public final class ProfiledBackend: Backend, @unchecked Sendable {
         try timed(.pooling) { try inner.globalAvgPoolBackward(gradOutput: gradOutput, gradInput: gradInput, accumulate: accumulate) }
     }
     public func batchNormForwardTraining(input: Tensor, output: Tensor, weight: Tensor, bias: Tensor, runningMean: Tensor, runningVar: Tensor,
-                                         saveMean: Tensor, saveInvStd: Tensor, momentum: Float, epsilon: Float) throws {
+                                         saveMean: Tensor, saveInvStd: Tensor, momentum: Float, epsilon: Float, relu: Bool) throws {
         try timed(.batchNorm) {
             try inner.batchNormForwardTraining(input: input, output: output, weight: weight, bias: bias, runningMean: runningMean,
                                                runningVar: runningVar, saveMean: saveMean, saveInvStd: saveInvStd,
-                                               momentum: momentum, epsilon: epsilon)
+                                               momentum: momentum, epsilon: epsilon, relu: relu)
         }
     }
     public func batchNormForwardInference(input: Tensor, output: Tensor, weight: Tensor, bias: Tensor, runningMean: Tensor,
-                                          runningVar: Tensor, epsilon: Float) throws {
+                                          runningVar: Tensor, epsilon: Float, relu: Bool) throws {
         try timed(.batchNorm) {
             try inner.batchNormForwardInference(input: input, output: output, weight: weight, bias: bias, runningMean: runningMean,
-                                                runningVar: runningVar, epsilon: epsilon)
+                                                runningVar: runningVar, epsilon: epsilon, relu: relu)
         }
     }
     public func batchNormBackward(input: Tensor, gradOutput: Tensor, gradInput: Tensor, weight: Tensor, saveMean: Tensor, saveInvStd: Tensor,
-                                  gradWeight: Tensor, gradBias: Tensor, accumulate: Bool) throws {
+                                  gradWeight: Tensor, gradBias: Tensor, reluOutput: Tensor?, accumulate: Bool) throws {
         try timed(.batchNorm) {
             try inner.batchNormBackward(input: input, gradOutput: gradOutput, gradInput: gradInput, weight: weight, saveMean: saveMean,
-                                        saveInvStd: saveInvStd, gradWeight: gradWeight, gradBias: gradBias, accumulate: accumulate)
+                                        saveInvStd: saveInvStd, gradWeight: gradWeight, gradBias: gradBias, reluOutput: reluOutput,
+                                        accumulate: accumulate)
         }
     }
     public func reluForward(input: Tensor, output: Tensor) throws { try timed(.activation) { try inner.reluForward(input: input, output: output) } }

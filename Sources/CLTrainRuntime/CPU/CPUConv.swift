@@ -185,6 +185,10 @@ extension CPUBackend {
             conv2dForwardByRegions(plan, s, x: x, xStride: input.sampleStride, w: w, bias: b, y: y, yStride: output.sampleStride)
             return
         }
+        if Self.usesTapStacking(s) {
+            conv2dForwardTapStacked(s, x: x, xStride: input.sampleStride, w: w, bias: b, y: y, yStride: output.sampleStride)
+            return
+        }
         if geometry.isPointwise || Self.groupSize(s) == 1 {
             convolveSamples(s, x: x, xStride: input.sampleStride, w: w, y: y, yStride: output.sampleStride, bias: b, accumulate: false)
             return
@@ -287,6 +291,8 @@ extension CPUBackend {
         let x = pointer(input), gy = pointer(gradOutput), gw = dense(gradWeight)
         if let plan = ConvRegionPlan(s) {
             conv2dBackwardWeightByRegions(plan, s, x: x, xStride: input.sampleStride, gy: gy, gyStride: gradOutput.sampleStride, gw: gw)
+        } else if Self.usesTapStacking(s) {
+            conv2dBackwardWeightTapStacked(s, x: x, xStride: input.sampleStride, gy: gy, gyStride: gradOutput.sampleStride, gw: gw)
         } else if geometry.isPointwise || Self.groupSize(s) == 1 {
             // Each thread sums its samples' gradients into a private buffer; the buffers are
             // added into gradWeight at the end (in a fixed order: the result does not depend on timing).

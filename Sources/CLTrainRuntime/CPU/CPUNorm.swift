@@ -1,6 +1,7 @@
 import Foundation
 
-/// Batch normalisation (per-plane float SIMD sums added in Double, one channel per task) and ReLU.
+/// Batch normalisation (per-plane float SIMD sums added in Double, one channel per task), with an
+/// optional fused ReLU, and ReLU.
 extension CPUBackend {
     /// N, C and the spatial size per channel of a batch-norm input ([N, C] or [N, C, H, W]).
     private func normShape(_ input: Tensor, _ others: [(String, Tensor)], channelTensors: [(String, Tensor)]) -> (n: Int, c: Int, plane: Int) {
@@ -17,7 +18,7 @@ extension CPUBackend {
 
     public func batchNormForwardTraining(input: Tensor, output: Tensor, weight: Tensor, bias: Tensor,
                                          runningMean: Tensor, runningVar: Tensor, saveMean: Tensor, saveInvStd: Tensor,
-                                         momentum: Float, epsilon: Float) throws {
+                                         momentum: Float, epsilon: Float, relu: Bool) throws {
         let (n, c, plane) = normShape(input, [("output", output)], channelTensors: [
             ("weight", weight), ("bias", bias), ("runningMean", runningMean), ("runningVar", runningVar),
             ("saveMean", saveMean), ("saveInvStd", saveInvStd),
@@ -43,7 +44,8 @@ extension CPUBackend {
             let scale = Float(Double(w[ch]) * invStd)
             let shift = Float(Double(b[ch]) - mean * Double(w[ch]) * invStd)
             for sample in 0..<n {
-                SIMDReduction.affine(x + sample * xs + ch * plane, into: y + sample * ys + ch * plane, plane, scale: scale, shift: shift)
+                SIMDReduction.affine(x + sample * xs + ch * plane, into: y + sample * ys + ch * plane, plane, scale: scale, shift: shift,
+                                     relu: relu)
             }
             sm[ch] = Float(mean)
             si[ch] = Float(invStd)
@@ -53,7 +55,7 @@ extension CPUBackend {
     }
 
     public func batchNormForwardInference(input: Tensor, output: Tensor, weight: Tensor, bias: Tensor,
-                                          runningMean: Tensor, runningVar: Tensor, epsilon: Float) throws {
+                                          runningMean: Tensor, runningVar: Tensor, epsilon: Float, relu: Bool) throws {
         let (n, c, plane) = normShape(input, [("output", output)], channelTensors: [
             ("weight", weight), ("bias", bias), ("runningMean", runningMean), ("runningVar", runningVar),
         ])
@@ -64,14 +66,17 @@ extension CPUBackend {
             let scale = Float(Double(w[ch]) * invStd)
             let shift = Float(Double(b[ch]) - Double(rm[ch]) * Double(w[ch]) * invStd)
             for sample in 0..<n {
-                SIMDReduction.affine(x + sample * xs + ch * plane, into: y + sample * ys + ch * plane, plane, scale: scale, shift: shift)
+                SIMDReduction.affine(x + sample * xs + ch * plane, into: y + sample * ys + ch * plane, plane, scale: scale, shift: shift,
+                                     relu: relu)
             }
         }
     }
 
     public func batchNormBackward(input: Tensor, gradOutput: Tensor, gradInput: Tensor, weight: Tensor,
-                                  saveMean: Tensor, saveInvStd: Tensor, gradWeight: Tensor, gradBias: Tensor, accumulate: Bool) throws {
-        let (n, c, plane) = normShape(input, [("gradOutput", gradOutput), ("gradInput", gradInput)], channelTensors: [
+                                  saveMean: Tensor, saveInvStd: Tensor, gradWeight: Tensor, gradBias: Tensor,
+                                  reluOutput: Tensor?, accumulate: Bool) throws {
+        let (n, c, plane) = normShape(input, [("gradOutput", gradOutput), ("gradInput", gradInput)] + (reluOutput.map { [("reluOutput", $0)] } ?? []),
+                                      channelTensors: [
             ("weight", weight), ("saveMean", saveMean), ("saveInvStd", saveInvStd),
             ("gradWeight", gradWeight), ("gradBias", gradBias),
         ])
@@ -80,11 +85,13 @@ extension CPUBackend {
         let xs = input.sampleStride, gys = gradOutput.sampleStride, gxs = gradInput.sampleStride
         let w = dense(weight), sm = dense(saveMean), si = dense(saveInvStd)
         let gw = dense(gradWeight), gb = dense(gradBias)
+        let r = reluOutput.map { pointer($0) }, rs = reluOutput?.sampleStride ?? 0
         parallel.forEach(c, cost: 2 * count) { ch in
             let mean = sm[ch], invStd = Double(si[ch])
             var sumDy = 0.0, sumDyCentered = 0.0
             for sample in 0..<n {
-                let sums = SIMDReduction.gradientSums(gy + sample * gys + ch * plane, x + sample * xs + ch * plane, plane, mean: mean)
+                let sums = SIMDReduction.gradientSums(gy + sample * gys + ch * plane, x + sample * xs + ch * plane, plane, mean: mean,
+                                                      mask: r.map { UnsafePointer($0 + sample * rs + ch * plane) })
                 sumDy += Double(sums.dy)
                 sumDyCentered += Double(sums.dyCentered)
             }
@@ -99,7 +106,7 @@ extension CPUBackend {
             for sample in 0..<n {
                 SIMDReduction.batchNormInputGradient(gy + sample * gys + ch * plane, x + sample * xs + ch * plane,
                                                      into: gx + sample * gxs + ch * plane, plane, a: a, b: bx, c: c0,
-                                                     accumulate: accumulate)
+                                                     mask: r.map { UnsafePointer($0 + sample * rs + ch * plane) }, accumulate: accumulate)
             }
         }
     }

@@ -33,16 +33,57 @@ enum SIMDReduction {
         return total
     }
 
-    /// q[i] = p[i] * scale + shift (q may be p).
-    static func affine(_ p: UnsafePointer<Float>, into q: UnsafeMutablePointer<Float>, _ n: Int, scale: Float, shift: Float) {
-        let s = V(repeating: scale), t = V(repeating: shift)
-        var i = 0
-        while i + 8 <= n { store(load(p, i) * s + t, q, i); i += 8 }
-        while i < n { q[i] = p[i] * scale + shift; i += 1 }
+    /// Integer lanes of the same width, for the ReLU's selects done with bit operations (the
+    /// compiler leaves comparisons and SIMD masks scalar and branchy on baseline x86-64).
+    typealias Bits = SIMD8<Int32>
+
+    /// max(v, 0) per lane: clears lanes whose sign bit is set.
+    @inline(__always)
+    static func relu(_ v: V) -> V {
+        let b = unsafeBitCast(v, to: Bits.self)
+        return unsafeBitCast(b & ~(b &>> 31), to: V.self)
     }
 
-    /// (Σ dy, Σ dy (x - mean)).
-    static func gradientSums(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, mean: Float) -> (dy: Float, dyCentered: Float) {
+    /// dy where a ReLU output r (never negative: +0 or positive) is positive, else 0.
+    @inline(__always)
+    static func masked(_ dy: V, by r: V) -> V {
+        let rb = unsafeBitCast(r, to: Bits.self)
+        return unsafeBitCast(unsafeBitCast(dy, to: Bits.self) & ~((rb &- 1) &>> 31), to: V.self)
+    }
+
+    @inline(__always)
+    static func masked(_ dy: Float, by r: Float) -> Float { r > 0 ? dy : 0 }
+
+    /// q[i] = p[i] * scale + shift, or max(0, that) with `relu` (q may be p).
+    static func affine(_ p: UnsafePointer<Float>, into q: UnsafeMutablePointer<Float>, _ n: Int, scale: Float, shift: Float,
+                       relu useReLU: Bool = false) {
+        let s = V(repeating: scale), t = V(repeating: shift)
+        var i = 0
+        if useReLU {
+            while i + 8 <= n { store(relu(load(p, i) * s + t), q, i); i += 8 }
+            while i < n { q[i] = max(p[i] * scale + shift, 0); i += 1 }
+        } else {
+            while i + 8 <= n { store(load(p, i) * s + t, q, i); i += 8 }
+            while i < n { q[i] = p[i] * scale + shift; i += 1 }
+        }
+    }
+
+    /// (Σ dy, Σ dy (x - mean)), dy masked by `mask > 0` when given.
+    static func gradientSums(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, mean: Float,
+                             mask: UnsafePointer<Float>? = nil) -> (dy: Float, dyCentered: Float) {
+        if let mask {
+            var a = V(), b = V(), i = 0
+            let m = V(repeating: mean)
+            while i + 8 <= n {
+                let d = masked(load(dy, i), by: load(mask, i))
+                a += d
+                b += d * (load(x, i) - m)
+                i += 8
+            }
+            var sumDy = a.sum(), sumCentered = b.sum()
+            while i < n { let d = masked(dy[i], by: mask[i]); sumDy += d; sumCentered += d * (x[i] - mean); i += 1 }
+            return (sumDy, sumCentered)
+        }
         var a = V(), b = V(), i = 0
         let m = V(repeating: mean)
         while i + 8 <= n {
@@ -56,9 +97,21 @@ enum SIMDReduction {
         return (sumDy, sumCentered)
     }
 
-    /// dx[i] (+)= a dy[i] + b x[i] + c.
+    /// dx[i] (+)= a dy[i] + b x[i] + c, dy masked by `mask > 0` when given.
     static func batchNormInputGradient(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>,
-                                       _ n: Int, a: Float, b: Float, c: Float, accumulate: Bool) {
+                                       _ n: Int, a: Float, b: Float, c: Float, mask: UnsafePointer<Float>? = nil, accumulate: Bool) {
+        if let mask {
+            let va = V(repeating: a), vb = V(repeating: b), vc = V(repeating: c)
+            var i = 0
+            if accumulate {
+                while i + 8 <= n { store(load(dx, i) + va * masked(load(dy, i), by: load(mask, i)) + vb * load(x, i) + vc, dx, i); i += 8 }
+                while i < n { dx[i] += a * masked(dy[i], by: mask[i]) + b * x[i] + c; i += 1 }
+            } else {
+                while i + 8 <= n { store(va * masked(load(dy, i), by: load(mask, i)) + vb * load(x, i) + vc, dx, i); i += 8 }
+                while i < n { dx[i] = a * masked(dy[i], by: mask[i]) + b * x[i] + c; i += 1 }
+            }
+            return
+        }
         let va = V(repeating: a), vb = V(repeating: b), vc = V(repeating: c)
         var i = 0
         if accumulate {

@@ -174,8 +174,9 @@ public enum OpCatalog {
 
     // MARK: Normalisation and activation
 
-    public static func batchNormForwardTraining(n: Int, c: Int, h: Int, w: Int, sliced: Bool = false) -> OpCase {
-        OpCase(op: "batch_norm_forward_training", family: "norm", shape: "\(describe([n, c, h, w]))\(sliced ? " slice" : "")",
+    public static func batchNormForwardTraining(n: Int, c: Int, h: Int, w: Int, sliced: Bool = false, relu: Bool = false) -> OpCase {
+        OpCase(op: "batch_norm_forward_training", family: "norm",
+               shape: "\(describe([n, c, h, w]))\(sliced ? " slice" : "")\(relu ? " +relu" : "")",
                bytes: floatBytes * Double(3 * n * c * h * w)) { device, random in
             let input = try randomNCHW(device, [n, c, h, w], sliced: sliced, &random).view
             let output = try randomNCHW(device, [n, c, h, w], sliced: sliced, &random)
@@ -187,7 +188,7 @@ public enum OpCatalog {
             return PreparedOp(run: {
                 try device.backend.batchNormForwardTraining(input: input, output: output.view, weight: weight, bias: bias,
                                                             runningMean: runningMean, runningVar: runningVar, saveMean: saveMean,
-                                                            saveInvStd: saveInvStd, momentum: 0.1, epsilon: 1e-5)
+                                                            saveInvStd: saveInvStd, momentum: 0.1, epsilon: 1e-5, relu: relu)
             }, results: {
                 try device.read(output.whole) + device.read(saveMean) + device.read(saveInvStd)
                     + device.read(runningMean) + device.read(runningVar)
@@ -195,8 +196,9 @@ public enum OpCatalog {
         }
     }
 
-    public static func batchNormForwardInference(n: Int, c: Int, h: Int, w: Int, sliced: Bool = false) -> OpCase {
-        OpCase(op: "batch_norm_forward_inference", family: "norm", shape: "\(describe([n, c, h, w]))\(sliced ? " slice" : "")",
+    public static func batchNormForwardInference(n: Int, c: Int, h: Int, w: Int, sliced: Bool = false, relu: Bool = false) -> OpCase {
+        OpCase(op: "batch_norm_forward_inference", family: "norm",
+               shape: "\(describe([n, c, h, w]))\(sliced ? " slice" : "")\(relu ? " +relu" : "")",
                bytes: floatBytes * Double(2 * n * c * h * w)) { device, random in
             let input = try randomNCHW(device, [n, c, h, w], sliced: sliced, &random).view
             let output = try randomNCHW(device, [n, c, h, w], sliced: sliced, &random)
@@ -206,14 +208,17 @@ public enum OpCatalog {
             let runningVar = try Self.random(device, [c], &random, 0.5, 2)
             return PreparedOp(run: {
                 try device.backend.batchNormForwardInference(input: input, output: output.view, weight: weight, bias: bias,
-                                                             runningMean: runningMean, runningVar: runningVar, epsilon: 1e-5)
+                                                             runningMean: runningMean, runningVar: runningVar, epsilon: 1e-5, relu: relu)
             }, results: { try device.read(output.whole) })
         }
     }
 
-    public static func batchNormBackward(n: Int, c: Int, h: Int, w: Int, accumulate: Bool = false, sliced: Bool = false) -> OpCase {
+    /// With `relu`, the backward of batch norm fused with the ReLU after it: the gradient is
+    /// masked by a ReLU output that is 0 about half the time.
+    public static func batchNormBackward(n: Int, c: Int, h: Int, w: Int, accumulate: Bool = false, sliced: Bool = false,
+                                         relu: Bool = false) -> OpCase {
         OpCase(op: "batch_norm_backward", family: "norm",
-               shape: "\(describe([n, c, h, w]))\(accumulate ? " acc" : "")\(sliced ? " slice" : "")",
+               shape: "\(describe([n, c, h, w]))\(accumulate ? " acc" : "")\(sliced ? " slice" : "")\(relu ? " +relu" : "")",
                bytes: floatBytes * Double(5 * n * c * h * w)) { device, random in
             let count = n * h * w
             let values = random.uniforms(n * c * h * w)
@@ -235,10 +240,11 @@ public enum OpCatalog {
             let weight = try Self.random(device, [c], &random, 0.5, 1.5)
             let saveMean = try device.tensor(mean, shape: [c]), saveInvStd = try device.tensor(invStd, shape: [c])
             let gradWeight = try Self.random(device, [c], &random), gradBias = try Self.random(device, [c], &random)
+            let reluOutput = relu ? try device.tensor(random.uniforms(n * c * h * w).map { max($0, 0) }, shape: [n, c, h, w]) : nil
             return PreparedOp(run: {
                 try device.backend.batchNormBackward(input: input, gradOutput: gradOutput, gradInput: gradInput.view, weight: weight,
                                                      saveMean: saveMean, saveInvStd: saveInvStd, gradWeight: gradWeight,
-                                                     gradBias: gradBias, accumulate: accumulate)
+                                                     gradBias: gradBias, reluOutput: reluOutput, accumulate: accumulate)
             }, results: { try device.read(gradInput.whole) + device.read(gradWeight) + device.read(gradBias) })
         }
     }

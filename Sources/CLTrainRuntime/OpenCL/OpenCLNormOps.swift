@@ -19,57 +19,61 @@ extension OpenCLBackend {
                                           .int(n), .int(c), .int(p), .float(momentum), .float(epsilon), .localFloats(group)]))
     }
 
-    /// `output = (input - mean) * invStd * weight + bias`, element-wise.
-    func batchNormApply(input: Tensor, output: Tensor, mean: Tensor, invStd: Tensor, weight: Tensor, bias: Tensor) throws {
+    /// `output = (input - mean) * invStd * weight + bias` (then `max(0, ·)` with `relu`), element-wise.
+    func batchNormApply(input: Tensor, output: Tensor, mean: Tensor, invStd: Tensor, weight: Tensor, bias: Tensor, relu: Bool) throws {
         let (n, c, p) = Self.channelLayout(input)
         try launchElements(.norm, "batch_norm_apply", count: n * c * p,
-                           Self.args(Self.strided(input), Self.strided(output), [.tensor(mean), .tensor(invStd), .tensor(weight), .tensor(bias), .int(n), .int(c), .int(p)]))
+                           Self.args(Self.strided(input), Self.strided(output), [.tensor(mean), .tensor(invStd), .tensor(weight), .tensor(bias), .int(n), .int(c), .int(p), .int(relu ? 1 : 0)]))
     }
 
     public func batchNormForwardTraining(input: Tensor, output: Tensor, weight: Tensor, bias: Tensor,
                                          runningMean: Tensor, runningVar: Tensor, saveMean: Tensor, saveInvStd: Tensor,
-                                         momentum: Float, epsilon: Float) throws {
+                                         momentum: Float, epsilon: Float, relu: Bool) throws {
         precondition(input.shape == output.shape, "batch norm of \(input.shape) into \(output.shape)")
         try batchNormStatistics(input: input, saveMean: saveMean, saveInvStd: saveInvStd, runningMean: runningMean,
                                 runningVar: runningVar, momentum: momentum, epsilon: epsilon)
-        try batchNormApply(input: input, output: output, mean: saveMean, invStd: saveInvStd, weight: weight, bias: bias)
+        try batchNormApply(input: input, output: output, mean: saveMean, invStd: saveInvStd, weight: weight, bias: bias, relu: relu)
     }
 
     public func batchNormForwardInference(input: Tensor, output: Tensor, weight: Tensor, bias: Tensor,
-                                          runningMean: Tensor, runningVar: Tensor, epsilon: Float) throws {
+                                          runningMean: Tensor, runningVar: Tensor, epsilon: Float, relu: Bool) throws {
         precondition(input.shape == output.shape, "batch norm of \(input.shape) into \(output.shape)")
         let (n, c, p) = Self.channelLayout(input)
         try launchElements(.norm, "batch_norm_inference", count: n * c * p,
                            Self.args(Self.strided(input), Self.strided(output), [.tensor(runningMean), .tensor(runningVar), .tensor(weight), .tensor(bias),
-                              .int(n), .int(c), .int(p), .float(epsilon)]))
+                              .int(n), .int(c), .int(p), .float(epsilon), .int(relu ? 1 : 0)]))
     }
 
     /// Per channel: Σdy and Σdy·xhat into `sums` ([2C]); `gradBias += Σdy`, `gradWeight += Σdy·xhat`.
-    func batchNormBackwardReduce(input: Tensor, gradOutput: Tensor, saveMean: Tensor, saveInvStd: Tensor,
+    func batchNormBackwardReduce(input: Tensor, gradOutput: Tensor, reluOutput: Tensor?, saveMean: Tensor, saveInvStd: Tensor,
                                  gradWeight: Tensor, gradBias: Tensor, sums: Tensor) throws {
         let (n, c, p) = Self.channelLayout(input)
         let group = reductionGroupSize
         try launch(.norm, "batch_norm_backward_reduce", global: [c * group], local: [group],
-                   Self.args(Self.strided(input), Self.strided(gradOutput), [.tensor(saveMean), .tensor(saveInvStd), .tensor(gradWeight), .tensor(gradBias), .tensor(sums),
+                   Self.args(Self.strided(input), Self.strided(gradOutput), Self.strided(reluOutput ?? gradOutput),
+                             [.int(reluOutput == nil ? 0 : 1), .tensor(saveMean), .tensor(saveInvStd), .tensor(gradWeight), .tensor(gradBias), .tensor(sums),
                       .int(n), .int(c), .int(p), .localFloats(group)]))
     }
 
     /// `gradInput (+)= weight * invStd / M * (M * dy - Σdy - xhat * Σdy·xhat)`, element-wise.
-    func batchNormBackwardInput(input: Tensor, gradOutput: Tensor, gradInput: Tensor, saveMean: Tensor, saveInvStd: Tensor,
-                                weight: Tensor, sums: Tensor, accumulate: Bool) throws {
+    func batchNormBackwardInput(input: Tensor, gradOutput: Tensor, reluOutput: Tensor?, gradInput: Tensor, saveMean: Tensor,
+                                saveInvStd: Tensor, weight: Tensor, sums: Tensor, accumulate: Bool) throws {
         let (n, c, p) = Self.channelLayout(input)
         try launchElements(.norm, "batch_norm_backward_input", count: n * c * p,
-                           Self.args(Self.strided(input), Self.strided(gradOutput), Self.strided(gradInput), [.tensor(saveMean), .tensor(saveInvStd), .tensor(weight), .tensor(sums),
+                           Self.args(Self.strided(input), Self.strided(gradOutput), Self.strided(reluOutput ?? gradOutput),
+                                     [.int(reluOutput == nil ? 0 : 1)], Self.strided(gradInput), [.tensor(saveMean), .tensor(saveInvStd), .tensor(weight), .tensor(sums),
                               .int(n), .int(c), .int(p), .int(accumulate ? 1 : 0)]))
     }
 
     public func batchNormBackward(input: Tensor, gradOutput: Tensor, gradInput: Tensor, weight: Tensor,
-                                  saveMean: Tensor, saveInvStd: Tensor, gradWeight: Tensor, gradBias: Tensor, accumulate: Bool) throws {
+                                  saveMean: Tensor, saveInvStd: Tensor, gradWeight: Tensor, gradBias: Tensor, reluOutput: Tensor?,
+                                  accumulate: Bool) throws {
         precondition(input.shape == gradOutput.shape && input.shape == gradInput.shape, "batch norm backward shapes differ")
+        precondition(reluOutput == nil || reluOutput!.shape == input.shape, "batch norm backward: ReLU output of another shape")
         let sums = try input.device.makeTensor([2 * input.shape[1]])
-        try batchNormBackwardReduce(input: input, gradOutput: gradOutput, saveMean: saveMean, saveInvStd: saveInvStd,
+        try batchNormBackwardReduce(input: input, gradOutput: gradOutput, reluOutput: reluOutput, saveMean: saveMean, saveInvStd: saveInvStd,
                                     gradWeight: gradWeight, gradBias: gradBias, sums: sums)
-        try batchNormBackwardInput(input: input, gradOutput: gradOutput, gradInput: gradInput, saveMean: saveMean,
+        try batchNormBackwardInput(input: input, gradOutput: gradOutput, reluOutput: reluOutput, gradInput: gradInput, saveMean: saveMean,
                                    saveInvStd: saveInvStd, weight: weight, sums: sums, accumulate: accumulate)
     }
 }

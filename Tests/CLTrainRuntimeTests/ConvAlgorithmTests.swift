@@ -1,9 +1,10 @@
 import XCTest
 @testable import CLTrainRuntime
 
-/// The CPU backend's region plan (convolutions that skip taps reading only padding) against a
-/// direct convolution written out as loops, for forward, input gradient and weight gradient.
-final class ConvRegionTests: XCTestCase {
+/// The CPU backend's convolution algorithms against a direct convolution written out as loops,
+/// for forward, input gradient and weight gradient: region plans (taps that read only padding
+/// skipped) and tap stacking (few output channels: one GEMM on the input, then shifted sums).
+final class ConvAlgorithmTests: XCTestCase {
     struct Case {
         let n: Int, cin: Int, h: Int, w: Int, cout: Int
         let geometry: Conv2dGeometry
@@ -12,7 +13,7 @@ final class ConvRegionTests: XCTestCase {
     /// Shapes where the plan is used: DRN's dilated stages on 4x4 maps, a 3x3 with padding 1 on
     /// 4x4, odd sizes, batch 1, stride 2, an asymmetric kernel, and padding so large that some
     /// outputs read only padding.
-    let cases: [Case] = [
+    let regionCases: [Case] = [
         Case(n: 3, cin: 5, h: 4, w: 4, cout: 7, geometry: Conv2dGeometry(kernel: 3, padding: 4, dilation: 4)),
         Case(n: 1, cin: 3, h: 5, w: 3, cout: 4, geometry: Conv2dGeometry(kernel: 3, padding: 2, dilation: 2)),
         Case(n: 2, cin: 6, h: 4, w: 4, cout: 5, geometry: Conv2dGeometry(kernel: 3, padding: 1)),
@@ -20,6 +21,17 @@ final class ConvRegionTests: XCTestCase {
         Case(n: 2, cin: 2, h: 3, w: 6, cout: 3, geometry: Conv2dGeometry(kernelH: 3, kernelW: 5, strideH: 1, strideW: 2,
                                                                           padH: 2, padW: 4, dilationH: 2, dilationW: 1)),
         Case(n: 2, cin: 3, h: 4, w: 4, cout: 2, geometry: Conv2dGeometry(kernel: 3, padding: 3)),
+    ]
+
+    /// Shapes that go through tap stacking: DenseNet's growth convolution at odd sizes, batch 1,
+    /// dilation 2 and 4, an asymmetric kernel, a valid (unpadded) 5x5.
+    let stackedCases: [Case] = [
+        Case(n: 3, cin: 17, h: 16, w: 15, cout: 5, geometry: Conv2dGeometry(kernel: 3, padding: 1)),
+        Case(n: 1, cin: 16, h: 20, w: 18, cout: 3, geometry: Conv2dGeometry(kernel: 3, padding: 2, dilation: 2)),
+        Case(n: 2, cin: 18, h: 28, w: 26, cout: 4, geometry: Conv2dGeometry(kernel: 3, padding: 4, dilation: 4)),
+        Case(n: 2, cin: 20, h: 5, w: 8, cout: 7, geometry: Conv2dGeometry(kernelH: 1, kernelW: 3, strideH: 1, strideW: 1,
+                                                                           padH: 0, padW: 1, dilationH: 1, dilationW: 1)),
+        Case(n: 2, cin: 16, h: 9, w: 8, cout: 2, geometry: Conv2dGeometry(kernel: 5)),
     ]
 
     func shape(_ c: Case) -> CPUBackend.ConvShape {
@@ -53,7 +65,7 @@ final class ConvRegionTests: XCTestCase {
     }
 
     func testThePlanIsUsedForEveryCaseAndSkipsWork() {
-        for c in cases {
+        for c in regionCases {
             let plan = ConvRegionPlan(shape(c))
             XCTAssertNotNil(plan, "\(c.geometry) on \(c.h)x\(c.w)")
             XCTAssertLessThanOrEqual(plan?.workFraction ?? 1, 0.8)
@@ -66,13 +78,18 @@ final class ConvRegionTests: XCTestCase {
         // A 28x28 map loses little at its border: the dense path is kept.
         let big = CPUBackend.ConvShape(n: 64, inChannels: 48, height: 28, width: 28, outChannels: 12, outHeight: 28, outWidth: 28,
                                        geometry: Conv2dGeometry(kernel: 3, padding: 1))
-        XCTAssertNil(ConvRegionPlan(big))
+        XCTAssertTrue(ConvRegionPlan(big) == nil, "28x28 has a region plan")
+        XCTAssertTrue(CPUBackend.usesTapStacking(big))
+        for c in stackedCases {
+            XCTAssertTrue(ConvRegionPlan(shape(c)) == nil, "\(c.geometry) on \(c.h)x\(c.w) has a region plan")
+            XCTAssertTrue(CPUBackend.usesTapStacking(shape(c)), "\(c.geometry) on \(c.h)x\(c.w)")
+        }
     }
 
     func testForwardAndGradientsMatchDirectLoops() throws {
         let device = Device(backend: CPUBackend())
         var rng = SplitMix64(seed: 11)
-        for c in cases {
+        for c in regionCases + stackedCases {
             let g = c.geometry, ho = g.outputHeight(c.h), wo = g.outputWidth(c.w), area = g.kernelH * g.kernelW
             let xs = rng.floats(c.n * c.cin * c.h * c.w), ws = rng.floats(c.cout * c.cin * area)
             let bs = rng.floats(c.cout), gys = rng.floats(c.n * c.cout * ho * wo), prior = rng.floats(c.n * c.cin * c.h * c.w)
@@ -88,7 +105,9 @@ final class ConvRegionTests: XCTestCase {
             }
             let name = "\(c.n)x\(c.cin)x\(c.h)x\(c.w) \(g) -> \(c.cout)"
             let x = try device.tensor(xs, shape: [c.n, c.cin, c.h, c.w]), w = try device.tensor(ws, shape: [c.cout, c.cin, g.kernelH, g.kernelW])
-            let out = try device.makeTensor([c.n, c.cout, ho, wo])
+            // The output is channels 1... of a larger tensor, as DenseNet's layers write into their block.
+            let block = try device.makeTensor([c.n, c.cout + 2, ho, wo])
+            let out = block.channels(1..<c.cout + 1)
             try device.backend.conv2dForward(input: x, weight: w, bias: device.tensor(bs, shape: [c.cout]), output: out, geometry: g)
             assertClose(try device.read(out), y, rtol: 1e-5, atol: 1e-5, "forward \(name)")
             let gy = try device.tensor(gys, shape: [c.n, c.cout, ho, wo])
