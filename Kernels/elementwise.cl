@@ -38,7 +38,8 @@ __kernel void relu_forward(__global const float* x, int x_off, int x_stride,
 {
     const int gid = get_global_id(0);
     if (gid >= N * S) return;
-    y[AT(y_off, y_stride)] = fmax(x[AT(x_off, x_stride)], 0.0f);
+    const float v = x[AT(x_off, x_stride)];
+    y[AT(y_off, y_stride)] = v < 0.0f ? 0.0f : v;  // NaN passes through, as in PyTorch (fmax would drop it)
 }
 
 // The dropout mask: the same integer hash of (seed, dense index) as DropoutMask.swift.

@@ -80,7 +80,7 @@ __kernel void batch_norm_apply(__global const float* x, int x_off, int x_stride,
     const int c = rem / P;
     const float scale = invstd[invstd_off + c] * weight[weight_off + c];
     const float v = (x[x_off + n * x_stride + rem] - mean[mean_off + c]) * scale + bias[bias_off + c];
-    y[y_off + n * y_stride + rem] = relu ? fmax(v, 0.0f) : v;
+    y[y_off + n * y_stride + rem] = (relu && v < 0.0f) ? 0.0f : v;  // a NaN passes the ReLU
 }
 
 // Eval mode: y = (x - running_mean[c]) / sqrt(running_var[c] + eps) * weight[c] + bias[c], then
@@ -101,7 +101,7 @@ __kernel void batch_norm_inference(__global const float* x, int x_off, int x_str
     const int c = rem / P;
     const float scale = weight[weight_off + c] / sqrt(running_var[running_var_off + c] + epsilon);
     const float v = (x[x_off + n * x_stride + rem] - running_mean[running_mean_off + c]) * scale + bias[bias_off + c];
-    y[y_off + n * y_stride + rem] = relu ? fmax(v, 0.0f) : v;
+    y[y_off + n * y_stride + rem] = (relu && v < 0.0f) ? 0.0f : v;  // a NaN passes the ReLU
 }
 
 // Per channel c: sum_dy = Σ dy, sum_dy_xhat = Σ dy * xhat with xhat = (x - mean) * invstd.

@@ -37,11 +37,13 @@ enum SIMDReduction {
     /// compiler leaves comparisons and SIMD masks scalar and branchy on baseline x86-64).
     typealias Bits = SIMD8<Int32>
 
-    /// max(v, 0) per lane: clears lanes whose sign bit is set.
+    /// max(v, 0) per lane, a NaN kept (as PyTorch's ReLU keeps it, so a diverging run is seen):
+    /// clears lanes whose sign bit is set unless they hold a NaN.
     @inline(__always)
     static func relu(_ v: V) -> V {
         let b = unsafeBitCast(v, to: Bits.self)
-        return unsafeBitCast(b & ~(b &>> 31), to: V.self)
+        let isNaN = (Bits(repeating: 0x7f80_0000) &- (b & Bits(repeating: 0x7fff_ffff))) &>> 31
+        return unsafeBitCast(b & ~((b &>> 31) & ~isNaN), to: V.self)
     }
 
     /// dy where a ReLU output r (never negative: +0 or positive) is positive, else 0.
@@ -61,7 +63,7 @@ enum SIMDReduction {
         var i = 0
         if useReLU {
             while i + 8 <= n { store(relu(load(p, i) * s + t), q, i); i += 8 }
-            while i < n { q[i] = max(p[i] * scale + shift, 0); i += 1 }
+            while i < n { let v = p[i] * scale + shift; q[i] = v < 0 ? 0 : v; i += 1 }
         } else {
             while i + 8 <= n { store(load(p, i) * s + t, q, i); i += 8 }
             while i < n { q[i] = p[i] * scale + shift; i += 1 }
