@@ -52,6 +52,8 @@ struct BenchTrain: ParsableCommand {
         var percentOfSgemm: Double
         var secondsByFamily: [String: Double]
         var peakBytes: Int
+        /// Growth of the process's resident memory over the first step (Linux; nil elsewhere).
+        var firstStepResidentBytes: Int?
         var allocationsPerStepAfterFirst: Double
         var parameters: Int
     }
@@ -75,7 +77,9 @@ struct BenchTrain: ParsableCommand {
                 try network.backward(criterion.backward())
                 try optimizer.step()
             }
+            let residentBefore = ResidentMemory.startPeakWindow()
             try step()
+            let firstStepResident = ResidentMemory.peakGrowth(since: residentBefore)
             let allocationsAfterFirst = device.pool.statistics.deviceAllocations
             try step()
             try device.backend.synchronize()
@@ -92,7 +96,7 @@ struct BenchTrain: ParsableCommand {
                 gflopPerImage: flopsPerStep / Double(batchSize) / 1e9, gflops: flopsPerStep * Double(steps) / seconds / 1e9,
                 sgemmGflops: peak, percentOfSgemm: 100 * flopsPerStep * Double(steps) / seconds / 1e9 / peak,
                 secondsByFamily: Dictionary(uniqueKeysWithValues: profiled.secondsByFamily.map { ($0.key.rawValue, $0.value / Double(steps)) }),
-                peakBytes: stats.peakLiveBytes,
+                peakBytes: stats.peakLiveBytes, firstStepResidentBytes: firstStepResident,
                 allocationsPerStepAfterFirst: Double(stats.deviceAllocations - allocationsAfterFirst) / Double(steps + 1),
                 parameters: network.parameterCount)
             if json {
@@ -108,6 +112,9 @@ struct BenchTrain: ParsableCommand {
             }
             print("  peak memory \(formatBytes(report.peakBytes)); device allocations per step after the first: "
                   + String(format: "%.1f", report.allocationsPerStepAfterFirst))
+            if let resident = report.firstStepResidentBytes {
+                print("  host resident memory growth over the first step: \(formatBytes(resident))")
+            }
         }
     }
 }

@@ -58,6 +58,17 @@ public final class BatchNorm2d {
         return out
     }
 
+    /// Write the output of the last training forward (a fused BN-ReLU) again, into the same
+    /// tensor and bitwise equal, from the saved input and statistics: a layer whose output lives in
+    /// storage that later layers overwrite calls this before its backward pass.
+    public func recomputeOutput() throws {
+        guard let input = savedInput, let output = savedReLUOutput, let mean = saveMean, let invStd = saveInvStd else {
+            preconditionFailure("\(name): recomputeOutput without a training forward with relu")
+        }
+        try input.device.backend.batchNormApply(input: input, output: output, mean: mean, invStd: invStd,
+                                                weight: weight.value, bias: bias.value, relu: true)
+    }
+
     /// Accumulate the weight and bias gradients; return the input gradient (into `gradInput`
     /// when given, added to it when `accumulate`). After a forward with `relu`, `gradOutput` is
     /// the gradient of the ReLU's output.

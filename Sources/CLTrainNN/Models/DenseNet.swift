@@ -5,7 +5,10 @@ import CLTrainRuntime
 /// Each dense block allocates its whole output once; every layer reads the channels written so
 /// far as a view and writes its k new channels straight into its slice, so concatenation costs
 /// no copy. In the backward pass the block's gradient is one tensor too: each layer's first batch
-/// norm adds its input gradient into the slice it read.
+/// norm adds its input gradient into the slice it read. The first BN-ReLU of every layer writes
+/// into one buffer shared by the block and is recomputed in the backward pass (as in Pleiss et
+/// al.'s memory-efficient DenseNet), so training memory grows linearly with depth, not with its
+/// square.
 public final class DenseNet: Model {
     public struct Configuration: Equatable, Sendable {
         public enum Stem: Sendable { case small, imagenet }
@@ -157,12 +160,14 @@ final class DenseLayer {
         }
     }
 
-    /// Read `input` (the block's channels so far) and write the new features into `output`.
-    func forward(_ input: Tensor, into output: Tensor, training: Bool) throws {
-        let x = try norm1.forward(input, training: training, relu: true)
-        if let norm2, let conv2 {
+    /// Read `input` (the block's channels so far) and write the new features into `output`;
+    /// `shared` (input-shaped) receives the first BN-ReLU and `sharedBottleneck` the second, both
+    /// overwritten by the next layer.
+    func forward(_ input: Tensor, into output: Tensor, shared: Tensor, sharedBottleneck: Tensor?, training: Bool) throws {
+        let x = try norm1.forward(input, into: shared, training: training, relu: true)
+        if let norm2, let conv2, let sharedBottleneck {
             let bottleneck = try conv1.forward(x, training: training)
-            let y = try norm2.forward(bottleneck, training: training, relu: true)
+            let y = try norm2.forward(bottleneck, into: sharedBottleneck, training: training, relu: true)
             _ = try conv2.forward(y, into: output, training: training)
         } else {
             _ = try conv1.forward(x, into: output, training: training)
@@ -184,9 +189,14 @@ final class DenseLayer {
             try g.device.backend.dropoutBackward(gradOutput: g, gradInput: g, probability: dropRate, seed: seed, accumulate: false)
         }
         if let norm2, let conv2 {
+            // The shared buffers hold a later layer's BN-ReLUs by now: this layer's, again.
+            try norm2.recomputeOutput()
             g = try conv2.backward(g)!
-            g = try conv1.backward(norm2.backward(g))!
+            g = try norm2.backward(g)
+            try norm1.recomputeOutput()
+            g = try conv1.backward(g)!
         } else {
+            try norm1.recomputeOutput()
             g = try conv1.backward(g)!
         }
         try norm1.backward(g, into: gradInput, accumulate: true)
@@ -199,6 +209,9 @@ final class DenseBlock {
     let inputChannels: Int
     let growthRate: Int
     var outputChannels: Int { inputChannels + layers.count * growthRate }
+    /// The layers' shared BN-ReLU buffers from the last training forward, kept for the backward pass.
+    private var shared: Tensor?
+    private var sharedBottleneck: Tensor?
 
     init(_ builder: ModelBuilder, _ name: String, inputChannels: Int, layers count: Int, configuration: DenseNet.Configuration,
          seed: UInt32) throws {
@@ -213,10 +226,16 @@ final class DenseBlock {
     func forward(_ input: Tensor, training: Bool) throws -> Tensor {
         let output = try input.device.makeTensor([input.n, outputChannels, input.h, input.w])
         try input.device.backend.channelCopy(from: input, to: output.channels(0..<inputChannels), accumulate: false)
+        let shared = try input.device.makeTensor([input.n, outputChannels - growthRate, input.h, input.w])
+        let width = layers[0].norm2?.channels
+        let sharedBottleneck = try width.map { try input.device.makeTensor([input.n, $0, input.h, input.w]) }
         for (index, layer) in layers.enumerated() {
             let start = inputChannels + index * growthRate
-            try layer.forward(output.channels(0..<start), into: output.channels(start..<start + growthRate), training: training)
+            try layer.forward(output.channels(0..<start), into: output.channels(start..<start + growthRate),
+                              shared: shared.channels(0..<start), sharedBottleneck: sharedBottleneck, training: training)
         }
+        self.shared = training ? shared : nil
+        self.sharedBottleneck = training ? sharedBottleneck : nil
         return output
     }
 
@@ -228,6 +247,8 @@ final class DenseBlock {
             let start = inputChannels + index * growthRate
             try layer.backward(g.channels(start..<start + growthRate), addingInto: g.channels(0..<start))
         }
+        shared = nil
+        sharedBottleneck = nil
         return g.channels(0..<inputChannels)
     }
 }

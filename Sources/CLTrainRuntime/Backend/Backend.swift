@@ -91,6 +91,10 @@ public protocol Backend: RawAllocator {
     func batchNormForwardTraining(input: Tensor, output: Tensor, weight: Tensor, bias: Tensor,
                                   runningMean: Tensor, runningVar: Tensor, saveMean: Tensor, saveInvStd: Tensor,
                                   momentum: Float, epsilon: Float, relu: Bool) throws
+    /// `output = (input - mean) * invStd * weight + bias` (then `max(0, ·)` with `relu`) with the
+    /// statistics a training forward saved: bitwise that forward's output again, so a layer may
+    /// drop its output and recompute it for the backward pass (DenseNet's shared buffers).
+    func batchNormApply(input: Tensor, output: Tensor, mean: Tensor, invStd: Tensor, weight: Tensor, bias: Tensor, relu: Bool) throws
     /// Eval-mode batch norm with the running statistics (then `max(0, ·)` with `relu`).
     func batchNormForwardInference(input: Tensor, output: Tensor, weight: Tensor, bias: Tensor,
                                    runningMean: Tensor, runningVar: Tensor, epsilon: Float, relu: Bool) throws

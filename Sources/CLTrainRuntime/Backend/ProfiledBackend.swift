@@ -133,6 +133,11 @@ public final class ProfiledBackend: Backend, @unchecked Sendable {
                                                momentum: momentum, epsilon: epsilon, relu: relu)
         }
     }
+    public func batchNormApply(input: Tensor, output: Tensor, mean: Tensor, invStd: Tensor, weight: Tensor, bias: Tensor, relu: Bool) throws {
+        try timed(.batchNorm) {
+            try inner.batchNormApply(input: input, output: output, mean: mean, invStd: invStd, weight: weight, bias: bias, relu: relu)
+        }
+    }
     public func batchNormForwardInference(input: Tensor, output: Tensor, weight: Tensor, bias: Tensor, runningMean: Tensor,
                                           runningVar: Tensor, epsilon: Float, relu: Bool) throws {
         try timed(.batchNorm) {

@@ -41,8 +41,8 @@ extension CPUBackend {
             }
             let variance = squares / Double(count)
             let invStd = 1 / (variance + Double(epsilon)).squareRoot()
-            let scale = Float(Double(w[ch]) * invStd)
-            let shift = Float(Double(b[ch]) - mean * Double(w[ch]) * invStd)
+            // Scale and shift from the saved (float) statistics, as batchNormApply computes them.
+            let (scale, shift) = Self.batchNormScaleShift(mean: Float(mean), invStd: Float(invStd), weight: w[ch], bias: b[ch])
             for sample in 0..<n {
                 SIMDReduction.affine(x + sample * xs + ch * plane, into: y + sample * ys + ch * plane, plane, scale: scale, shift: shift,
                                      relu: relu)
@@ -51,6 +51,27 @@ extension CPUBackend {
             si[ch] = Float(invStd)
             rm[ch] = Float((1 - m) * Double(rm[ch]) + m * mean)
             rv[ch] = Float((1 - m) * Double(rv[ch]) + m * variance * Double(count) / Double(count - 1))
+        }
+    }
+
+    /// `y = x * scale + shift` per channel: batch norm with these statistics and affine parameters.
+    static func batchNormScaleShift(mean: Float, invStd: Float, weight: Float, bias: Float) -> (scale: Float, shift: Float) {
+        let k = Double(weight) * Double(invStd)
+        return (Float(k), Float(Double(bias) - Double(mean) * k))
+    }
+
+    public func batchNormApply(input: Tensor, output: Tensor, mean: Tensor, invStd: Tensor, weight: Tensor, bias: Tensor, relu: Bool) throws {
+        let (n, c, plane) = normShape(input, [("output", output)], channelTensors: [
+            ("mean", mean), ("invStd", invStd), ("weight", weight), ("bias", bias),
+        ])
+        let x = pointer(input), y = pointer(output), xs = input.sampleStride, ys = output.sampleStride
+        let m = dense(mean), s = dense(invStd), w = dense(weight), b = dense(bias)
+        parallel.forEach(c, cost: n * plane) { ch in
+            let (scale, shift) = Self.batchNormScaleShift(mean: m[ch], invStd: s[ch], weight: w[ch], bias: b[ch])
+            for sample in 0..<n {
+                SIMDReduction.affine(x + sample * xs + ch * plane, into: y + sample * ys + ch * plane, plane, scale: scale, shift: shift,
+                                     relu: relu)
+            }
         }
     }
 

@@ -20,7 +20,8 @@ extension OpenCLBackend {
     }
 
     /// `output = (input - mean) * invStd * weight + bias` (then `max(0, ·)` with `relu`), element-wise.
-    func batchNormApply(input: Tensor, output: Tensor, mean: Tensor, invStd: Tensor, weight: Tensor, bias: Tensor, relu: Bool) throws {
+    public func batchNormApply(input: Tensor, output: Tensor, mean: Tensor, invStd: Tensor, weight: Tensor, bias: Tensor, relu: Bool) throws {
+        precondition(input.shape == output.shape, "batch norm of \(input.shape) into \(output.shape)")
         let (n, c, p) = Self.channelLayout(input)
         try launchElements(.norm, "batch_norm_apply", count: n * c * p,
                            Self.args(Self.strided(input), Self.strided(output), [.tensor(mean), .tensor(invStd), .tensor(weight), .tensor(bias), .int(n), .int(c), .int(p), .int(relu ? 1 : 0)]))

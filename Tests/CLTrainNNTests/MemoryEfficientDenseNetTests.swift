@@ -1,0 +1,57 @@
+import XCTest
+@testable import CLTrainNN
+@testable import CLTrainRuntime
+
+/// DenseNet's shared BN-ReLU buffers: recomputing a batch norm's output from its saved
+/// statistics gives that output bitwise, and training memory grows linearly with depth.
+final class MemoryEfficientDenseNetTests: XCTestCase {
+    func devices() -> [(String, Device)] {
+        var list = [("cpu", Device(backend: CPUBackend()))]
+        if let entry = try? OpenCLPlatforms.devices().first, let backend = try? OpenCLBackend(entry: entry) {
+            list.append(("opencl", Device(backend: backend)))
+        }
+        return list
+    }
+
+    func testBatchNormApplyRecomputesTheTrainingOutputBitwise() throws {
+        for (name, device) in devices() {
+            var random = SeededRandom(seed: 3)
+            let shape = [3, 5, 7, 6]
+            let input = try device.tensor(random.uniforms(shape.reduce(1, *), -2, 3), shape: shape)
+            let weight = try device.tensor(random.uniforms(5, 0.5, 1.5), shape: [5])
+            let bias = try device.tensor(random.uniforms(5), shape: [5])
+            let mean = try device.zeros([5]), invStd = try device.zeros([5])
+            for relu in [false, true] {
+                let output = try device.makeTensor(shape), again = try device.makeTensor(shape)
+                try device.backend.batchNormForwardTraining(
+                    input: input, output: output, weight: weight, bias: bias, runningMean: device.zeros([5]),
+                    runningVar: device.full([5], value: 1), saveMean: mean, saveInvStd: invStd, momentum: 0.1, epsilon: 1e-5, relu: relu)
+                try device.backend.batchNormApply(input: input, output: again, mean: mean, invStd: invStd, weight: weight, bias: bias,
+                                                  relu: relu)
+                XCTAssertEqual(try device.read(again), try device.read(output), "\(name), relu \(relu)")
+            }
+        }
+    }
+
+    /// Pool peak of one training step of DenseNet-BC with n layers per block (k = 4, 8x8 inputs).
+    func peakBytes(layersPerBlock n: Int) throws -> Int {
+        let device = Device(backend: CPUBackend())
+        let model = try DenseNet(.bc(depth: 6 * n + 4, growthRate: 4), inputChannels: 1, classes: 3, device: device, seed: 0)
+        var random = SeededRandom(seed: 1)
+        let input = try device.tensor(random.uniforms(4 * 64), shape: [4, 1, 8, 8])
+        let labels = try device.tensor([0, 1, 2, 0], shape: [4])
+        let criterion = SoftmaxCrossEntropy()
+        _ = try criterion.forward(model.forward(input, training: true), labels: labels)
+        try model.backward(criterion.backward())
+        return device.pool.statistics.peakLiveBytes
+    }
+
+    func testTrainingMemoryGrowsLinearlyWithDepth() throws {
+        let p4 = try peakBytes(layersPerBlock: 4), p8 = try peakBytes(layersPerBlock: 8), p16 = try peakBytes(layersPerBlock: 16)
+        // Linear: 8 more layers cost about twice what 4 more did. Quadratic (every layer keeping
+        // its own copy of its input, as a torch.cat DenseNet does) would cost about 4 times.
+        let ratio = Double(p16 - p8) / Double(p8 - p4)
+        XCTAssertLessThan(ratio, 2.6, "peak \(p4), \(p8), \(p16) bytes for 4, 8, 16 layers per block")
+        XCTAssertGreaterThan(ratio, 1.4, "peak \(p4), \(p8), \(p16) bytes for 4, 8, 16 layers per block")
+    }
+}
