@@ -196,6 +196,22 @@ public enum OpCatalog {
         }
     }
 
+    /// Batch norm with given (saved) statistics: what DenseNet's backward pass recomputes.
+    public static func batchNormApply(n: Int, c: Int, h: Int, w: Int, sliced: Bool = false, relu: Bool = false) -> OpCase {
+        OpCase(op: "batch_norm_apply", family: "norm",
+               shape: "\(describe([n, c, h, w]))\(sliced ? " slice" : "")\(relu ? " +relu" : "")",
+               bytes: floatBytes * Double(2 * n * c * h * w)) { device, random in
+            let input = try randomNCHW(device, [n, c, h, w], sliced: sliced, &random).view
+            let output = try randomNCHW(device, [n, c, h, w], sliced: sliced, &random)
+            let mean = try Self.random(device, [c], &random), invStd = try Self.random(device, [c], &random, 0.5, 2)
+            let weight = try Self.random(device, [c], &random, 0.5, 1.5), bias = try Self.random(device, [c], &random)
+            return PreparedOp(run: {
+                try device.backend.batchNormApply(input: input, output: output.view, mean: mean, invStd: invStd,
+                                                  weight: weight, bias: bias, relu: relu)
+            }, results: { try device.read(output.whole) })
+        }
+    }
+
     public static func batchNormForwardInference(n: Int, c: Int, h: Int, w: Int, sliced: Bool = false, relu: Bool = false) -> OpCase {
         OpCase(op: "batch_norm_forward_inference", family: "norm",
                shape: "\(describe([n, c, h, w]))\(sliced ? " slice" : "")\(relu ? " +relu" : "")",
