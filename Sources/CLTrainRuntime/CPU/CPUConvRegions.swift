@@ -58,19 +58,17 @@ struct ConvRegionPlan {
                                 pad: g.padH, dilation: g.dilationH)
         let colRuns = Self.runs(outputs: s.outWidth, input: s.width, kernel: g.kernelW, stride: g.strideW,
                                 pad: g.padW, dilation: g.dilationW)
-        var regions: [Region] = []
+        // The work first (cheap), the index tables only for a plan that is used.
         var work = 0
         for (rows, rowTaps) in rowRuns {
-            for (cols, colTaps) in colRuns {
-                let region = Region(rows: rows, cols: cols, rowTaps: rowTaps, colTaps: colTaps, s)
-                regions.append(region)
-                work += region.positions * region.taps
-            }
+            for (cols, colTaps) in colRuns { work += rows.count * cols.count * rowTaps.count * colTaps.count }
         }
         let dense = s.outPlane * g.kernelH * g.kernelW
         workFraction = Double(work) / Double(max(dense, 1))
         guard workFraction <= 1 - Self.minimumSaving else { return nil }
-        self.regions = regions
+        regions = rowRuns.flatMap { rows, rowTaps in
+            colRuns.map { cols, colTaps in Region(rows: rows, cols: cols, rowTaps: rowTaps, colTaps: colTaps, s) }
+        }
     }
 
     /// Runs of consecutive outputs along one axis that read the same kernel taps inside the input.
