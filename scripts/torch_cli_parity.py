@@ -2,7 +2,7 @@
 
 From the same initial weights (written by PyTorch), `cltrain train --no-shuffle --no-augment
 --steps 1` takes one SGD step (Nesterov, weight decay) on the first batch of the training set, and
-PyTorch takes the same step; the script compares every tensor of the two resulting state_dicts
+PyTorch takes the same step (`--steps N`: N steps on the first N batches, momentum carried over); the script compares every tensor of the two resulting state_dicts
 (weights and BN running statistics). Then `cltrain predict` and PyTorch's eval mode give logits of
 the first test images, compared likewise. Prints the largest relative error (to each tensor's
 largest magnitude) and exits non-zero above --tolerance.
@@ -20,6 +20,7 @@ p = argparse.ArgumentParser()
 p.add_argument("--model", default="densenet-bc-40")
 p.add_argument("--device", default="cpu")
 p.add_argument("--batch", type=int, default=64)
+p.add_argument("--steps", type=int, default=1)
 p.add_argument("--images", type=int, default=128, help="test images for the predict comparison")
 p.add_argument("--tolerance", type=float, default=1e-4)
 p.add_argument("--cltrain", default=os.path.join(here, "..", ".build", "release", "cltrain"))
@@ -54,12 +55,12 @@ model = MODELS[a.model](in_ch=1, classes=10)
 save_file({k: v.contiguous() for k, v in model.state_dict().items()}, f"{tmp}/initial.safetensors")
 
 run = [a.cltrain, "train", "--model", a.model, "--init", f"{tmp}/initial.safetensors", "--no-shuffle", "--no-augment",
-       "--steps", "1", "--epochs", "1", "--batch-size", str(a.batch), "--limit", str(a.batch), "--lr", "0.1",
+       "--steps", str(a.steps), "--epochs", "1", "--batch-size", str(a.batch), "--limit", str(a.batch * a.steps), "--lr", "0.1",
        "--mean", str(mean), "--std", str(std), "--device", a.device, "--save", f"{tmp}/after.safetensors", "--out", f"{tmp}/run"]
 subprocess.run(run, check=True)
 
-x = torch.tensor(idx("train-images-idx3-ubyte.gz")[:a.batch], dtype=torch.float32).unsqueeze(1) / 255
-y = torch.tensor(idx("train-labels-idx1-ubyte.gz")[:a.batch], dtype=torch.long)
+x = torch.tensor(idx("train-images-idx3-ubyte.gz")[:a.batch * a.steps], dtype=torch.float32).unsqueeze(1) / 255
+y = torch.tensor(idx("train-labels-idx1-ubyte.gz")[:a.batch * a.steps], dtype=torch.long)
 import copy  # noqa: E402
 model64 = copy.deepcopy(model).double()
 
@@ -67,9 +68,11 @@ model64 = copy.deepcopy(model).double()
 def step(m, dtype):
     m.train()
     opt = torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4, nesterov=True)
-    opt.zero_grad()
-    F.cross_entropy(m(((x - mean) / std).to(dtype)), y).backward()
-    opt.step()
+    for b in range(a.steps):
+        xb, yb = x[b * a.batch:(b + 1) * a.batch], y[b * a.batch:(b + 1) * a.batch]
+        opt.zero_grad()
+        F.cross_entropy(m(((xb - mean) / std).to(dtype)), yb).backward()
+        opt.step()
 
 
 step(model, torch.float32)
@@ -84,7 +87,7 @@ for name, value in model.state_dict().items():
     e = rel(theirs[name], value)
     if e > worst_step:
         worst_step, worst_name = e, name
-print(f"one SGD step, {a.model} on {a.device}: largest relative error {worst_step:.2e} ({worst_name}) over {len(theirs)} tensors")
+print(f"{a.steps} SGD step(s), {a.model} on {a.device}: largest relative error {worst_step:.2e} ({worst_name}) over {len(theirs)} tensors")
 # The same step in float64 tells how much of that is float32 rounding, which PyTorch has too.
 state64 = model64.state_dict()
 ours64 = max(rel(theirs[k], state64[k]) for k in state64 if not k.endswith("num_batches_tracked"))
