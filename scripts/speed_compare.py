@@ -1,7 +1,7 @@
 """Training throughput of cltrain against PyTorch, measured one after the other in this session:
 `cltrain bench train` then ../shared/reference/pytorch_speed.py, per model, and their ratio.
 
-usage: /opt/torch/bin/python scripts/speed_compare.py [MODEL ...] [--batch 64] [--steps 5] [--device cpu]
+usage: /opt/torch/bin/python scripts/speed_compare.py [MODEL ...] [--batch 64] [--steps 20] [--device cpu]
   (default models: densenet-bc-100 densenet-bc-40 drn-c-26; --device cuda runs PyTorch on the
    GPU and cltrain with --device opencl)
 Prints a Markdown table: GFLOP/image, cltrain img/s, PyTorch img/s, ratio. Build cltrain first
@@ -13,7 +13,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 p = argparse.ArgumentParser()
 p.add_argument("models", nargs="*", default=["densenet-bc-100", "densenet-bc-40", "drn-c-26"])
 p.add_argument("--batch", type=int, default=64)
-p.add_argument("--steps", type=int, default=5)
+p.add_argument("--steps", type=int, default=20)
 p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
 p.add_argument("--cltrain", default=os.path.join(here, "..", ".build", "release", "cltrain"))
 p.add_argument("--reference", default=os.path.join(here, "..", "..", "shared", "reference"))
