@@ -18,6 +18,6 @@ if [ -e /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0 ]; then
     cp -L /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0 .device/lib/
 fi
 if [ -d ../shared/reference ]; then cp -r ../shared/reference .device/reference; fi
-cp scripts/gpu-run.sh .device/
+cp scripts/gpu-run.sh scripts/speed_compare.py scripts/memory_compare.py .device/
 ls -la .device .device/lib
 du -sh .device

@@ -2,6 +2,8 @@
 # Run a bundled cltrain (see gpu-bundle.sh) on a machine with an NVIDIA GPU and no Swift:
 # point the loader at the bundled libraries and the ocl-icd loader at NVIDIA's OpenCL driver,
 # writing an ICD file when the machine has none. Usage: bash .device/gpu-run.sh devices
+# (any cltrain command), or bash .device/gpu-run.sh --exec CMD... to run another command (the
+# PyTorch comparisons) in the same environment.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 export LD_LIBRARY_PATH="$here/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -17,4 +19,8 @@ if [ -z "${OCL_ICD_VENDORS:-}" ] && ! grep -qsl nvidia /etc/OpenCL/vendors/*.icd
     fi
 fi
 export CLTRAIN_CACHE_DIR="${CLTRAIN_CACHE_DIR:-$here/kernel-cache}"
+if [ "${1:-}" = "--exec" ]; then
+    shift
+    exec "$@"
+fi
 exec "$here/cltrain" "$@"
