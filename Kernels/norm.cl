@@ -62,6 +62,44 @@ __kernel void batch_norm_statistics(__global const float* x, int x_off, int x_st
     }
 }
 
+// The statistics alone, for channels that several batch norms read (DenseNet's blocks): per
+// channel c, mean[c], invstd[c] = 1 / sqrt(biased var + eps) and the unbiased variance; the same
+// two passes as batch_norm_statistics.
+__kernel void batch_norm_channel_statistics(__global const float* x, int x_off, int x_stride,
+                                            __global float* mean_out, int mean_off,
+                                            __global float* invstd_out, int invstd_off,
+                                            __global float* variance_out, int variance_off,
+                                            int N, int C, int P, float epsilon,
+                                            __local float* scratch)
+{
+    const int c = get_group_id(0);
+    const int lid = get_local_id(0);
+    const int lsize = get_local_size(0);
+    if (c >= C) return;  // whole groups only
+    const int count = N * P;
+
+    float sum = 0.0f;
+    for (int j = lid; j < count; j += lsize) {
+        const int n = j / P;
+        sum += x[x_off + n * x_stride + c * P + (j - n * P)];
+    }
+    const float mean = group_sum(sum, scratch) / (float)count;
+
+    float squares = 0.0f;
+    for (int j = lid; j < count; j += lsize) {
+        const int n = j / P;
+        const float d = x[x_off + n * x_stride + c * P + (j - n * P)] - mean;
+        squares += d * d;
+    }
+    const float m2 = group_sum(squares, scratch);
+
+    if (lid == 0) {
+        mean_out[mean_off + c] = mean;
+        invstd_out[invstd_off + c] = 1.0f / sqrt(m2 / (float)count + epsilon);
+        variance_out[variance_off + c] = m2 / (float)(count - 1);
+    }
+}
+
 // y = (x - mean[c]) * invstd[c] * weight[c] + bias[c], then max(y, 0) when relu (BN and ReLU
 // fused); one work-item per element.
 __kernel void batch_norm_apply(__global const float* x, int x_off, int x_stride,

@@ -3,6 +3,26 @@ import CLTrainRuntime
 /// Batch normalisation over N, H, W per channel, as PyTorch's `BatchNorm2d` (momentum 0.1,
 /// eps 1e-5): `name.weight`, `name.bias`, `name.running_mean`, `name.running_var`, and
 /// `name.num_batches_tracked` (a host counter).
+/// Batch statistics of some channels computed once for several batch norms that read them
+/// (`Backend.batchNormStatistics`): C values each.
+public struct BatchStatistics {
+    public let mean: Tensor
+    public let invStd: Tensor
+    public let unbiasedVariance: Tensor
+    /// The epsilon inside `invStd`.
+    public let epsilon: Float
+
+    public init(mean: Tensor, invStd: Tensor, unbiasedVariance: Tensor, epsilon: Float) {
+        self.mean = mean; self.invStd = invStd; self.unbiasedVariance = unbiasedVariance; self.epsilon = epsilon
+    }
+
+    /// The statistics of channels `range`.
+    public func channels(_ range: Range<Int>) -> BatchStatistics {
+        BatchStatistics(mean: mean.samples(range), invStd: invStd.samples(range), unbiasedVariance: unbiasedVariance.samples(range),
+                        epsilon: epsilon)
+    }
+}
+
 public final class BatchNorm2d {
     public let name: String
     public let channels: Int
@@ -17,8 +37,12 @@ public final class BatchNorm2d {
     private var savedInput: Tensor?
     /// The output of a training forward with a fused ReLU (its gradient mask).
     private var savedReLUOutput: Tensor?
+    /// The statistics the last training forward normalised with (its own buffers, or shared ones).
     private var saveMean: Tensor?
     private var saveInvStd: Tensor?
+    /// This layer's own statistics buffers, reused from step to step.
+    private var meanBuffer: Tensor?
+    private var invStdBuffer: Tensor?
 
     init(_ builder: ModelBuilder, _ name: String, _ channels: Int) throws {
         self.name = name
@@ -33,13 +57,33 @@ public final class BatchNorm2d {
     /// Normalise `input` (batch statistics in training, running ones in eval), into `output`
     /// when given; `output` may be a fresh tensor only (never the input). With `relu`, the ReLU
     /// that follows is applied in the same pass (and `backward` takes the gradient after it).
-    public func forward(_ input: Tensor, into output: Tensor? = nil, training: Bool, relu: Bool = false) throws -> Tensor {
+    /// `statistics`: the batch statistics of `input`'s channels, already computed (training only;
+    /// their epsilon must be this layer's).
+    public func forward(_ input: Tensor, into output: Tensor? = nil, training: Bool, relu: Bool = false,
+                        statistics: BatchStatistics? = nil) throws -> Tensor {
         precondition(input.c == channels, "\(name): input \(input.shape), expected \(channels) channels")
         let device = input.device
         let out = try output ?? device.makeTensor(input.shape)
-        if training {
-            let mean = try saveMean ?? device.makeTensor([channels])
-            let invStd = try saveInvStd ?? device.makeTensor([channels])
+        if training, let statistics {
+            precondition(statistics.mean.count == channels && statistics.epsilon == epsilon,
+                         "\(name): shared statistics of \(statistics.mean.count) channels with epsilon \(statistics.epsilon)")
+            // running = (1 - momentum) running + momentum batch, and the batch norm with those statistics.
+            try device.backend.axpy(alpha: -momentum, x: runningMean.value, y: runningMean.value)
+            try device.backend.axpy(alpha: momentum, x: statistics.mean, y: runningMean.value)
+            try device.backend.axpy(alpha: -momentum, x: runningVar.value, y: runningVar.value)
+            try device.backend.axpy(alpha: momentum, x: statistics.unbiasedVariance, y: runningVar.value)
+            try device.backend.batchNormApply(input: input, output: out, mean: statistics.mean, invStd: statistics.invStd,
+                                              weight: weight.value, bias: bias.value, relu: relu)
+            savedInput = input
+            savedReLUOutput = relu ? out : nil
+            saveMean = statistics.mean
+            saveInvStd = statistics.invStd
+            batchesTracked += 1
+        } else if training {
+            let mean = try meanBuffer ?? device.makeTensor([channels])
+            let invStd = try invStdBuffer ?? device.makeTensor([channels])
+            meanBuffer = mean
+            invStdBuffer = invStd
             try device.backend.batchNormForwardTraining(
                 input: input, output: out, weight: weight.value, bias: bias.value, runningMean: runningMean.value,
                 runningVar: runningVar.value, saveMean: mean, saveInvStd: invStd, momentum: momentum, epsilon: epsilon, relu: relu)

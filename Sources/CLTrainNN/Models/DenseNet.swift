@@ -163,8 +163,10 @@ final class DenseLayer {
     /// Read `input` (the block's channels so far) and write the new features into `output`;
     /// `shared` (input-shaped) receives the first BN-ReLU and `sharedBottleneck` the second, both
     /// overwritten by the next layer.
-    func forward(_ input: Tensor, into output: Tensor, shared: Tensor, sharedBottleneck: Tensor?, training: Bool) throws {
-        let x = try norm1.forward(input, into: shared, training: training, relu: true)
+    /// `statistics`: the batch statistics of `input`'s channels, computed once by the block.
+    func forward(_ input: Tensor, into output: Tensor, shared: Tensor, sharedBottleneck: Tensor?, statistics: BatchStatistics?,
+                 training: Bool) throws {
+        let x = try norm1.forward(input, into: shared, training: training, relu: true, statistics: statistics)
         if let norm2, let conv2, let sharedBottleneck {
             let bottleneck = try conv1.forward(x, training: training)
             let y = try norm2.forward(bottleneck, into: sharedBottleneck, training: training, relu: true)
@@ -226,13 +228,31 @@ final class DenseBlock {
     func forward(_ input: Tensor, training: Bool) throws -> Tensor {
         let output = try input.device.makeTensor([input.n, outputChannels, input.h, input.w])
         try input.device.backend.channelCopy(from: input, to: output.channels(0..<inputChannels), accumulate: false)
-        let shared = try input.device.makeTensor([input.n, outputChannels - growthRate, input.h, input.w])
+        let device = input.device
+        let shared = try device.makeTensor([input.n, outputChannels - growthRate, input.h, input.w])
         let width = layers[0].norm2?.channels
-        let sharedBottleneck = try width.map { try input.device.makeTensor([input.n, $0, input.h, input.w]) }
+        let sharedBottleneck = try width.map { try device.makeTensor([input.n, $0, input.h, input.w]) }
+        // In training, every channel's batch statistics are computed once, when it is written, and
+        // read by the first batch norm of every later layer (they all see the same values).
+        var statistics: BatchStatistics?
+        let epsilon = layers[0].norm1.epsilon
+        if training && layers.allSatisfy({ $0.norm1.epsilon == epsilon }) {
+            let count = outputChannels - growthRate
+            statistics = BatchStatistics(mean: try device.makeTensor([count]), invStd: try device.makeTensor([count]),
+                                         unbiasedVariance: try device.makeTensor([count]), epsilon: epsilon)
+        }
+        func computeStatistics(_ range: Range<Int>) throws {
+            guard let s = statistics?.channels(range) else { return }
+            try device.backend.batchNormStatistics(input: output.channels(range), mean: s.mean, invStd: s.invStd,
+                                                   unbiasedVariance: s.unbiasedVariance, epsilon: s.epsilon)
+        }
+        try computeStatistics(0..<inputChannels)
         for (index, layer) in layers.enumerated() {
             let start = inputChannels + index * growthRate
             try layer.forward(output.channels(0..<start), into: output.channels(start..<start + growthRate),
-                              shared: shared.channels(0..<start), sharedBottleneck: sharedBottleneck, training: training)
+                              shared: shared.channels(0..<start), sharedBottleneck: sharedBottleneck,
+                              statistics: statistics?.channels(0..<start), training: training)
+            if index < layers.count - 1 { try computeStatistics(start..<start + growthRate) }
         }
         self.shared = training ? shared : nil
         self.sharedBottleneck = training ? sharedBottleneck : nil

@@ -91,6 +91,10 @@ public protocol Backend: RawAllocator {
     func batchNormForwardTraining(input: Tensor, output: Tensor, weight: Tensor, bias: Tensor,
                                   runningMean: Tensor, runningVar: Tensor, saveMean: Tensor, saveInvStd: Tensor,
                                   momentum: Float, epsilon: Float, relu: Bool) throws
+    /// Per-channel batch statistics alone: mean, 1/sqrt(biased var + eps) and the unbiased variance
+    /// (C each), as `batchNormForwardTraining` computes them; for channels that several batch norms
+    /// read (DenseNet's blocks compute each channel's once).
+    func batchNormStatistics(input: Tensor, mean: Tensor, invStd: Tensor, unbiasedVariance: Tensor, epsilon: Float) throws
     /// `output = (input - mean) * invStd * weight + bias` (then `max(0, ·)` with `relu`) with the
     /// statistics a training forward saved: bitwise that forward's output again, so a layer may
     /// drop its output and recompute it for the backward pass (DenseNet's shared buffers).

@@ -133,6 +133,11 @@ public final class ProfiledBackend: Backend, @unchecked Sendable {
                                                momentum: momentum, epsilon: epsilon, relu: relu)
         }
     }
+    public func batchNormStatistics(input: Tensor, mean: Tensor, invStd: Tensor, unbiasedVariance: Tensor, epsilon: Float) throws {
+        try timed(.batchNorm) {
+            try inner.batchNormStatistics(input: input, mean: mean, invStd: invStd, unbiasedVariance: unbiasedVariance, epsilon: epsilon)
+        }
+    }
     public func batchNormApply(input: Tensor, output: Tensor, mean: Tensor, invStd: Tensor, weight: Tensor, bias: Tensor, relu: Bool) throws {
         try timed(.batchNorm) {
             try inner.batchNormApply(input: input, output: output, mean: mean, invStd: invStd, weight: weight, bias: bias, relu: relu)

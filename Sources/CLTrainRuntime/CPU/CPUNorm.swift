@@ -30,16 +30,7 @@ extension CPUBackend {
         let sm = dense(saveMean), si = dense(saveInvStd)
         let m = Double(momentum)
         parallel.forEach(c, cost: 3 * count) { ch in
-            // Two passes (mean, then squared deviations): each plane summed in float SIMD lanes,
-            // the planes in Double.
-            var sum = 0.0
-            for sample in 0..<n { sum += Double(SIMDReduction.sum(x + sample * xs + ch * plane, plane)) }
-            let mean = sum / Double(count)
-            var squares = 0.0
-            for sample in 0..<n {
-                squares += Double(SIMDReduction.squaredDeviations(x + sample * xs + ch * plane, plane, from: Float(mean)))
-            }
-            let variance = squares / Double(count)
+            let (mean, variance) = channelStatistics(x, sampleStride: xs, n: n, plane: plane, channel: ch)
             let invStd = 1 / (variance + Double(epsilon)).squareRoot()
             // Scale and shift from the saved (float) statistics, as batchNormApply computes them.
             let (scale, shift) = Self.batchNormScaleShift(mean: Float(mean), invStd: Float(invStd), weight: w[ch], bias: b[ch])
@@ -51,6 +42,34 @@ extension CPUBackend {
             si[ch] = Float(invStd)
             rm[ch] = Float((1 - m) * Double(rm[ch]) + m * mean)
             rv[ch] = Float((1 - m) * Double(rv[ch]) + m * variance * Double(count) / Double(count - 1))
+        }
+    }
+
+    /// Mean and biased variance of one channel: two passes (mean, then squared deviations), each
+    /// plane summed in float SIMD lanes, the planes in Double.
+    private func channelStatistics(_ x: UnsafeMutablePointer<Float>, sampleStride xs: Int, n: Int, plane: Int, channel ch: Int)
+        -> (mean: Double, variance: Double) {
+        var sum = 0.0
+        for sample in 0..<n { sum += Double(SIMDReduction.sum(x + sample * xs + ch * plane, plane)) }
+        let mean = sum / Double(n * plane)
+        var squares = 0.0
+        for sample in 0..<n {
+            squares += Double(SIMDReduction.squaredDeviations(x + sample * xs + ch * plane, plane, from: Float(mean)))
+        }
+        return (mean, squares / Double(n * plane))
+    }
+
+    public func batchNormStatistics(input: Tensor, mean: Tensor, invStd: Tensor, unbiasedVariance: Tensor, epsilon: Float) throws {
+        let (n, c, plane) = normShape(input, [], channelTensors: [("mean", mean), ("invStd", invStd), ("unbiasedVariance", unbiasedVariance)])
+        let count = n * plane
+        precondition(count > 1, "batchNorm: statistics need more than one value per channel, input \(input.shape)")
+        let x = pointer(input), xs = input.sampleStride
+        let sm = dense(mean), si = dense(invStd), sv = dense(unbiasedVariance)
+        parallel.forEach(c, cost: 2 * count) { ch in
+            let (m, variance) = channelStatistics(x, sampleStride: xs, n: n, plane: plane, channel: ch)
+            sm[ch] = Float(m)
+            si[ch] = Float(1 / (variance + Double(epsilon)).squareRoot())
+            sv[ch] = Float(variance * Double(count) / Double(count - 1))
         }
     }
 

@@ -196,6 +196,17 @@ public enum OpCatalog {
         }
     }
 
+    public static func batchNormStatistics(n: Int, c: Int, h: Int, w: Int, sliced: Bool = false) -> OpCase {
+        OpCase(op: "batch_norm_statistics", family: "norm", shape: "\(describe([n, c, h, w]))\(sliced ? " slice" : "")",
+               bytes: floatBytes * Double(2 * n * c * h * w)) { device, random in
+            let input = try randomNCHW(device, [n, c, h, w], sliced: sliced, &random).view
+            let mean = try device.zeros([c]), invStd = try device.zeros([c]), variance = try device.zeros([c])
+            return PreparedOp(run: {
+                try device.backend.batchNormStatistics(input: input, mean: mean, invStd: invStd, unbiasedVariance: variance, epsilon: 1e-5)
+            }, results: { try device.read(mean) + device.read(invStd) + device.read(variance) })
+        }
+    }
+
     /// Batch norm with given (saved) statistics: what DenseNet's backward pass recomputes.
     public static func batchNormApply(n: Int, c: Int, h: Int, w: Int, sliced: Bool = false, relu: Bool = false) -> OpCase {
         OpCase(op: "batch_norm_apply", family: "norm",

@@ -19,6 +19,15 @@ extension OpenCLBackend {
                                           .int(n), .int(c), .int(p), .float(momentum), .float(epsilon), .localFloats(group)]))
     }
 
+    public func batchNormStatistics(input: Tensor, mean: Tensor, invStd: Tensor, unbiasedVariance: Tensor, epsilon: Float) throws {
+        let (n, c, p) = Self.channelLayout(input)
+        precondition(n * p > 1, "batch norm statistics need more than one value per channel, input \(input.shape)")
+        let group = reductionGroupSize
+        try launch(.norm, "batch_norm_channel_statistics", global: [c * group], local: [group],
+                   Self.args(Self.strided(input), [.tensor(mean), .tensor(invStd), .tensor(unbiasedVariance),
+                                          .int(n), .int(c), .int(p), .float(epsilon), .localFloats(group)]))
+    }
+
     /// `output = (input - mean) * invStd * weight + bias` (then `max(0, ·)` with `relu`), element-wise.
     public func batchNormApply(input: Tensor, output: Tensor, mean: Tensor, invStd: Tensor, weight: Tensor, bias: Tensor, relu: Bool) throws {
         precondition(input.shape == output.shape, "batch norm of \(input.shape) into \(output.shape)")
