@@ -20,6 +20,31 @@ inline float group_sum(float value, __local float* scratch)
     return scratch[0];
 }
 
+// Channel c's mean and sum of squared deviations (two passes, for accuracy), as (mean, m2) for
+// every work-item of the group; one work-group per channel, all of whose work-items call it.
+inline float2 channel_moments(__global const float* x, int x_off, int x_stride, int c, int N, int P,
+                              __local float* scratch)
+{
+    const int lid = get_local_id(0);
+    const int lsize = get_local_size(0);
+    const int count = N * P;
+    float sum = 0.0f;
+    for (int j = lid; j < count; j += lsize) {
+        const int n = j / P;
+        sum += x[x_off + n * x_stride + c * P + (j - n * P)];
+    }
+    const float mean = group_sum(sum, scratch) / (float)count;
+
+    float squares = 0.0f;
+    for (int j = lid; j < count; j += lsize) {
+        const int n = j / P;
+        const float d = x[x_off + n * x_stride + c * P + (j - n * P)] - mean;
+        squares += d * d;
+    }
+    const float m2 = group_sum(squares, scratch);
+    return (float2)(mean, m2);
+}
+
 // Per channel c: mean, biased variance (two passes, for accuracy), then
 // save_mean[c] = mean, save_invstd[c] = 1 / sqrt(var + eps), and the running statistics
 // running = (1 - momentum) * running + momentum * batch, with the unbiased variance.
@@ -33,24 +58,10 @@ __kernel void batch_norm_statistics(__global const float* x, int x_off, int x_st
 {
     const int c = get_group_id(0);
     const int lid = get_local_id(0);
-    const int lsize = get_local_size(0);
     if (c >= C) return;  // whole groups only
     const int count = N * P;
-
-    float sum = 0.0f;
-    for (int j = lid; j < count; j += lsize) {
-        const int n = j / P;
-        sum += x[x_off + n * x_stride + c * P + (j - n * P)];
-    }
-    const float mean = group_sum(sum, scratch) / (float)count;
-
-    float squares = 0.0f;
-    for (int j = lid; j < count; j += lsize) {
-        const int n = j / P;
-        const float d = x[x_off + n * x_stride + c * P + (j - n * P)] - mean;
-        squares += d * d;
-    }
-    const float m2 = group_sum(squares, scratch);
+    const float2 moments = channel_moments(x, x_off, x_stride, c, N, P, scratch);
+    const float mean = moments.x, m2 = moments.y;
 
     if (lid == 0) {
         const float var = m2 / (float)count;
@@ -63,8 +74,7 @@ __kernel void batch_norm_statistics(__global const float* x, int x_off, int x_st
 }
 
 // The statistics alone, for channels that several batch norms read (DenseNet's blocks): per
-// channel c, mean[c], invstd[c] = 1 / sqrt(biased var + eps) and the unbiased variance; the same
-// two passes as batch_norm_statistics.
+// channel c, mean[c], invstd[c] = 1 / sqrt(biased var + eps) and the unbiased variance.
 __kernel void batch_norm_channel_statistics(__global const float* x, int x_off, int x_stride,
                                             __global float* mean_out, int mean_off,
                                             __global float* invstd_out, int invstd_off,
@@ -74,24 +84,10 @@ __kernel void batch_norm_channel_statistics(__global const float* x, int x_off, 
 {
     const int c = get_group_id(0);
     const int lid = get_local_id(0);
-    const int lsize = get_local_size(0);
     if (c >= C) return;  // whole groups only
     const int count = N * P;
-
-    float sum = 0.0f;
-    for (int j = lid; j < count; j += lsize) {
-        const int n = j / P;
-        sum += x[x_off + n * x_stride + c * P + (j - n * P)];
-    }
-    const float mean = group_sum(sum, scratch) / (float)count;
-
-    float squares = 0.0f;
-    for (int j = lid; j < count; j += lsize) {
-        const int n = j / P;
-        const float d = x[x_off + n * x_stride + c * P + (j - n * P)] - mean;
-        squares += d * d;
-    }
-    const float m2 = group_sum(squares, scratch);
+    const float2 moments = channel_moments(x, x_off, x_stride, c, N, P, scratch);
+    const float mean = moments.x, m2 = moments.y;
 
     if (lid == 0) {
         mean_out[mean_off + c] = mean;
