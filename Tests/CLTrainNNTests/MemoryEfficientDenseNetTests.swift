@@ -54,4 +54,26 @@ final class MemoryEfficientDenseNetTests: XCTestCase {
         XCTAssertLessThan(ratio, 2.6, "peak \(p4), \(p8), \(p16) bytes for 4, 8, 16 layers per block")
         XCTAssertGreaterThan(ratio, 1.4, "peak \(p4), \(p8), \(p16) bytes for 4, 8, 16 layers per block")
     }
+
+    /// `bench train` reports device allocations per step after the first, which must be 0. In
+    /// DenseNet-BC-40 a transition's batch-norm buffers (96 channels) share a size class with a
+    /// block's shared statistics (84 channels): made lazily in the first step, they took buffers
+    /// that the second step's statistics then had to allocate again.
+    func testNoStepAfterTheFirstAllocates() throws {
+        let device = Device(backend: CPUBackend())
+        let model = try DenseNet(.bc(depth: 40, growthRate: 12), inputChannels: 1, classes: 3, device: device, seed: 0)
+        var random = SeededRandom(seed: 1)
+        let input = try device.tensor(random.uniforms(2 * 784), shape: [2, 1, 28, 28])
+        let labels = try device.tensor([0, 2], shape: [2])
+        let optimizer = try SGD(parameters: model.parameters, learningRate: 0.01)
+        let criterion = SoftmaxCrossEntropy()
+        var allocations: [Int] = []
+        for _ in 0..<4 {
+            _ = try criterion.forward(model.forward(input, training: true), labels: labels)
+            try model.backward(criterion.backward())
+            try optimizer.step()
+            allocations.append(device.pool.statistics.deviceAllocations)
+        }
+        XCTAssertEqual(Set(allocations).count, 1, "device allocations after each step: \(allocations)")
+    }
 }

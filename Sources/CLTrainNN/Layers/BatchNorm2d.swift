@@ -40,9 +40,10 @@ public final class BatchNorm2d {
     /// The statistics the last training forward normalised with (its own buffers, or shared ones).
     private var saveMean: Tensor?
     private var saveInvStd: Tensor?
-    /// This layer's own statistics buffers, reused from step to step.
-    private var meanBuffer: Tensor?
-    private var invStdBuffer: Tensor?
+    /// This layer's own statistics buffers, reused from step to step (made with the layer, so that
+    /// no step after the first allocates).
+    private let meanBuffer: Tensor
+    private let invStdBuffer: Tensor
 
     init(_ builder: ModelBuilder, _ name: String, _ channels: Int) throws {
         self.name = name
@@ -51,6 +52,8 @@ public final class BatchNorm2d {
         bias = try builder.parameter(join(name, "bias"), shape: [channels], values: [Float](repeating: 0, count: channels))
         runningMean = try builder.buffer(join(name, "running_mean"), shape: [channels], value: 0)
         runningVar = try builder.buffer(join(name, "running_var"), shape: [channels], value: 1)
+        meanBuffer = try weight.value.device.makeTensor([channels])
+        invStdBuffer = try weight.value.device.makeTensor([channels])
         builder.register(self)
     }
 
@@ -80,10 +83,8 @@ public final class BatchNorm2d {
             saveInvStd = statistics.invStd
             batchesTracked += 1
         } else if training {
-            let mean = try meanBuffer ?? device.makeTensor([channels])
-            let invStd = try invStdBuffer ?? device.makeTensor([channels])
-            meanBuffer = mean
-            invStdBuffer = invStd
+            let mean = meanBuffer
+            let invStd = invStdBuffer
             try device.backend.batchNormForwardTraining(
                 input: input, output: out, weight: weight.value, bias: bias.value, runningMean: runningMean.value,
                 runningVar: runningVar.value, saveMean: mean, saveInvStd: invStd, momentum: momentum, epsilon: epsilon, relu: relu)
@@ -122,8 +123,7 @@ public final class BatchNorm2d {
             preconditionFailure("\(name): backward without a training forward")
         }
         let reluOutput = savedReLUOutput
-        savedInput = nil
-        savedReLUOutput = nil
+        release()
         let result = try gradInput ?? input.device.makeTensor(input.shape)
         try input.device.backend.batchNormBackward(
             input: input, gradOutput: gradOutput, gradInput: result, weight: weight.value, saveMean: mean, saveInvStd: invStd,
@@ -131,8 +131,12 @@ public final class BatchNorm2d {
         return result
     }
 
+    /// Drop what the last training forward kept for the backward pass (shared statistics
+    /// included, so that their storage returns to the pool before the next step allocates).
     public func release() {
         savedInput = nil
         savedReLUOutput = nil
+        saveMean = nil
+        saveInvStd = nil
     }
 }
