@@ -130,7 +130,7 @@ final class GradientCheckTests: XCTestCase {
     // MARK: Normalisation and activation
 
     /// Batch norm alone and fused with the ReLU after it (`relu: true` forward, the saved output as
-    /// the backward's mask).
+    /// the backward's mask; the mask found again from the input gives the same gradients bitwise).
     func testBatchNormTraining() throws {
         for shape in [[2, 3, 3, 2], [4, 5]] {
           for relu in [false, true] {
@@ -168,6 +168,16 @@ final class GradientCheckTests: XCTestCase {
             try checker.check("\(name) input", at: x, analytic: gx) { try loss($0, w, b) }
             try checker.check("\(name) weight", at: w, analytic: try device.read(gw)) { try loss(x, $0, b) }
             try checker.check("\(name) bias", at: b, analytic: try device.read(gb)) { try loss(x, w, $0) }
+            if relu {
+                func gradients(_ mask: ReLUMask) throws -> [Float] {
+                    let gx = try device.makeTensor(shape), gw = try device.zeros([c]), gb = try device.zeros([c])
+                    try backend.batchNormBackward(input: xt, gradOutput: gy, gradInput: gx, weight: wt, saveMean: saved.mean,
+                                                  saveInvStd: saved.invStd, gradWeight: gw, gradBias: gb, relu: mask, accumulate: false)
+                    return try device.read(gx) + device.read(gw) + device.read(gb)
+                }
+                XCTAssertEqual(try gradients(.input(bias: device.tensor(b, shape: [c]))), try gradients(.output(saved.output)),
+                               "\(name): the mask found from the input should be the saved output's")
+            }
           }
         }
     }

@@ -40,10 +40,14 @@ public final class BatchNorm2d {
     /// The statistics the last training forward normalised with (its own buffers, or shared ones).
     private var saveMean: Tensor?
     private var saveInvStd: Tensor?
+    /// The last training forward handed its batch norm + ReLU to a convolution
+    /// (`normalization(of:statistics:)`): the backward finds the ReLU's mask from the input.
+    private var reluAppliedByReader = false
     /// This layer's own statistics buffers, reused from step to step (made with the layer, so that
     /// no step after the first allocates).
     private let meanBuffer: Tensor
     private let invStdBuffer: Tensor
+    private let varianceBuffer: Tensor
 
     init(_ builder: ModelBuilder, _ name: String, _ channels: Int) throws {
         self.name = name
@@ -54,6 +58,7 @@ public final class BatchNorm2d {
         runningVar = try builder.buffer(join(name, "running_var"), shape: [channels], value: 1)
         meanBuffer = try weight.value.device.makeTensor([channels])
         invStdBuffer = try weight.value.device.makeTensor([channels])
+        varianceBuffer = try weight.value.device.makeTensor([channels])
         builder.register(self)
     }
 
@@ -70,17 +75,14 @@ public final class BatchNorm2d {
         if training, let statistics {
             precondition(statistics.mean.count == channels && statistics.epsilon == epsilon,
                          "\(name): shared statistics of \(statistics.mean.count) channels with epsilon \(statistics.epsilon)")
-            // running = (1 - momentum) running + momentum batch, and the batch norm with those statistics.
-            try device.backend.axpy(alpha: -momentum, x: runningMean.value, y: runningMean.value)
-            try device.backend.axpy(alpha: momentum, x: statistics.mean, y: runningMean.value)
-            try device.backend.axpy(alpha: -momentum, x: runningVar.value, y: runningVar.value)
-            try device.backend.axpy(alpha: momentum, x: statistics.unbiasedVariance, y: runningVar.value)
+            try updateRunningStatistics(statistics)
             try device.backend.batchNormApply(input: input, output: out, mean: statistics.mean, invStd: statistics.invStd,
                                               weight: weight.value, bias: bias.value, relu: relu)
             savedInput = input
             savedReLUOutput = relu ? out : nil
             saveMean = statistics.mean
             saveInvStd = statistics.invStd
+            reluAppliedByReader = false
             batchesTracked += 1
         } else if training {
             let mean = meanBuffer
@@ -92,6 +94,7 @@ public final class BatchNorm2d {
             savedReLUOutput = relu ? out : nil
             saveMean = mean
             saveInvStd = invStd
+            reluAppliedByReader = false
             batchesTracked += 1
         } else {
             try device.backend.batchNormForwardInference(
@@ -103,15 +106,40 @@ public final class BatchNorm2d {
         return out
     }
 
-    /// Write the output of the last training forward (a fused BN-ReLU) again, into the same
-    /// tensor and bitwise equal, from the saved input and statistics: a layer whose output lives in
-    /// storage that later layers overwrite calls this before its backward pass.
-    public func recomputeOutput() throws {
-        guard let input = savedInput, let output = savedReLUOutput, let mean = saveMean, let invStd = saveInvStd else {
-            preconditionFailure("\(name): recomputeOutput without a training forward with relu")
+    /// The training forward of this batch norm and the ReLU after it, left for the convolution
+    /// that reads them to apply (`Conv2d.forward(_:training:normalizedBy:)`): the batch
+    /// statistics (`statistics` when given, else computed), the running statistics updated, and
+    /// no output written. `backward` then takes the gradient after the ReLU.
+    public func normalization(of input: Tensor, statistics: BatchStatistics? = nil) throws -> BatchNormReLU {
+        precondition(input.c == channels, "\(name): input \(input.shape), expected \(channels) channels")
+        let device = input.device
+        let batch: BatchStatistics
+        if let statistics {
+            precondition(statistics.mean.count == channels && statistics.epsilon == epsilon,
+                         "\(name): shared statistics of \(statistics.mean.count) channels with epsilon \(statistics.epsilon)")
+            batch = statistics
+        } else {
+            batch = BatchStatistics(mean: meanBuffer, invStd: invStdBuffer, unbiasedVariance: varianceBuffer, epsilon: epsilon)
+            try device.backend.batchNormStatistics(input: input, mean: batch.mean, invStd: batch.invStd,
+                                                   unbiasedVariance: batch.unbiasedVariance, epsilon: epsilon)
         }
-        try input.device.backend.batchNormApply(input: input, output: output, mean: mean, invStd: invStd,
-                                                weight: weight.value, bias: bias.value, relu: true)
+        try updateRunningStatistics(batch)
+        savedInput = input
+        savedReLUOutput = nil
+        saveMean = batch.mean
+        saveInvStd = batch.invStd
+        reluAppliedByReader = true
+        batchesTracked += 1
+        return BatchNormReLU(mean: batch.mean, invStd: batch.invStd, weight: weight.value, bias: bias.value)
+    }
+
+    /// running = (1 - momentum) running + momentum batch (the unbiased variance).
+    private func updateRunningStatistics(_ batch: BatchStatistics) throws {
+        let backend = runningMean.value.device.backend
+        try backend.axpy(alpha: -momentum, x: runningMean.value, y: runningMean.value)
+        try backend.axpy(alpha: momentum, x: batch.mean, y: runningMean.value)
+        try backend.axpy(alpha: -momentum, x: runningVar.value, y: runningVar.value)
+        try backend.axpy(alpha: momentum, x: batch.unbiasedVariance, y: runningVar.value)
     }
 
     /// Accumulate the weight and bias gradients; return the input gradient (into `gradInput`
@@ -122,12 +150,12 @@ public final class BatchNorm2d {
         guard let input = savedInput, let mean = saveMean, let invStd = saveInvStd else {
             preconditionFailure("\(name): backward without a training forward")
         }
-        let reluOutput = savedReLUOutput
+        let relu: ReLUMask? = reluAppliedByReader ? .input(bias: bias.value) : savedReLUOutput.map { .output($0) }
         release()
         let result = try gradInput ?? input.device.makeTensor(input.shape)
         try input.device.backend.batchNormBackward(
             input: input, gradOutput: gradOutput, gradInput: result, weight: weight.value, saveMean: mean, saveInvStd: invStd,
-            gradWeight: weight.gradient, gradBias: bias.gradient, reluOutput: reluOutput, accumulate: gradInput != nil && accumulate)
+            gradWeight: weight.gradient, gradBias: bias.gradient, relu: relu, accumulate: gradInput != nil && accumulate)
         return result
     }
 
@@ -138,5 +166,6 @@ public final class BatchNorm2d {
         savedReLUOutput = nil
         saveMean = nil
         saveInvStd = nil
+        reluAppliedByReader = false
     }
 }

@@ -17,6 +17,7 @@ public final class Conv2d {
     public let inChannels: Int
     public let outChannels: Int
     private var savedInput: Tensor?
+    private var savedInputNorm: BatchNormReLU?
 
     init(_ builder: ModelBuilder, _ name: String, _ inChannels: Int, _ outChannels: Int, _ geometry: Conv2dGeometry,
          bias hasBias: Bool = false, initialization: ConvInit = .heFanIn) throws {
@@ -38,11 +39,15 @@ public final class Conv2d {
     }
 
     /// Convolve `input`, writing into `output` when given (e.g. a channel slice of a block).
-    public func forward(_ input: Tensor, into output: Tensor? = nil, training: Bool) throws -> Tensor {
+    /// `normalizedBy`: convolve that batch norm + ReLU of `input` instead, applied as the
+    /// convolution reads it (see `BatchNorm2d.normalization(of:statistics:)`).
+    public func forward(_ input: Tensor, into output: Tensor? = nil, training: Bool, normalizedBy inputNorm: BatchNormReLU? = nil) throws -> Tensor {
         precondition(input.rank == 4 && input.c == inChannels, "conv \(weight.name): input \(input.shape), expected \(inChannels) channels")
         let out = try output ?? input.device.makeTensor(outputShape(input.shape))
-        try input.device.backend.conv2dForward(input: input, weight: weight.value, bias: bias?.value, output: out, geometry: geometry)
+        try input.device.backend.conv2dForward(input: input, weight: weight.value, bias: bias?.value, output: out, geometry: geometry,
+                                               inputNorm: inputNorm)
         savedInput = training ? input : nil
+        savedInputNorm = training ? inputNorm : nil
         return out
     }
 
@@ -53,10 +58,11 @@ public final class Conv2d {
     public func backward(_ gradOutput: Tensor, into gradInput: Tensor? = nil, accumulate: Bool = false,
                          inputGradient: Bool = true) throws -> Tensor? {
         guard let input = savedInput else { preconditionFailure("conv \(weight.name): backward without a training forward") }
-        savedInput = nil
+        let inputNorm = savedInputNorm
+        release()
         let backend = input.device.backend
         try backend.conv2dBackwardWeight(input: input, gradOutput: gradOutput, gradWeight: weight.gradient,
-                                         gradBias: bias?.gradient, geometry: geometry)
+                                         gradBias: bias?.gradient, geometry: geometry, inputNorm: inputNorm)
         guard inputGradient else { return nil }
         let result = try gradInput ?? input.device.makeTensor(input.shape)
         try backend.conv2dBackwardData(gradOutput: gradOutput, weight: weight.value, gradInput: result, geometry: geometry,
@@ -65,5 +71,8 @@ public final class Conv2d {
     }
 
     /// Forget what the last forward kept.
-    public func release() { savedInput = nil }
+    public func release() {
+        savedInput = nil
+        savedInputNorm = nil
+    }
 }

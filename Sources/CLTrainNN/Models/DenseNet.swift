@@ -5,10 +5,12 @@ import CLTrainRuntime
 /// Each dense block allocates its whole output once; every layer reads the channels written so
 /// far as a view and writes its k new channels straight into its slice, so concatenation costs
 /// no copy. In the backward pass the block's gradient is one tensor too: each layer's first batch
-/// norm adds its input gradient into the slice it read. The first BN-ReLU of every layer writes
-/// into one buffer shared by the block and is recomputed in the backward pass (as in Pleiss et
-/// al.'s memory-efficient DenseNet), so training memory grows linearly with depth, not with its
-/// square.
+/// norm adds its input gradient into the slice it read. In training, a layer's BN-ReLUs are never
+/// written out: each is applied by the convolution that reads it, a few samples at a time as it
+/// reads them (`BatchNormReLU`), and its backward finds the ReLU's mask from the input. So no
+/// layer keeps a normalised copy of the block (the memory of Pleiss et al.'s memory-efficient
+/// DenseNet, without its recomputation): training memory grows linearly with depth, not with
+/// its square. In eval, the BN-ReLUs go through two buffers shared by the block.
 public final class DenseNet: Model {
     public struct Configuration: Equatable, Sendable {
         public enum Stem: Sendable { case small, imagenet }
@@ -160,20 +162,35 @@ final class DenseLayer {
         }
     }
 
-    /// Read `input` (the block's channels so far) and write the new features into `output`;
-    /// `shared` (input-shaped) receives the first BN-ReLU and `sharedBottleneck` the second, both
-    /// overwritten by the next layer.
+    /// Training: read `input` (the block's channels so far) and write the new features into
+    /// `output`, each BN-ReLU applied by the convolution after it.
     /// `statistics`: the batch statistics of `input`'s channels, computed once by the block.
-    func forward(_ input: Tensor, into output: Tensor, shared: Tensor, sharedBottleneck: Tensor?, statistics: BatchStatistics?,
-                 training: Bool) throws {
-        let x = try norm1.forward(input, into: shared, training: training, relu: true, statistics: statistics)
-        if let norm2, let conv2, let sharedBottleneck {
-            let bottleneck = try conv1.forward(x, training: training)
-            let y = try norm2.forward(bottleneck, into: sharedBottleneck, training: training, relu: true)
-            _ = try conv2.forward(y, into: output, training: training)
+    func forwardTraining(_ input: Tensor, into output: Tensor, statistics: BatchStatistics?) throws {
+        let first = try norm1.normalization(of: input, statistics: statistics)
+        if let norm2, let conv2 {
+            let bottleneck = try conv1.forward(input, training: true, normalizedBy: first)
+            _ = try conv2.forward(bottleneck, into: output, training: true, normalizedBy: norm2.normalization(of: bottleneck))
         } else {
-            _ = try conv1.forward(x, into: output, training: training)
+            _ = try conv1.forward(input, into: output, training: true, normalizedBy: first)
         }
+        try applyDropout(output, training: true)
+    }
+
+    /// Eval: as `forwardTraining`, the BN-ReLUs written into `shared` (input-shaped) and
+    /// `sharedBottleneck`, both overwritten by the next layer.
+    func forwardEval(_ input: Tensor, into output: Tensor, shared: Tensor, sharedBottleneck: Tensor?) throws {
+        let x = try norm1.forward(input, into: shared, training: false, relu: true)
+        if let norm2, let conv2, let sharedBottleneck {
+            let bottleneck = try conv1.forward(x, training: false)
+            let y = try norm2.forward(bottleneck, into: sharedBottleneck, training: false, relu: true)
+            _ = try conv2.forward(y, into: output, training: false)
+        } else {
+            _ = try conv1.forward(x, into: output, training: false)
+        }
+        try applyDropout(output, training: false)
+    }
+
+    private func applyDropout(_ output: Tensor, training: Bool) throws {
         dropoutSeed = nil
         if training && dropRate > 0 {
             // A fresh mask per step: the step count is norm1's, which checkpoints keep.
@@ -191,16 +208,10 @@ final class DenseLayer {
             try g.device.backend.dropoutBackward(gradOutput: g, gradInput: g, probability: dropRate, seed: seed, accumulate: false)
         }
         if let norm2, let conv2 {
-            // The shared buffers hold a later layer's BN-ReLUs by now: this layer's, again.
-            try norm2.recomputeOutput()
             g = try conv2.backward(g)!
             g = try norm2.backward(g)
-            try norm1.recomputeOutput()
-            g = try conv1.backward(g)!
-        } else {
-            try norm1.recomputeOutput()
-            g = try conv1.backward(g)!
         }
+        g = try conv1.backward(g)!
         try norm1.backward(g, into: gradInput, accumulate: true)
     }
 }
@@ -211,9 +222,6 @@ final class DenseBlock {
     let inputChannels: Int
     let growthRate: Int
     var outputChannels: Int { inputChannels + layers.count * growthRate }
-    /// The layers' shared BN-ReLU buffers from the last training forward, kept for the backward pass.
-    private var shared: Tensor?
-    private var sharedBottleneck: Tensor?
 
     init(_ builder: ModelBuilder, _ name: String, inputChannels: Int, layers count: Int, configuration: DenseNet.Configuration,
          seed: UInt32) throws {
@@ -229,14 +237,21 @@ final class DenseBlock {
         let output = try input.device.makeTensor([input.n, outputChannels, input.h, input.w])
         try input.device.backend.channelCopy(from: input, to: output.channels(0..<inputChannels), accumulate: false)
         let device = input.device
-        let shared = try device.makeTensor([input.n, outputChannels - growthRate, input.h, input.w])
-        let width = layers[0].norm2?.channels
-        let sharedBottleneck = try width.map { try device.makeTensor([input.n, $0, input.h, input.w]) }
-        // In training, every channel's batch statistics are computed once, when it is written, and
-        // read by the first batch norm of every later layer (they all see the same values).
+        guard training else {
+            let shared = try device.makeTensor([input.n, outputChannels - growthRate, input.h, input.w])
+            let sharedBottleneck = try layers[0].norm2.map { try device.makeTensor([input.n, $0.channels, input.h, input.w]) }
+            for (index, layer) in layers.enumerated() {
+                let start = inputChannels + index * growthRate
+                try layer.forwardEval(output.channels(0..<start), into: output.channels(start..<start + growthRate),
+                                      shared: shared.channels(0..<start), sharedBottleneck: sharedBottleneck)
+            }
+            return output
+        }
+        // Every channel's batch statistics are computed once, when it is written, and read by the
+        // first batch norm of every later layer (they all see the same values).
         var statistics: BatchStatistics?
         let epsilon = layers[0].norm1.epsilon
-        if training && layers.allSatisfy({ $0.norm1.epsilon == epsilon }) {
+        if layers.allSatisfy({ $0.norm1.epsilon == epsilon }) {
             let count = outputChannels - growthRate
             statistics = BatchStatistics(mean: try device.makeTensor([count]), invStd: try device.makeTensor([count]),
                                          unbiasedVariance: try device.makeTensor([count]), epsilon: epsilon)
@@ -249,13 +264,10 @@ final class DenseBlock {
         try computeStatistics(0..<inputChannels)
         for (index, layer) in layers.enumerated() {
             let start = inputChannels + index * growthRate
-            try layer.forward(output.channels(0..<start), into: output.channels(start..<start + growthRate),
-                              shared: shared.channels(0..<start), sharedBottleneck: sharedBottleneck,
-                              statistics: statistics?.channels(0..<start), training: training)
+            try layer.forwardTraining(output.channels(0..<start), into: output.channels(start..<start + growthRate),
+                                      statistics: statistics?.channels(0..<start))
             if index < layers.count - 1 { try computeStatistics(start..<start + growthRate) }
         }
-        self.shared = training ? shared : nil
-        self.sharedBottleneck = training ? sharedBottleneck : nil
         return output
     }
 
@@ -267,8 +279,6 @@ final class DenseBlock {
             let start = inputChannels + index * growthRate
             try layer.backward(g.channels(start..<start + growthRate), addingInto: g.channels(0..<start))
         }
-        shared = nil
-        sharedBottleneck = nil
         return g.channels(0..<inputChannels)
     }
 }

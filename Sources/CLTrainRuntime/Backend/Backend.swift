@@ -64,12 +64,16 @@ public protocol Backend: RawAllocator {
                a: Tensor, lda: Int, b: Tensor, ldb: Int, beta: Float, c: Tensor, ldc: Int) throws
 
     // MARK: Convolution
-    /// `output[N, Cout, Ho, Wo] = conv(input[N, Cin, H, W], weight[Cout, Cin, kh, kw]) + bias[Cout]`.
-    func conv2dForward(input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry: Conv2dGeometry) throws
+    /// `output[N, Cout, Ho, Wo] = conv(input[N, Cin, H, W], weight[Cout, Cin, kh, kw]) + bias[Cout]`;
+    /// with `inputNorm`, the convolution of `inputNorm` applied to `input` (which stays as it is).
+    func conv2dForward(input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry: Conv2dGeometry,
+                       inputNorm: BatchNormReLU?) throws
     /// Gradient of the input: `gradInput (+)= conv^T(gradOutput, weight)`.
     func conv2dBackwardData(gradOutput: Tensor, weight: Tensor, gradInput: Tensor, geometry: Conv2dGeometry, accumulate: Bool) throws
-    /// Gradients of the weights and bias, accumulated: `gradWeight += ...`, `gradBias += sum over N, H, W`.
-    func conv2dBackwardWeight(input: Tensor, gradOutput: Tensor, gradWeight: Tensor, gradBias: Tensor?, geometry: Conv2dGeometry) throws
+    /// Gradients of the weights and bias, accumulated: `gradWeight += ...`, `gradBias += sum over N, H, W`;
+    /// with `inputNorm`, of the convolution whose input is `inputNorm` applied to `input`.
+    func conv2dBackwardWeight(input: Tensor, gradOutput: Tensor, gradWeight: Tensor, gradBias: Tensor?, geometry: Conv2dGeometry,
+                              inputNorm: BatchNormReLU?) throws
 
     // MARK: Pooling
     /// Max pooling; padded positions never win.
@@ -96,18 +100,18 @@ public protocol Backend: RawAllocator {
     /// read (DenseNet's blocks compute each channel's once).
     func batchNormStatistics(input: Tensor, mean: Tensor, invStd: Tensor, unbiasedVariance: Tensor, epsilon: Float) throws
     /// `output = (input - mean) * invStd * weight + bias` (then `max(0, ·)` with `relu`) with the
-    /// statistics a training forward saved: bitwise that forward's output again, so a layer may
-    /// drop its output and recompute it for the backward pass (DenseNet's shared buffers).
+    /// statistics a training forward saved: bitwise that forward's output again, as a
+    /// convolution's `inputNorm` and a backward's `ReLUMask.input` find it.
     func batchNormApply(input: Tensor, output: Tensor, mean: Tensor, invStd: Tensor, weight: Tensor, bias: Tensor, relu: Bool) throws
     /// Eval-mode batch norm with the running statistics (then `max(0, ·)` with `relu`).
     func batchNormForwardInference(input: Tensor, output: Tensor, weight: Tensor, bias: Tensor,
                                    runningMean: Tensor, runningVar: Tensor, epsilon: Float, relu: Bool) throws
     /// Backward of training-mode batch norm: `gradInput (+)=`, `gradWeight +=`, `gradBias +=`.
-    /// `reluOutput`: the output of a forward with `relu`; `gradOutput` is then the gradient after
-    /// the ReLU and counts only where `reluOutput > 0`.
+    /// `relu`: the forward had a fused ReLU; `gradOutput` is then the gradient after the ReLU and
+    /// counts only where the forward's output was positive (see `ReLUMask`).
     func batchNormBackward(input: Tensor, gradOutput: Tensor, gradInput: Tensor, weight: Tensor,
                            saveMean: Tensor, saveInvStd: Tensor, gradWeight: Tensor, gradBias: Tensor,
-                           reluOutput: Tensor?, accumulate: Bool) throws
+                           relu: ReLUMask?, accumulate: Bool) throws
     /// `output = max(input, 0)`; `output` may be `input`.
     func reluForward(input: Tensor, output: Tensor) throws
     /// `gradInput (+)= gradOutput * (output > 0)`, from the forward's output; `gradInput` may be
@@ -168,6 +172,28 @@ extension Backend {
     public func batchNormBackward(input: Tensor, gradOutput: Tensor, gradInput: Tensor, weight: Tensor,
                                   saveMean: Tensor, saveInvStd: Tensor, gradWeight: Tensor, gradBias: Tensor, accumulate: Bool) throws {
         try batchNormBackward(input: input, gradOutput: gradOutput, gradInput: gradInput, weight: weight, saveMean: saveMean,
-                              saveInvStd: saveInvStd, gradWeight: gradWeight, gradBias: gradBias, reluOutput: nil, accumulate: accumulate)
+                              saveInvStd: saveInvStd, gradWeight: gradWeight, gradBias: gradBias, relu: nil, accumulate: accumulate)
+    }
+
+    /// The backward of a batch norm whose fused ReLU gave `reluOutput` (nil: no ReLU).
+    public func batchNormBackward(input: Tensor, gradOutput: Tensor, gradInput: Tensor, weight: Tensor,
+                                  saveMean: Tensor, saveInvStd: Tensor, gradWeight: Tensor, gradBias: Tensor,
+                                  reluOutput: Tensor?, accumulate: Bool) throws {
+        try batchNormBackward(input: input, gradOutput: gradOutput, gradInput: gradInput, weight: weight, saveMean: saveMean,
+                              saveInvStd: saveInvStd, gradWeight: gradWeight, gradBias: gradBias, relu: reluOutput.map { .output($0) },
+                              accumulate: accumulate)
+    }
+}
+
+/// Convolutions of the input as it is.
+extension Backend {
+    public func conv2dForward(input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry: Conv2dGeometry) throws {
+        try conv2dForward(input: input, weight: weight, bias: bias, output: output, geometry: geometry, inputNorm: nil)
+    }
+
+    public func conv2dBackwardWeight(input: Tensor, gradOutput: Tensor, gradWeight: Tensor, gradBias: Tensor?,
+                                     geometry: Conv2dGeometry) throws {
+        try conv2dBackwardWeight(input: input, gradOutput: gradOutput, gradWeight: gradWeight, gradBias: gradBias, geometry: geometry,
+                                 inputNorm: nil)
     }
 }

@@ -89,9 +89,12 @@ public final class ProfiledBackend: Backend, @unchecked Sendable {
                             a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         }
     }
-    public func conv2dForward(input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry: Conv2dGeometry) throws {
+    public func conv2dForward(input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry: Conv2dGeometry,
+                              inputNorm: BatchNormReLU?) throws {
         count(convolutionFlops(input: input, weight: weight, output: output))
-        try timed(.convolution) { try inner.conv2dForward(input: input, weight: weight, bias: bias, output: output, geometry: geometry) }
+        try timed(.convolution) {
+            try inner.conv2dForward(input: input, weight: weight, bias: bias, output: output, geometry: geometry, inputNorm: inputNorm)
+        }
     }
     public func conv2dBackwardData(gradOutput: Tensor, weight: Tensor, gradInput: Tensor, geometry: Conv2dGeometry, accumulate: Bool) throws {
         count(convolutionFlops(input: gradInput, weight: weight, output: gradOutput))
@@ -99,10 +102,12 @@ public final class ProfiledBackend: Backend, @unchecked Sendable {
             try inner.conv2dBackwardData(gradOutput: gradOutput, weight: weight, gradInput: gradInput, geometry: geometry, accumulate: accumulate)
         }
     }
-    public func conv2dBackwardWeight(input: Tensor, gradOutput: Tensor, gradWeight: Tensor, gradBias: Tensor?, geometry: Conv2dGeometry) throws {
+    public func conv2dBackwardWeight(input: Tensor, gradOutput: Tensor, gradWeight: Tensor, gradBias: Tensor?, geometry: Conv2dGeometry,
+                                     inputNorm: BatchNormReLU?) throws {
         count(convolutionFlops(input: input, weight: gradWeight, output: gradOutput))
         try timed(.convolution) {
-            try inner.conv2dBackwardWeight(input: input, gradOutput: gradOutput, gradWeight: gradWeight, gradBias: gradBias, geometry: geometry)
+            try inner.conv2dBackwardWeight(input: input, gradOutput: gradOutput, gradWeight: gradWeight, gradBias: gradBias, geometry: geometry,
+                                           inputNorm: inputNorm)
         }
     }
     public func maxPool2dForward(input: Tensor, output: Tensor, geometry: Pool2dGeometry) throws {
@@ -151,10 +156,10 @@ public final class ProfiledBackend: Backend, @unchecked Sendable {
         }
     }
     public func batchNormBackward(input: Tensor, gradOutput: Tensor, gradInput: Tensor, weight: Tensor, saveMean: Tensor, saveInvStd: Tensor,
-                                  gradWeight: Tensor, gradBias: Tensor, reluOutput: Tensor?, accumulate: Bool) throws {
+                                  gradWeight: Tensor, gradBias: Tensor, relu: ReLUMask?, accumulate: Bool) throws {
         try timed(.batchNorm) {
             try inner.batchNormBackward(input: input, gradOutput: gradOutput, gradInput: gradInput, weight: weight, saveMean: saveMean,
-                                        saveInvStd: saveInvStd, gradWeight: gradWeight, gradBias: gradBias, reluOutput: reluOutput,
+                                        saveInvStd: saveInvStd, gradWeight: gradWeight, gradBias: gradBias, relu: relu,
                                         accumulate: accumulate)
         }
     }

@@ -55,9 +55,10 @@ extension CPUBackend {
     /// Split the samples into `chunks` contiguous ranges run concurrently; each gets a private
     /// column buffer of `columns` floats (nil when 0) and a serial runner for nested loops. Chunk
     /// `i` covers `n * i / chunks ..< n * (i + 1) / chunks`.
-    func forSampleChunks(_ s: ConvShape, columns: Int, chunks: Int? = nil,
+    func forSampleChunks(_ s: ConvShape, columns: Int, chunks: Int? = nil, input: ConvInput? = nil,
                          _ body: (_ chunk: Int, Range<Int>, UnsafeMutablePointer<Float>?, CPUParallel) -> Void) {
         let chunks = chunks ?? sampleChunkCount(s)
+        input?.reserve(chunks: chunks)
         let serial = CPUParallel(threads: 1)
         func run(_ chunk: Int) {
             let col = columns > 0 ? UnsafeMutablePointer<Float>.allocate(capacity: columns) : nil
@@ -142,18 +143,18 @@ extension CPUBackend {
     /// `y (+)= conv(x, w) + bias` per sample, samples split across threads, each unfolding into
     /// its own column buffer and running single-threaded GEMMs: small GEMMs pay no threading
     /// overhead.
-    func convolveSamples(_ s: ConvShape, x: UnsafeMutablePointer<Float>, xStride: Int, w: UnsafePointer<Float>,
+    func convolveSamples(_ s: ConvShape, input: ConvInput, w: UnsafePointer<Float>,
                          y: UnsafeMutablePointer<Float>, yStride: Int, bias b: UnsafeMutablePointer<Float>?, accumulate: Bool) {
         let pointwise = s.geometry.isPointwise
-        forSampleChunks(s, columns: pointwise ? 0 : s.patch * s.outPlane) { _, range, col, serial in
+        forSampleChunks(s, columns: pointwise ? 0 : s.patch * s.outPlane, input: input) { chunk, range, col, serial in
             for sample in range {
-                let xs = x + sample * xStride, ys = y + sample * yStride
+                let xs = input.sample(sample, chunk: chunk), ys = y + sample * yStride
                 if let b {
                     for co in 0..<s.outChannels { (ys + co * s.outPlane).update(repeating: b[co], count: s.outPlane) }
                 }
                 var source = UnsafePointer(xs)
                 if let col {
-                    im2col(x, sampleStride: xStride, first: sample, count: 1, col, s, runner: serial)
+                    im2col(xs, sampleStride: 0, first: 0, count: 1, col, s, runner: serial)
                     source = UnsafePointer(col)
                 }
                 gemm(transposeA: false, transposeB: false, m: s.outChannels, n: s.outPlane, k: s.patch, alpha: 1,
@@ -176,21 +177,39 @@ extension CPUBackend {
                               dilationH: g.dilationH, dilationW: g.dilationW)
     }
 
-    public func conv2dForward(input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry: Conv2dGeometry) throws {
+    public func conv2dForward(input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry: Conv2dGeometry,
+                              inputNorm: BatchNormReLU?) throws {
         let s = ConvShape(input: input, weight: weight, output: output, geometry: geometry)
         if let bias { precondition(bias.count == s.outChannels, "conv2d: bias \(bias.shape) for \(s.outChannels) output channels") }
         let x = pointer(input), w = dense(weight), y = pointer(output)
         let b = bias.map { dense($0) }
+        let ys = output.sampleStride
+        let source = convInput(s, x: x, xStride: input.sampleStride, norm: inputNorm)
+        if source.isNormalized && !Self.readsOneSampleAtATime(s) {
+            forNormalizedGroups(s, source) { first, group, normalized in
+                conv2dForward(group, input: normalized, w: w, bias: b, y: y + first * ys, yStride: ys)
+            }
+        } else {
+            conv2dForward(s, input: source, w: w, bias: b, y: y, yStride: ys)
+        }
+    }
+
+    /// The forward convolution: the algorithm for the shape, then its loops. Only the loops that
+    /// read one sample at a time take a normalised input.
+    func conv2dForward(_ s: ConvShape, input: ConvInput, w: UnsafePointer<Float>,
+                       bias b: UnsafeMutablePointer<Float>?, y: UnsafeMutablePointer<Float>, yStride ys: Int) {
+        precondition(!input.isNormalized || Self.readsOneSampleAtATime(s), "conv2d: a normalised input for a batched algorithm")
+        let x = input.x, xStride = input.stride
         if let plan = ConvRegionPlan(s) {
-            conv2dForwardByRegions(plan, s, x: x, xStride: input.sampleStride, w: w, bias: b, y: y, yStride: output.sampleStride)
+            conv2dForwardByRegions(plan, s, x: x, xStride: xStride, w: w, bias: b, y: y, yStride: ys)
             return
         }
         if Self.usesTapStacking(s) {
-            conv2dForwardTapStacked(s, x: x, xStride: input.sampleStride, w: w, bias: b, y: y, yStride: output.sampleStride)
+            conv2dForwardTapStacked(s, input: input, w: w, bias: b, y: y, yStride: ys)
             return
         }
-        if geometry.isPointwise || Self.groupSize(s) == 1 {
-            convolveSamples(s, x: x, xStride: input.sampleStride, w: w, y: y, yStride: output.sampleStride, bias: b, accumulate: false)
+        if s.geometry.isPointwise || Self.groupSize(s) == 1 {
+            convolveSamples(s, input: input, w: w, y: y, yStride: ys, bias: b, accumulate: false)
             return
         }
         // Groups of samples: one GEMM [Cout, K] x [K, nb * HoWo], then scattered into NCHW.
@@ -198,12 +217,11 @@ extension CPUBackend {
         let col = UnsafeMutablePointer<Float>.allocate(capacity: s.patch * nb * s.outPlane)
         let out = UnsafeMutablePointer<Float>.allocate(capacity: s.outChannels * nb * s.outPlane)
         defer { col.deallocate(); out.deallocate() }
-        let ys = output.sampleStride
         var first = 0
         while first < s.n {
             let count = min(nb, s.n - first)
             let ld = count * s.outPlane
-            im2col(x, sampleStride: input.sampleStride, first: first, count: count, col, s)
+            im2col(x, sampleStride: xStride, first: first, count: count, col, s)
             gemm(transposeA: false, transposeB: false, m: s.outChannels, n: ld, k: s.patch, alpha: 1,
                  a: w, lda: s.patch, b: col, ldb: ld, beta: 0, c: out, ldc: ld)
             let start = first
@@ -242,8 +260,8 @@ extension CPUBackend {
             }
             let t = ConvShape(n: s.n, inChannels: s.outChannels, height: s.outHeight, width: s.outWidth,
                               outChannels: s.inChannels, outHeight: s.height, outWidth: s.width, geometry: turned)
-            convolveSamples(t, x: gy, xStride: gradOutput.sampleStride, w: flipped, y: gx, yStride: gradInput.sampleStride,
-                            bias: nil, accumulate: accumulate)
+            convolveSamples(t, input: ConvInput(x: gy, stride: gradOutput.sampleStride, channels: t.inChannels, plane: t.inPlane),
+                            w: flipped, y: gx, yStride: gradInput.sampleStride, bias: nil, accumulate: accumulate)
             return
         }
         if geometry.isPointwise || Self.groupSize(s) == 1 {
@@ -283,17 +301,46 @@ extension CPUBackend {
         }
     }
 
-    public func conv2dBackwardWeight(input: Tensor, gradOutput: Tensor, gradWeight: Tensor, gradBias: Tensor?, geometry: Conv2dGeometry) throws {
+    public func conv2dBackwardWeight(input: Tensor, gradOutput: Tensor, gradWeight: Tensor, gradBias: Tensor?, geometry: Conv2dGeometry,
+                                     inputNorm: BatchNormReLU?) throws {
         let s = ConvShape(input: input, weight: gradWeight, output: gradOutput, geometry: geometry)
         if let gradBias {
             precondition(gradBias.count == s.outChannels, "conv2d: gradBias \(gradBias.shape) for \(s.outChannels) output channels")
         }
         let x = pointer(input), gy = pointer(gradOutput), gw = dense(gradWeight)
+        let gyStride = gradOutput.sampleStride
+        let source = convInput(s, x: x, xStride: input.sampleStride, norm: inputNorm)
+        if source.isNormalized && !Self.readsOneSampleAtATime(s) {
+            forNormalizedGroups(s, source) { first, group, normalized in
+                conv2dBackwardWeight(group, input: normalized, gy: gy + first * gyStride, gyStride: gyStride, gw: gw)
+            }
+        } else {
+            conv2dBackwardWeight(s, input: source, gy: gy, gyStride: gyStride, gw: gw)
+        }
+        if let gradBias {
+            let gb = dense(gradBias)
+            parallel.forEach(s.outChannels, cost: s.n * s.outPlane) { co in
+                var sum = 0.0
+                for sample in 0..<s.n {
+                    let p = gy + sample * gyStride + co * s.outPlane
+                    for i in 0..<s.outPlane { sum += Double(p[i]) }
+                }
+                gb[co] += Float(sum)
+            }
+        }
+    }
+
+    /// `gw +=` the weight gradient: the algorithm for the shape, then its loops. Only the loops
+    /// that read one sample at a time take a normalised input.
+    func conv2dBackwardWeight(_ s: ConvShape, input: ConvInput,
+                              gy: UnsafeMutablePointer<Float>, gyStride: Int, gw: UnsafeMutablePointer<Float>) {
+        precondition(!input.isNormalized || Self.readsOneSampleAtATime(s), "conv2d: a normalised input for a batched algorithm")
+        let x = input.x, xStride = input.stride
         if let plan = ConvRegionPlan(s) {
-            conv2dBackwardWeightByRegions(plan, s, x: x, xStride: input.sampleStride, gy: gy, gyStride: gradOutput.sampleStride, gw: gw)
+            conv2dBackwardWeightByRegions(plan, s, x: x, xStride: xStride, gy: gy, gyStride: gyStride, gw: gw)
         } else if Self.usesTapStacking(s) {
-            conv2dBackwardWeightTapStacked(s, x: x, xStride: input.sampleStride, gy: gy, gyStride: gradOutput.sampleStride, gw: gw)
-        } else if geometry.isPointwise || Self.groupSize(s) == 1 {
+            conv2dBackwardWeightTapStacked(s, input: input, gy: gy, gyStride: gyStride, gw: gw)
+        } else if s.geometry.isPointwise || Self.groupSize(s) == 1 {
             // Each thread sums its samples' gradients into a private buffer; the buffers are
             // added into gradWeight at the end (in a fixed order: the result does not depend on timing).
             let size = s.outChannels * s.patch
@@ -301,13 +348,14 @@ extension CPUBackend {
             let partials = UnsafeMutablePointer<Float>.allocate(capacity: size * chunks)
             partials.update(repeating: 0, count: size * chunks)
             defer { partials.deallocate() }
-            forSampleChunks(s, columns: geometry.isPointwise ? 0 : s.patch * s.outPlane, chunks: chunks) { chunk, range, col, serial in
+            forSampleChunks(s, columns: s.geometry.isPointwise ? 0 : s.patch * s.outPlane, chunks: chunks, input: input) {
+                chunk, range, col, serial in
                 let partial = partials + size * chunk
                 for sample in range {
-                    let xs = x + sample * input.sampleStride, gys = gy + sample * gradOutput.sampleStride
+                    let xs = input.sample(sample, chunk: chunk), gys = gy + sample * gyStride
                     var source = UnsafePointer(xs)
                     if let col {
-                        im2col(x, sampleStride: input.sampleStride, first: sample, count: 1, col, s, runner: serial)
+                        im2col(xs, sampleStride: 0, first: 0, count: 1, col, s, runner: serial)
                         source = UnsafePointer(col)
                     }
                     // partial[Cout, K] += gradOutput_n[Cout, HoWo] * col_n[K, HoWo]^T
@@ -329,24 +377,12 @@ extension CPUBackend {
             while first < s.n {
                 let count = min(nb, s.n - first)
                 let ld = count * s.outPlane
-                im2col(x, sampleStride: input.sampleStride, first: first, count: count, col, s)
-                gatherChannels(gy, sampleStride: gradOutput.sampleStride, first: first, count: count,
+                im2col(x, sampleStride: xStride, first: first, count: count, col, s)
+                gatherChannels(gy, sampleStride: gyStride, first: first, count: count,
                                channels: s.outChannels, plane: s.outPlane, into: grad)
                 gemm(transposeA: false, transposeB: true, m: s.outChannels, n: s.patch, k: ld, alpha: 1,
                      a: grad, lda: ld, b: col, ldb: ld, beta: 1, c: gw, ldc: s.patch)
                 first += count
-            }
-        }
-        if let gradBias {
-            let gb = dense(gradBias)
-            let stride = gradOutput.sampleStride
-            parallel.forEach(s.outChannels, cost: s.n * s.outPlane) { co in
-                var sum = 0.0
-                for sample in 0..<s.n {
-                    let p = gy + sample * stride + co * s.outPlane
-                    for i in 0..<s.outPlane { sum += Double(p[i]) }
-                }
-                gb[co] += Float(sum)
             }
         }
     }

@@ -35,17 +35,17 @@ extension CPUBackend {
 
     /// Forward: `z = stacked * x_n` (every tap's outputs at every input position), then
     /// `y_n[co, o] = bias[co] + sum over taps of z[t, co, o + shift_t]`.
-    func conv2dForwardTapStacked(_ s: ConvShape, x: UnsafeMutablePointer<Float>, xStride: Int, w: UnsafePointer<Float>,
+    func conv2dForwardTapStacked(_ s: ConvShape, input: ConvInput, w: UnsafePointer<Float>,
                                  bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, yStride: Int) {
         let g = s.geometry, area = g.kernelH * g.kernelW, rows = area * s.outChannels
         let stacked = UnsafeMutablePointer<Float>.allocate(capacity: rows * s.inChannels)
         defer { stacked.deallocate() }
         stackTaps(w, s, into: stacked)
-        forSampleChunks(s, columns: rows * s.inPlane) { _, range, z, _ in
+        forSampleChunks(s, columns: rows * s.inPlane, input: input) { chunk, range, z, _ in
             guard let z else { return }
             for sample in range {
                 gemm(transposeA: false, transposeB: false, m: rows, n: s.inPlane, k: s.inChannels, alpha: 1,
-                     a: stacked, lda: s.inChannels, b: x + sample * xStride, ldb: s.inPlane, beta: 0, c: z, ldc: s.inPlane,
+                     a: stacked, lda: s.inChannels, b: input.sample(sample, chunk: chunk), ldb: s.inPlane, beta: 0, c: z, ldc: s.inPlane,
                      threaded: false)
                 let ys = y + sample * yStride
                 for co in 0..<s.outChannels {
@@ -70,7 +70,7 @@ extension CPUBackend {
     /// Weight gradient: `shifted[t, co, i] = gy_n[co, i - shift_t]` (zero where no output reads
     /// position i through tap t), `gradient[t * Cout + co, ci] += shifted * x_n^T`, summed over
     /// samples per thread, then added into `gw` in a fixed order.
-    func conv2dBackwardWeightTapStacked(_ s: ConvShape, x: UnsafeMutablePointer<Float>, xStride: Int,
+    func conv2dBackwardWeightTapStacked(_ s: ConvShape, input: ConvInput,
                                         gy: UnsafeMutablePointer<Float>, gyStride: Int, gw: UnsafeMutablePointer<Float>) {
         let g = s.geometry, area = g.kernelH * g.kernelW, rows = area * s.outChannels
         let size = rows * s.inChannels
@@ -78,7 +78,7 @@ extension CPUBackend {
         let partials = UnsafeMutablePointer<Float>.allocate(capacity: size * chunks)
         partials.update(repeating: 0, count: size * chunks)
         defer { partials.deallocate() }
-        forSampleChunks(s, columns: rows * s.inPlane, chunks: chunks) { chunk, range, shifted, _ in
+        forSampleChunks(s, columns: rows * s.inPlane, chunks: chunks, input: input) { chunk, range, shifted, _ in
             guard let shifted else { return }
             let partial = partials + size * chunk
             for sample in range {
@@ -99,7 +99,7 @@ extension CPUBackend {
                     }
                 }
                 gemm(transposeA: false, transposeB: true, m: rows, n: s.inChannels, k: s.inPlane, alpha: 1,
-                     a: shifted, lda: s.inPlane, b: x + sample * xStride, ldb: s.inPlane, beta: 1, c: partial, ldc: s.inChannels,
+                     a: shifted, lda: s.inPlane, b: input.sample(sample, chunk: chunk), ldb: s.inPlane, beta: 1, c: partial, ldc: s.inChannels,
                      threaded: false)
             }
         }

@@ -114,24 +114,44 @@ extension CPUBackend {
 
     public func batchNormBackward(input: Tensor, gradOutput: Tensor, gradInput: Tensor, weight: Tensor,
                                   saveMean: Tensor, saveInvStd: Tensor, gradWeight: Tensor, gradBias: Tensor,
-                                  reluOutput: Tensor?, accumulate: Bool) throws {
+                                  relu: ReLUMask?, accumulate: Bool) throws {
+        var reluOutput: Tensor?, reluBias: Tensor?
+        switch relu {
+        case nil: break
+        case .output(let output): reluOutput = output
+        case .input(let bias): reluBias = bias
+        }
         let (n, c, plane) = normShape(input, [("gradOutput", gradOutput), ("gradInput", gradInput)] + (reluOutput.map { [("reluOutput", $0)] } ?? []),
                                       channelTensors: [
             ("weight", weight), ("saveMean", saveMean), ("saveInvStd", saveInvStd),
             ("gradWeight", gradWeight), ("gradBias", gradBias),
-        ])
+        ] + (reluBias.map { [("bias", $0)] } ?? []))
         let count = n * plane
         let x = pointer(input), gy = pointer(gradOutput), gx = pointer(gradInput)
         let xs = input.sampleStride, gys = gradOutput.sampleStride, gxs = gradInput.sampleStride
         let w = dense(weight), sm = dense(saveMean), si = dense(saveInvStd)
         let gw = dense(gradWeight), gb = dense(gradBias)
         let r = reluOutput.map { pointer($0) }, rs = reluOutput?.sampleStride ?? 0
+        let rb = reluBias.map { dense($0) }
         parallel.forEach(c, cost: 2 * count) { ch in
             let mean = sm[ch], invStd = Double(si[ch])
+            // With the mask found from the input: each plane's forward output again, as
+            // batchNormApply computes it (bitwise), into a plane-sized buffer that stays in cache.
+            let affine = rb.map { Self.batchNormScaleShift(mean: mean, invStd: si[ch], weight: w[ch], bias: $0[ch]) }
+            let recomputed = affine.map { _ in UnsafeMutablePointer<Float>.allocate(capacity: plane) }
+            defer { recomputed?.deallocate() }
+            func mask(_ sample: Int) -> UnsafePointer<Float>? {
+                let xp = x + sample * xs + ch * plane
+                if let recomputed, let affine {
+                    SIMDReduction.affine(xp, into: recomputed, plane, scale: affine.scale, shift: affine.shift, relu: true)
+                    return UnsafePointer(recomputed)
+                }
+                return r.map { UnsafePointer($0 + sample * rs + ch * plane) }
+            }
             var sumDy = 0.0, sumDyCentered = 0.0
             for sample in 0..<n {
                 let sums = SIMDReduction.gradientSums(gy + sample * gys + ch * plane, x + sample * xs + ch * plane, plane, mean: mean,
-                                                      mask: r.map { UnsafePointer($0 + sample * rs + ch * plane) })
+                                                      mask: mask(sample))
                 sumDy += Double(sums.dy)
                 sumDyCentered += Double(sums.dyCentered)
             }
@@ -146,7 +166,7 @@ extension CPUBackend {
             for sample in 0..<n {
                 SIMDReduction.batchNormInputGradient(gy + sample * gys + ch * plane, x + sample * xs + ch * plane,
                                                      into: gx + sample * gxs + ch * plane, plane, a: a, b: bx, c: c0,
-                                                     mask: r.map { UnsafePointer($0 + sample * rs + ch * plane) }, accumulate: accumulate)
+                                                     mask: mask(sample), accumulate: accumulate)
             }
         }
     }

@@ -6,16 +6,16 @@ public enum KernelSuites {
         let c1 = Conv2dGeometry(kernel: 1)
         var cases: [OpCase] = []
         // DenseNet-BC-100: stem, a bottleneck layer in the middle of block 1 (its input a slice
-        // of the block's storage), the 3x3 growth conv writing its 12 channels into the block,
-        // a transition, and the layers of block 3.
+        // of the block's storage, read through the layer's BN-ReLU), the 3x3 growth conv writing
+        // its 12 channels into the block, a transition, and the layers of block 3.
         cases += [
             OpCatalog.conv2dForward(n: n, cin: 1, h: 28, w: 28, cout: 24, geometry: c3),
-            OpCatalog.conv2dForward(n: n, cin: 120, h: 28, w: 28, cout: 48, geometry: c1, sliced: true),
+            OpCatalog.conv2dForward(n: n, cin: 120, h: 28, w: 28, cout: 48, geometry: c1, sliced: true, inputNorm: true),
             OpCatalog.conv2dBackwardData(n: n, cin: 120, h: 28, w: 28, cout: 48, geometry: c1, accumulate: true, sliced: true),
-            OpCatalog.conv2dBackwardWeight(n: n, cin: 120, h: 28, w: 28, cout: 48, geometry: c1, sliced: true),
-            OpCatalog.conv2dForward(n: n, cin: 48, h: 28, w: 28, cout: 12, geometry: c3, sliced: true),
+            OpCatalog.conv2dBackwardWeight(n: n, cin: 120, h: 28, w: 28, cout: 48, geometry: c1, sliced: true, inputNorm: true),
+            OpCatalog.conv2dForward(n: n, cin: 48, h: 28, w: 28, cout: 12, geometry: c3, sliced: true, inputNorm: true),
             OpCatalog.conv2dBackwardData(n: n, cin: 48, h: 28, w: 28, cout: 12, geometry: c3),
-            OpCatalog.conv2dBackwardWeight(n: n, cin: 48, h: 28, w: 28, cout: 12, geometry: c3, sliced: true),
+            OpCatalog.conv2dBackwardWeight(n: n, cin: 48, h: 28, w: 28, cout: 12, geometry: c3, sliced: true, inputNorm: true),
             OpCatalog.conv2dForward(n: n, cin: 216, h: 28, w: 28, cout: 108, geometry: c1),
             OpCatalog.conv2dForward(n: n, cin: 48, h: 7, w: 7, cout: 12, geometry: c3, sliced: true),
             OpCatalog.conv2dBackwardWeight(n: n, cin: 48, h: 7, w: 7, cout: 12, geometry: c3),
@@ -23,6 +23,7 @@ public enum KernelSuites {
             OpCatalog.batchNormBackward(n: n, c: 120, h: 28, w: 28, accumulate: true, sliced: true),
             OpCatalog.batchNormForwardTraining(n: n, c: 120, h: 28, w: 28, sliced: true, relu: true),
             OpCatalog.batchNormBackward(n: n, c: 120, h: 28, w: 28, accumulate: true, sliced: true, relu: true),
+            OpCatalog.batchNormBackward(n: n, c: 120, h: 28, w: 28, accumulate: true, sliced: true, relu: true, maskFromInput: true),
             OpCatalog.batchNormApply(n: n, c: 120, h: 28, w: 28, sliced: true, relu: true),
             OpCatalog.batchNormStatistics(n: n, c: 12, h: 28, w: 28, sliced: true),
             OpCatalog.batchNormForwardInference(n: n, c: 120, h: 28, w: 28),
@@ -102,10 +103,13 @@ public enum KernelSuites {
                 let h = pick([5, 7, 9, 10]), w = pick([6, 7, 11])
                 let sliced = (index + round) % 2 == 1
                 let bias = index % 3 == 0
-                cases.append(OpCatalog.conv2dForward(n: n, cin: cin, h: h, w: w, cout: cout, geometry: g, bias: bias, sliced: sliced))
+                let norm = (index + round) % 3 != 2
+                cases.append(OpCatalog.conv2dForward(n: n, cin: cin, h: h, w: w, cout: cout, geometry: g, bias: bias, sliced: sliced,
+                                                     inputNorm: norm))
                 cases.append(OpCatalog.conv2dBackwardData(n: n, cin: cin, h: h, w: w, cout: cout, geometry: g,
                                                           accumulate: index % 2 == 0, sliced: sliced))
-                cases.append(OpCatalog.conv2dBackwardWeight(n: n, cin: cin, h: h, w: w, cout: cout, geometry: g, bias: bias, sliced: sliced))
+                cases.append(OpCatalog.conv2dBackwardWeight(n: n, cin: cin, h: h, w: w, cout: cout, geometry: g, bias: bias, sliced: sliced,
+                                                            inputNorm: !norm))
             }
             let pools = [Pool2dGeometry(kernel: 2), Pool2dGeometry(kernel: 3, stride: 2, padding: 1), Pool2dGeometry(kernel: 3, stride: 1, padding: 1)]
             for (index, g) in pools.enumerated() {
@@ -130,6 +134,7 @@ public enum KernelSuites {
                 OpCatalog.batchNormStatistics(n: n + 1, c: c, h: h, w: w, sliced: sliced),
                 OpCatalog.batchNormForwardInference(n: n, c: c, h: h, w: w, sliced: !sliced, relu: true),
                 OpCatalog.batchNormBackward(n: n + 1, c: c, h: h, w: w, accumulate: round == 0, sliced: !sliced, relu: true),
+                OpCatalog.batchNormBackward(n: n + 1, c: c, h: h, w: w, accumulate: round == 1, sliced: sliced, relu: true, maskFromInput: true),
                 OpCatalog.reluForward(n: n, c: c, h: h, w: w, sliced: sliced),
                 OpCatalog.reluBackward(n: n, c: c, h: h, w: w, accumulate: round == 0, sliced: sliced),
                 OpCatalog.dropoutForward(n: n, c: c, h: h, w: w, probability: round == 0 ? 0.2 : 0.5, sliced: sliced),

@@ -24,23 +24,33 @@ public enum OpCatalog {
 
     static func describe(_ shape: [Int]) -> String { shape.map(String.init).joined(separator: "x") }
 
+    /// A random batch norm + ReLU of `c` channels for a convolution to apply to its input
+    /// (its shift puts about a third of the values under 0).
+    static func randomInputNorm(_ device: Device, _ c: Int, _ random: inout SeededRandom) throws -> BatchNormReLU {
+        BatchNormReLU(mean: try Self.random(device, [c], &random, -0.3, 0.3), invStd: try Self.random(device, [c], &random, 0.5, 1.5),
+                      weight: try Self.random(device, [c], &random, 0.5, 1.5), bias: try Self.random(device, [c], &random, -0.5, 0.2))
+    }
+
     // MARK: Convolution
 
+    /// `inputNorm`: the convolution applies a batch norm + ReLU to its input as it reads it.
     public static func conv2dForward(n: Int, cin: Int, h: Int, w: Int, cout: Int, geometry g: Conv2dGeometry,
-                                     bias: Bool = false, sliced: Bool = false) -> OpCase {
+                                     bias: Bool = false, sliced: Bool = false, inputNorm: Bool = false) -> OpCase {
         let ho = g.outputHeight(h), wo = g.outputWidth(w)
         let k = cin * g.kernelH * g.kernelW
         let flops = 2.0 * Double(n * cout * ho * wo) * Double(k)
         let bytes = floatBytes * Double(n * cin * h * w + cout * k + n * cout * ho * wo)
         return OpCase(op: "conv2d_forward", family: "conv",
-                      shape: "\(describe([n, cin, h, w])) \(g) -> \(cout)\(bias ? " +bias" : "")\(sliced ? " slice" : "")",
+                      shape: "\(describe([n, cin, h, w])) \(g) -> \(cout)\(bias ? " +bias" : "")\(sliced ? " slice" : "")"
+                        + (inputNorm ? " +bn-relu" : ""),
                       flops: flops, bytes: bytes) { device, random in
             let input = try randomNCHW(device, [n, cin, h, w], sliced: sliced, &random).view
             let weight = try Self.random(device, [cout, cin, g.kernelH, g.kernelW], &random, -0.5, 0.5)
             let b = bias ? try Self.random(device, [cout], &random) : nil
             let output = try randomNCHW(device, [n, cout, ho, wo], sliced: sliced, &random)
+            let norm = inputNorm ? try randomInputNorm(device, cin, &random) : nil
             return PreparedOp(run: {
-                try device.backend.conv2dForward(input: input, weight: weight, bias: b, output: output.view, geometry: g)
+                try device.backend.conv2dForward(input: input, weight: weight, bias: b, output: output.view, geometry: g, inputNorm: norm)
             }, results: { try device.read(output.whole) })
         }
     }
@@ -64,20 +74,22 @@ public enum OpCatalog {
     }
 
     public static func conv2dBackwardWeight(n: Int, cin: Int, h: Int, w: Int, cout: Int, geometry g: Conv2dGeometry,
-                                            bias: Bool = false, sliced: Bool = false) -> OpCase {
+                                            bias: Bool = false, sliced: Bool = false, inputNorm: Bool = false) -> OpCase {
         let ho = g.outputHeight(h), wo = g.outputWidth(w)
         let k = cin * g.kernelH * g.kernelW
         return OpCase(op: "conv2d_backward_weight", family: "conv",
-                      shape: "\(describe([n, cin, h, w])) \(g) -> \(cout)\(bias ? " +bias" : "")\(sliced ? " slice" : "")",
+                      shape: "\(describe([n, cin, h, w])) \(g) -> \(cout)\(bias ? " +bias" : "")\(sliced ? " slice" : "")"
+                        + (inputNorm ? " +bn-relu" : ""),
                       flops: 2.0 * Double(n * cout * ho * wo) * Double(k),
                       bytes: floatBytes * Double(n * cin * h * w + cout * k + n * cout * ho * wo)) { device, random in
             let input = try randomNCHW(device, [n, cin, h, w], sliced: sliced, &random).view
             let gradOutput = try randomNCHW(device, [n, cout, ho, wo], sliced: sliced, &random).view
             let gradWeight = try Self.random(device, [cout, cin, g.kernelH, g.kernelW], &random)
             let gradBias = bias ? try Self.random(device, [cout], &random) : nil
+            let norm = inputNorm ? try randomInputNorm(device, cin, &random) : nil
             return PreparedOp(run: {
                 try device.backend.conv2dBackwardWeight(input: input, gradOutput: gradOutput, gradWeight: gradWeight,
-                                                        gradBias: gradBias, geometry: g)
+                                                        gradBias: gradBias, geometry: g, inputNorm: norm)
             }, results: { try device.read(gradWeight) + (gradBias.map { try device.read($0) } ?? []) })
         }
     }
@@ -241,11 +253,13 @@ public enum OpCatalog {
     }
 
     /// With `relu`, the backward of batch norm fused with the ReLU after it: the gradient is
-    /// masked by a ReLU output that is 0 about half the time.
+    /// masked by a ReLU output that is 0 about half the time, or, with `maskFromInput`, where the
+    /// batch norm of the input (with a random bias) is positive.
     public static func batchNormBackward(n: Int, c: Int, h: Int, w: Int, accumulate: Bool = false, sliced: Bool = false,
-                                         relu: Bool = false) -> OpCase {
+                                         relu: Bool = false, maskFromInput: Bool = false) -> OpCase {
         OpCase(op: "batch_norm_backward", family: "norm",
-               shape: "\(describe([n, c, h, w]))\(accumulate ? " acc" : "")\(sliced ? " slice" : "")\(relu ? " +relu" : "")",
+               shape: "\(describe([n, c, h, w]))\(accumulate ? " acc" : "")\(sliced ? " slice" : "")\(relu ? " +relu" : "")"
+                + (relu && maskFromInput ? " (mask from input)" : ""),
                bytes: floatBytes * Double(5 * n * c * h * w)) { device, random in
             let count = n * h * w
             let values = random.uniforms(n * c * h * w)
@@ -267,11 +281,16 @@ public enum OpCatalog {
             let weight = try Self.random(device, [c], &random, 0.5, 1.5)
             let saveMean = try device.tensor(mean, shape: [c]), saveInvStd = try device.tensor(invStd, shape: [c])
             let gradWeight = try Self.random(device, [c], &random), gradBias = try Self.random(device, [c], &random)
-            let reluOutput = relu ? try device.tensor(random.uniforms(n * c * h * w).map { max($0, 0) }, shape: [n, c, h, w]) : nil
+            var mask: ReLUMask?
+            if relu && maskFromInput {
+                mask = .input(bias: try Self.random(device, [c], &random, -0.5, 0.5))
+            } else if relu {
+                mask = .output(try device.tensor(random.uniforms(n * c * h * w).map { max($0, 0) }, shape: [n, c, h, w]))
+            }
             return PreparedOp(run: {
                 try device.backend.batchNormBackward(input: input, gradOutput: gradOutput, gradInput: gradInput.view, weight: weight,
                                                      saveMean: saveMean, saveInvStd: saveInvStd, gradWeight: gradWeight,
-                                                     gradBias: gradBias, reluOutput: reluOutput, accumulate: accumulate)
+                                                     gradBias: gradBias, relu: mask, accumulate: accumulate)
             }, results: { try device.read(gradInput.whole) + device.read(gradWeight) + device.read(gradBias) })
         }
     }

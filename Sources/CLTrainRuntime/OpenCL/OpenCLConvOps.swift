@@ -82,7 +82,18 @@ extension OpenCLBackend {
 
     // MARK: Ops
 
-    public func conv2dForward(input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry: Conv2dGeometry) throws {
+    /// `inputNorm` applied to `input`, into a new tensor (the convolutions then read that).
+    func normalized(_ input: Tensor, by norm: BatchNormReLU) throws -> Tensor {
+        precondition(norm.channels == input.c, "batch norm + ReLU of \(norm.channels) channels for an input of \(input.shape)")
+        let output = try input.device.makeTensor(input.shape)
+        try batchNormApply(input: input, output: output, mean: norm.mean, invStd: norm.invStd, weight: norm.weight, bias: norm.bias,
+                           relu: true)
+        return output
+    }
+
+    public func conv2dForward(input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry: Conv2dGeometry,
+                              inputNorm: BatchNormReLU?) throws {
+        let input = try inputNorm.map { try normalized(input, by: $0) } ?? input
         let s = ConvShape(input: input, weight: weight, output: output, geometry: geometry)
         if geometry.isPointwise {
             // output_i (Cout x P) = W (Cout x Cin) * input_i (Cin x P)
@@ -131,7 +142,9 @@ extension OpenCLBackend {
         }
     }
 
-    public func conv2dBackwardWeight(input: Tensor, gradOutput: Tensor, gradWeight: Tensor, gradBias: Tensor?, geometry: Conv2dGeometry) throws {
+    public func conv2dBackwardWeight(input: Tensor, gradOutput: Tensor, gradWeight: Tensor, gradBias: Tensor?, geometry: Conv2dGeometry,
+                                     inputNorm: BatchNormReLU?) throws {
+        let input = try inputNorm.map { try normalized(input, by: $0) } ?? input
         let s = ConvShape(input: input, weight: gradWeight, output: gradOutput, geometry: geometry)
         let nb = s.chunk(floatsPerSample: (s.k + s.cout) * s.p, budgetBytes: convolutionScratchBytes)
         // With one sample per chunk a sample's gradOutput (and a pointwise input) already is the

@@ -76,9 +76,19 @@ extension OpenCLBackend {
     }
 
     public func batchNormBackward(input: Tensor, gradOutput: Tensor, gradInput: Tensor, weight: Tensor,
-                                  saveMean: Tensor, saveInvStd: Tensor, gradWeight: Tensor, gradBias: Tensor, reluOutput: Tensor?,
+                                  saveMean: Tensor, saveInvStd: Tensor, gradWeight: Tensor, gradBias: Tensor, relu: ReLUMask?,
                                   accumulate: Bool) throws {
         precondition(input.shape == gradOutput.shape && input.shape == gradInput.shape, "batch norm backward shapes differ")
+        let reluOutput: Tensor?
+        switch relu {
+        case nil: reluOutput = nil
+        case .output(let output): reluOutput = output
+        case .input(let bias):
+            // The forward's output again, from the input: the kernels then read it as they read a saved one.
+            let output = try input.device.makeTensor(input.shape)
+            try batchNormApply(input: input, output: output, mean: saveMean, invStd: saveInvStd, weight: weight, bias: bias, relu: true)
+            reluOutput = output
+        }
         precondition(reluOutput == nil || reluOutput!.shape == input.shape, "batch norm backward: ReLU output of another shape")
         let sums = try input.device.makeTensor([2 * input.shape[1]])
         try batchNormBackwardReduce(input: input, gradOutput: gradOutput, reluOutput: reluOutput, saveMean: saveMean, saveInvStd: saveInvStd,

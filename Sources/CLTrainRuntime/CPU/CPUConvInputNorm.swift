@@ -1,0 +1,104 @@
+/// Convolutions that read their input through a batch norm + ReLU (`BatchNormReLU`). The loops
+/// that take one sample at a time normalise each sample, as they come to it, into a buffer of
+/// the thread's own that is still in cache when the GEMM reads it (`ConvInput`); the other
+/// algorithms get groups of samples normalised into a scratch buffer (`forNormalizedGroups`).
+/// Either way the whole batch is never written out normalised and read back.
+
+/// A convolution's input as its per-sample loops read it: as it lies, or normalised sample by
+/// sample (bitwise as `batchNormApply` with `relu` writes it) into the reading thread's buffer.
+final class ConvInput {
+    let x: UnsafeMutablePointer<Float>
+    let stride: Int
+    let channels: Int
+    let plane: Int
+    /// Per channel `(scale, shift)` of the batch norm; nil: the input as it lies.
+    let affine: [(scale: Float, shift: Float)]?
+    private var buffers: UnsafeMutablePointer<Float>?
+
+    init(x: UnsafeMutablePointer<Float>, stride: Int, channels: Int, plane: Int, affine: [(scale: Float, shift: Float)]? = nil) {
+        self.x = x
+        self.stride = stride
+        self.channels = channels
+        self.plane = plane
+        self.affine = affine
+    }
+
+    deinit { buffers?.deallocate() }
+
+    var isNormalized: Bool { affine != nil }
+
+    /// One buffer per chunk of samples (thread); call before the loops, with their chunk count.
+    func reserve(chunks: Int) {
+        guard affine != nil else { return }
+        buffers?.deallocate()
+        buffers = UnsafeMutablePointer<Float>.allocate(capacity: chunks * channels * plane)
+    }
+
+    /// Sample `n`'s input (`[C, H, W]`, channels `plane` apart) for the thread of chunk `chunk`.
+    func sample(_ n: Int, chunk: Int) -> UnsafeMutablePointer<Float> {
+        let source = x + n * stride
+        guard let affine else { return source }
+        guard let buffers else { preconditionFailure("ConvInput: reserve(chunks:) before reading normalised samples") }
+        let buffer = buffers + chunk * channels * plane
+        for ch in 0..<channels {
+            SIMDReduction.affine(source + ch * plane, into: buffer + ch * plane, plane, scale: affine[ch].scale, shift: affine[ch].shift,
+                                 relu: true)
+        }
+        return buffer
+    }
+}
+
+extension CPUBackend {
+    /// Per channel `(scale, shift)` of a batch norm, as `batchNormApply` computes them.
+    func batchNormAffine(_ norm: BatchNormReLU) -> [(scale: Float, shift: Float)] {
+        let m = dense(norm.mean), v = dense(norm.invStd), w = dense(norm.weight), b = dense(norm.bias)
+        return (0..<norm.channels).map { Self.batchNormScaleShift(mean: m[$0], invStd: v[$0], weight: w[$0], bias: b[$0]) }
+    }
+
+    /// The input of convolution `s` read through `norm` (nil: as it lies).
+    func convInput(_ s: ConvShape, x: UnsafeMutablePointer<Float>, xStride: Int, norm: BatchNormReLU?) -> ConvInput {
+        if let norm {
+            precondition(norm.channels == s.inChannels,
+                         "conv2d: batch norm + ReLU of \(norm.channels) channels for an input of \(s.inChannels)")
+        }
+        return ConvInput(x: x, stride: xStride, channels: s.inChannels, plane: s.inPlane, affine: norm.map { batchNormAffine($0) })
+    }
+
+    /// Whether the algorithm for `s` reads its input one sample at a time (in `forSampleChunks`).
+    static func readsOneSampleAtATime(_ s: ConvShape) -> Bool {
+        ConvRegionPlan(s) == nil && (usesTapStacking(s) || s.geometry.isPointwise || groupSize(s) == 1)
+    }
+
+    /// Floats of normalised input per group for the other algorithms (all channels of its samples).
+    static let normalizedGroupBudget = 1 << 20
+
+    /// `body(first, group, normalized)` for consecutive groups of samples: `group` is `s` for that
+    /// many samples and `input` holds them normalised (dense, `[count, Cin, H, W]`).
+    func forNormalizedGroups(_ s: ConvShape, _ input: ConvInput,
+                             _ body: (_ first: Int, _ group: ConvShape, _ normalized: ConvInput) -> Void) {
+        guard let affine = input.affine else { preconditionFailure("forNormalizedGroups of an input read as it lies") }
+        let plane = s.inPlane, channels = s.inChannels
+        let size = max(1, min(s.n, Self.normalizedGroupBudget / max(channels * plane, 1)))
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: size * channels * plane)
+        defer { scratch.deallocate() }
+        var first = 0
+        while first < s.n {
+            let count = min(size, s.n - first), start = first
+            parallel.forEach(count * channels, cost: plane) { item in
+                let sample = item / channels, ch = item % channels
+                SIMDReduction.affine(input.x + (start + sample) * input.stride + ch * plane, into: scratch + item * plane, plane,
+                                     scale: affine[ch].scale, shift: affine[ch].shift, relu: true)
+            }
+            body(start, s.samples(count), ConvInput(x: scratch, stride: channels * plane, channels: channels, plane: plane))
+            first += count
+        }
+    }
+}
+
+extension CPUBackend.ConvShape {
+    /// The same convolution over `count` samples.
+    func samples(_ count: Int) -> Self {
+        Self(n: count, inChannels: inChannels, height: height, width: width, outChannels: outChannels,
+             outHeight: outHeight, outWidth: outWidth, geometry: geometry)
+    }
+}

@@ -1,0 +1,75 @@
+import XCTest
+@testable import CLTrainRuntime
+
+/// Convolutions that apply a batch norm + ReLU to their input as they read it (`inputNorm`)
+/// against the convolution of that input normalised first by `batchNormApply`, on the CPU
+/// backend, for every algorithm: the per-sample loops (1x1, im2col, tap stacking) and the ones
+/// that get groups of normalised samples (region plans, batched im2col, several groups).
+final class ConvInputNormTests: XCTestCase {
+    let device = Device(backend: CPUBackend())
+    var backend: any Backend { device.backend }
+
+    struct Case {
+        let n: Int, cin: Int, h: Int, w: Int, cout: Int
+        let geometry: Conv2dGeometry
+        let why: String
+    }
+
+    let cases: [Case] = [
+        Case(n: 3, cin: 7, h: 9, w: 8, cout: 5, geometry: Conv2dGeometry(kernel: 1), why: "1x1"),
+        Case(n: 1, cin: 6, h: 7, w: 7, cout: 4, geometry: Conv2dGeometry(kernel: 1, stride: 2), why: "1x1 stride 2, batch 1"),
+        Case(n: 2, cin: 5, h: 9, w: 7, cout: 6, geometry: Conv2dGeometry(kernel: 3, stride: 2, padding: 1), why: "per-sample im2col"),
+        Case(n: 3, cin: 17, h: 10, w: 9, cout: 5, geometry: Conv2dGeometry(kernel: 3, padding: 1), why: "tap stacking"),
+        Case(n: 2, cin: 16, h: 12, w: 11, cout: 3, geometry: Conv2dGeometry(kernel: 3, padding: 4, dilation: 4), why: "tap stacking, dilation 4"),
+        Case(n: 3, cin: 5, h: 4, w: 4, cout: 7, geometry: Conv2dGeometry(kernel: 3, padding: 2, dilation: 2), why: "region plan"),
+        Case(n: 3, cin: 6, h: 7, w: 5, cout: 64, geometry: Conv2dGeometry(kernel: 3, padding: 1), why: "batched im2col"),
+        Case(n: 20, cin: 64, h: 32, w: 32, cout: 64, geometry: Conv2dGeometry(kernel: 3, padding: 1), why: "batched im2col, several groups"),
+    ]
+
+    func norm(_ c: Int, _ rng: inout SplitMix64) throws -> BatchNormReLU {
+        BatchNormReLU(mean: try device.tensor(rng.floats(c, in: -0.3...0.3), shape: [c]),
+                      invStd: try device.tensor(rng.floats(c, in: 0.5...1.5), shape: [c]),
+                      weight: try device.tensor(rng.floats(c, in: 0.5...1.5), shape: [c]),
+                      bias: try device.tensor(rng.floats(c, in: -0.5...0.2), shape: [c]))
+    }
+
+    func testConvolutionsOfANormalisedInputMatchNormalisingFirst() throws {
+        var rng = SplitMix64(seed: 11)
+        for c in cases {
+            let g = c.geometry, outShape = [c.n, c.cout, g.outputHeight(c.h), g.outputWidth(c.w)]
+            // The input is a channel slice of a wider tensor, as inside a dense block.
+            let whole = try device.tensor(rng.floats(c.n * (c.cin + 2) * c.h * c.w), shape: [c.n, c.cin + 2, c.h, c.w])
+            let input = whole.channels(1..<1 + c.cin)
+            let weight = try device.tensor(rng.floats(c.cout * c.cin * g.kernelH * g.kernelW), shape: [c.cout, c.cin, g.kernelH, g.kernelW])
+            let gradOutput = try device.tensor(rng.floats(outShape.reduce(1, *)), shape: outShape)
+            let bn = try norm(c.cin, &rng)
+            let normalized = try device.makeTensor([c.n, c.cin, c.h, c.w])
+            try backend.batchNormApply(input: input, output: normalized, mean: bn.mean, invStd: bn.invStd, weight: bn.weight,
+                                       bias: bn.bias, relu: true)
+            XCTAssertGreaterThan(try device.read(normalized).filter { $0 == 0 }.count, 0, "\(c.why): the ReLU should cut some values")
+
+            let fused = try device.makeTensor(outShape), reference = try device.makeTensor(outShape)
+            try backend.conv2dForward(input: input, weight: weight, bias: nil, output: fused, geometry: g, inputNorm: bn)
+            try backend.conv2dForward(input: normalized, weight: weight, bias: nil, output: reference, geometry: g)
+            assertClose(try device.read(fused), try device.read(reference), rtol: 1e-5, atol: 1e-5, "\(c.why): forward")
+
+            let fusedGrad = try device.zeros(weight.shape), referenceGrad = try device.zeros(weight.shape)
+            try backend.conv2dBackwardWeight(input: input, gradOutput: gradOutput, gradWeight: fusedGrad, gradBias: nil, geometry: g,
+                                             inputNorm: bn)
+            try backend.conv2dBackwardWeight(input: normalized, gradOutput: gradOutput, gradWeight: referenceGrad, gradBias: nil, geometry: g)
+            assertClose(try device.read(fusedGrad), try device.read(referenceGrad), rtol: 1e-5, atol: 1e-4, "\(c.why): weight gradient")
+        }
+    }
+
+    func testEveryAlgorithmIsCovered() {
+        let shapes = cases.map {
+            CPUBackend.ConvShape(n: $0.n, inChannels: $0.cin, height: $0.h, width: $0.w, outChannels: $0.cout,
+                                 outHeight: $0.geometry.outputHeight($0.h), outWidth: $0.geometry.outputWidth($0.w), geometry: $0.geometry)
+        }
+        XCTAssertTrue(shapes.contains { ConvRegionPlan($0) != nil }, "a region plan")
+        XCTAssertTrue(shapes.contains { CPUBackend.usesTapStacking($0) }, "tap stacking")
+        XCTAssertTrue(shapes.contains { !CPUBackend.readsOneSampleAtATime($0) && ConvRegionPlan($0) == nil }, "batched im2col")
+        XCTAssertTrue(shapes.contains { $0.n * $0.inChannels * $0.inPlane > CPUBackend.normalizedGroupBudget },
+                      "more samples than one normalised group holds")
+    }
+}
