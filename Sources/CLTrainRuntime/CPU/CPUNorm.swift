@@ -135,23 +135,18 @@ extension CPUBackend {
         let rb = reluBias.map { dense($0) }
         parallel.forEach(c, cost: 2 * count) { ch in
             let mean = sm[ch], invStd = Double(si[ch])
-            // With the mask found from the input: each plane's forward output again, as
-            // batchNormApply computes it (bitwise), into a plane-sized buffer that stays in cache.
+            // With the mask found from the input: the forward's output, as batchNormApply computes
+            // it (bitwise), again in registers.
             let affine = rb.map { Self.batchNormScaleShift(mean: mean, invStd: si[ch], weight: w[ch], bias: $0[ch]) }
-            let recomputed = affine.map { _ in UnsafeMutablePointer<Float>.allocate(capacity: plane) }
-            defer { recomputed?.deallocate() }
-            func mask(_ sample: Int) -> UnsafePointer<Float>? {
-                let xp = x + sample * xs + ch * plane
-                if let recomputed, let affine {
-                    SIMDReduction.affine(xp, into: recomputed, plane, scale: affine.scale, shift: affine.shift, relu: true)
-                    return UnsafePointer(recomputed)
-                }
-                return r.map { UnsafePointer($0 + sample * rs + ch * plane) }
-            }
+            func mask(_ sample: Int) -> UnsafePointer<Float>? { r.map { UnsafePointer($0 + sample * rs + ch * plane) } }
             var sumDy = 0.0, sumDyCentered = 0.0
             for sample in 0..<n {
-                let sums = SIMDReduction.gradientSums(gy + sample * gys + ch * plane, x + sample * xs + ch * plane, plane, mean: mean,
-                                                      mask: mask(sample))
+                let dyp = gy + sample * gys + ch * plane, xp = x + sample * xs + ch * plane
+                let sums = if let affine {
+                    SIMDReduction.gradientSums(dyp, xp, plane, mean: mean, maskScale: affine.scale, maskShift: affine.shift)
+                } else {
+                    SIMDReduction.gradientSums(dyp, xp, plane, mean: mean, mask: mask(sample))
+                }
                 sumDy += Double(sums.dy)
                 sumDyCentered += Double(sums.dyCentered)
             }
@@ -164,9 +159,14 @@ extension CPUBackend {
             let a = Float(k), bx = Float(-k * invStd * meanDyXhat)
             let c0 = Float(-k * meanDy + k * invStd * meanDyXhat * Double(mean))
             for sample in 0..<n {
-                SIMDReduction.batchNormInputGradient(gy + sample * gys + ch * plane, x + sample * xs + ch * plane,
-                                                     into: gx + sample * gxs + ch * plane, plane, a: a, b: bx, c: c0,
-                                                     mask: mask(sample), accumulate: accumulate)
+                let dyp = gy + sample * gys + ch * plane, xp = x + sample * xs + ch * plane, dxp = gx + sample * gxs + ch * plane
+                if let affine {
+                    SIMDReduction.batchNormInputGradient(dyp, xp, into: dxp, plane, a: a, b: bx, c: c0, maskScale: affine.scale,
+                                                         maskShift: affine.shift, accumulate: accumulate)
+                } else {
+                    SIMDReduction.batchNormInputGradient(dyp, xp, into: dxp, plane, a: a, b: bx, c: c0, mask: mask(sample),
+                                                         accumulate: accumulate)
+                }
             }
         }
     }

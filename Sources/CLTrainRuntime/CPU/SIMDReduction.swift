@@ -124,4 +124,63 @@ enum SIMDReduction {
             while i < n { dx[i] = a * dy[i] + b * x[i] + c; i += 1 }
         }
     }
+
+    // MARK: A fused ReLU's mask found from the input
+
+    /// The ReLU output `max(0, x * scale + shift)` as `affine` computes it, in registers: the
+    /// mask of a batch norm's fused ReLU without reading its output.
+    @inline(__always)
+    static func reluOfAffine(_ x: V, _ s: V, _ t: V) -> V { relu(x * s + t) }
+
+    @inline(__always)
+    static func reluOfAffine(_ x: Float, _ scale: Float, _ shift: Float) -> Float {
+        let v = x * scale + shift
+        return v < 0 ? 0 : v
+    }
+
+    /// `gradientSums` with the mask `max(0, x * scale + shift)` (bitwise the mask `affine` with
+    /// `relu` writes).
+    static func gradientSums(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, mean: Float,
+                             maskScale scale: Float, maskShift shift: Float) -> (dy: Float, dyCentered: Float) {
+        var a = V(), b = V(), i = 0
+        let m = V(repeating: mean), s = V(repeating: scale), t = V(repeating: shift)
+        while i + 8 <= n {
+            let xv = load(x, i)
+            let d = masked(load(dy, i), by: reluOfAffine(xv, s, t))
+            a += d
+            b += d * (xv - m)
+            i += 8
+        }
+        var sumDy = a.sum(), sumCentered = b.sum()
+        while i < n {
+            let d = masked(dy[i], by: reluOfAffine(x[i], scale, shift))
+            sumDy += d
+            sumCentered += d * (x[i] - mean)
+            i += 1
+        }
+        return (sumDy, sumCentered)
+    }
+
+    /// `batchNormInputGradient` with the mask `max(0, x * scale + shift)`.
+    static func batchNormInputGradient(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>,
+                                       _ n: Int, a: Float, b: Float, c: Float, maskScale scale: Float, maskShift shift: Float,
+                                       accumulate: Bool) {
+        let va = V(repeating: a), vb = V(repeating: b), vc = V(repeating: c), s = V(repeating: scale), t = V(repeating: shift)
+        var i = 0
+        if accumulate {
+            while i + 8 <= n {
+                let xv = load(x, i)
+                store(load(dx, i) + va * masked(load(dy, i), by: reluOfAffine(xv, s, t)) + vb * xv + vc, dx, i)
+                i += 8
+            }
+            while i < n { dx[i] += a * masked(dy[i], by: reluOfAffine(x[i], scale, shift)) + b * x[i] + c; i += 1 }
+        } else {
+            while i + 8 <= n {
+                let xv = load(x, i)
+                store(va * masked(load(dy, i), by: reluOfAffine(xv, s, t)) + vb * xv + vc, dx, i)
+                i += 8
+            }
+            while i < n { dx[i] = a * masked(dy[i], by: reluOfAffine(x[i], scale, shift)) + b * x[i] + c; i += 1 }
+        }
+    }
 }
