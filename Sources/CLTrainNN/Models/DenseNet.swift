@@ -295,8 +295,11 @@ final class Transition {
     }
 
     func forward(_ input: Tensor, training: Bool) throws -> Tensor {
-        let x = try norm.forward(input, training: training, relu: true)
-        return try pool.forward(conv.forward(x, training: training), training: training)
+        // In training the convolution applies the BN-ReLU as it reads (as in the dense layers).
+        let y = training
+            ? try conv.forward(input, training: true, normalizedBy: norm.normalization(of: input))
+            : try conv.forward(norm.forward(input, training: false, relu: true), training: false)
+        return try pool.forward(y, training: training)
     }
 
     func backward(_ gradOutput: Tensor) throws -> Tensor {
