@@ -61,12 +61,17 @@ public final class Conv2d {
         let inputNorm = savedInputNorm
         release()
         let backend = input.device.backend
+        // The input gradient first: the weight gradient then reads the input, which the layer
+        // before (a batch norm's backward, as in DenseNet) reads next, while it may still be cached.
+        var result: Tensor?
+        if inputGradient {
+            let gx = try gradInput ?? input.device.makeTensor(input.shape)
+            try backend.conv2dBackwardData(gradOutput: gradOutput, weight: weight.value, gradInput: gx, geometry: geometry,
+                                           accumulate: gradInput != nil && accumulate)
+            result = gx
+        }
         try backend.conv2dBackwardWeight(input: input, gradOutput: gradOutput, gradWeight: weight.gradient,
                                          gradBias: bias?.gradient, geometry: geometry, inputNorm: inputNorm)
-        guard inputGradient else { return nil }
-        let result = try gradInput ?? input.device.makeTensor(input.shape)
-        try backend.conv2dBackwardData(gradOutput: gradOutput, weight: weight.value, gradInput: result, geometry: geometry,
-                                       accumulate: gradInput != nil && accumulate)
         return result
     }
 
