@@ -65,26 +65,11 @@ public final class BatchNorm2d {
     /// Normalise `input` (batch statistics in training, running ones in eval), into `output`
     /// when given; `output` may be a fresh tensor only (never the input). With `relu`, the ReLU
     /// that follows is applied in the same pass (and `backward` takes the gradient after it).
-    /// `statistics`: the batch statistics of `input`'s channels, already computed (training only;
-    /// their epsilon must be this layer's).
-    public func forward(_ input: Tensor, into output: Tensor? = nil, training: Bool, relu: Bool = false,
-                        statistics: BatchStatistics? = nil) throws -> Tensor {
+    public func forward(_ input: Tensor, into output: Tensor? = nil, training: Bool, relu: Bool = false) throws -> Tensor {
         precondition(input.c == channels, "\(name): input \(input.shape), expected \(channels) channels")
         let device = input.device
         let out = try output ?? device.makeTensor(input.shape)
-        if training, let statistics {
-            precondition(statistics.mean.count == channels && statistics.epsilon == epsilon,
-                         "\(name): shared statistics of \(statistics.mean.count) channels with epsilon \(statistics.epsilon)")
-            try updateRunningStatistics(statistics)
-            try device.backend.batchNormApply(input: input, output: out, mean: statistics.mean, invStd: statistics.invStd,
-                                              weight: weight.value, bias: bias.value, relu: relu)
-            savedInput = input
-            savedReLUOutput = relu ? out : nil
-            saveMean = statistics.mean
-            saveInvStd = statistics.invStd
-            reluAppliedByReader = false
-            batchesTracked += 1
-        } else if training {
+        if training {
             let mean = meanBuffer
             let invStd = invStdBuffer
             try device.backend.batchNormForwardTraining(
