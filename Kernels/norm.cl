@@ -96,6 +96,14 @@ __kernel void batch_norm_channel_statistics(__global const float* x, int x_off, 
     }
 }
 
+// The batch norm of one value: (x - mean) * scale + bias, scale = invstd * weight. One function
+// for the forward and for the backward that finds a fused ReLU's mask from the input, so both
+// round alike.
+inline float batch_norm_value(float x, float mean, float scale, float bias)
+{
+    return (x - mean) * scale + bias;
+}
+
 // y = (x - mean[c]) * invstd[c] * weight[c] + bias[c], then max(y, 0) when relu (BN and ReLU
 // fused); one work-item per element.
 __kernel void batch_norm_apply(__global const float* x, int x_off, int x_stride,
@@ -113,7 +121,7 @@ __kernel void batch_norm_apply(__global const float* x, int x_off, int x_stride,
     const int rem = gid - n * sample;
     const int c = rem / P;
     const float scale = invstd[invstd_off + c] * weight[weight_off + c];
-    const float v = (x[x_off + n * x_stride + rem] - mean[mean_off + c]) * scale + bias[bias_off + c];
+    const float v = batch_norm_value(x[x_off + n * x_stride + rem], mean[mean_off + c], scale, bias[bias_off + c]);
     y[y_off + n * y_stride + rem] = (relu && v < 0.0f) ? 0.0f : v;  // a NaN passes the ReLU
 }
 
@@ -138,13 +146,24 @@ __kernel void batch_norm_inference(__global const float* x, int x_off, int x_str
     y[y_off + n * y_stride + rem] = (relu && v < 0.0f) ? 0.0f : v;  // a NaN passes the ReLU
 }
 
+// Whether dy (the gradient after a fused ReLU) counts: masked 0, always; 1, where the forward's
+// output y > 0; 2, where that output, found again from x (batch_norm_value), is > 0.
+inline bool relu_passes(int masked, float y, float x, float mean, float scale, float bias)
+{
+    if (masked == 1) return y > 0.0f;
+    if (masked == 2) return batch_norm_value(x, mean, scale, bias) > 0.0f;
+    return true;
+}
+
 // Per channel c: sum_dy = Σ dy, sum_dy_xhat = Σ dy * xhat with xhat = (x - mean) * invstd.
 // grad_bias[c] += sum_dy, grad_weight[c] += sum_dy_xhat, and both sums go to
-// sums[c] and sums[C + c] for batch_norm_backward_input. When masked, the forward fused a ReLU
-// whose output is y, and dy (the gradient after the ReLU) counts only where y > 0.
+// sums[c] and sums[C + c] for batch_norm_backward_input. dy is masked as relu_passes says (y is
+// read when masked is 1, weight and bias when it is 2).
 __kernel void batch_norm_backward_reduce(__global const float* x, int x_off, int x_stride,
                                          __global const float* dy, int dy_off, int dy_stride,
                                          __global const float* y, int y_off, int y_stride, int masked,
+                                         __global const float* weight, int weight_off,
+                                         __global const float* bias, int bias_off,
                                          __global const float* mean, int mean_off,
                                          __global const float* invstd, int invstd_off,
                                          __global float* grad_weight, int grad_weight_off,
@@ -160,14 +179,18 @@ __kernel void batch_norm_backward_reduce(__global const float* x, int x_off, int
     const int count = N * P;
     const float m = mean[mean_off + c];
     const float s = invstd[invstd_off + c];
+    const float scale = masked == 2 ? s * weight[weight_off + c] : 0.0f;
+    const float b = masked == 2 ? bias[bias_off + c] : 0.0f;
 
     float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
     for (int j = lid; j < count; j += lsize) {
         const int n = j / P;
         const int e = c * P + (j - n * P);
-        const float g = (!masked || y[y_off + n * y_stride + e] > 0.0f) ? dy[dy_off + n * dy_stride + e] : 0.0f;
+        const float xv = x[x_off + n * x_stride + e];
+        const float yv = masked == 1 ? y[y_off + n * y_stride + e] : 0.0f;
+        const float g = relu_passes(masked, yv, xv, m, scale, b) ? dy[dy_off + n * dy_stride + e] : 0.0f;
         sum_dy += g;
-        sum_dy_xhat += g * (x[x_off + n * x_stride + e] - m) * s;
+        sum_dy_xhat += g * (xv - m) * s;
     }
     sum_dy = group_sum(sum_dy, scratch);
     sum_dy_xhat = group_sum(sum_dy_xhat, scratch);
@@ -179,11 +202,12 @@ __kernel void batch_norm_backward_reduce(__global const float* x, int x_off, int
     }
 }
 
-// dx (+)= weight * invstd / M * (M * dy - Σdy - xhat * Σ(dy * xhat)), M = N * P; dy masked by
-// y > 0 as in batch_norm_backward_reduce.
+// dx (+)= weight * invstd / M * (M * dy - Σdy - xhat * Σ(dy * xhat)), M = N * P; dy masked
+// as in batch_norm_backward_reduce.
 __kernel void batch_norm_backward_input(__global const float* x, int x_off, int x_stride,
                                         __global const float* dy, int dy_off, int dy_stride,
                                         __global const float* y, int y_off, int y_stride, int masked,
+                                        __global const float* bias, int bias_off,
                                         __global float* dx, int dx_off, int dx_stride,
                                         __global const float* mean, int mean_off,
                                         __global const float* invstd, int invstd_off,
@@ -199,8 +223,12 @@ __kernel void batch_norm_backward_input(__global const float* x, int x_off, int 
     const int c = rem / P;
     const float M = (float)(N * P);
     const float s = invstd[invstd_off + c];
-    const float xhat = (x[x_off + n * x_stride + rem] - mean[mean_off + c]) * s;
-    const float g = (!masked || y[y_off + n * y_stride + rem] > 0.0f) ? dy[dy_off + n * dy_stride + rem] : 0.0f;
+    const float m = mean[mean_off + c];
+    const float xv = x[x_off + n * x_stride + rem];
+    const float xhat = (xv - m) * s;
+    const float yv = masked == 1 ? y[y_off + n * y_stride + rem] : 0.0f;
+    const float b = masked == 2 ? bias[bias_off + c] : 0.0f;
+    const float g = relu_passes(masked, yv, xv, m, s * weight[weight_off + c], b) ? dy[dy_off + n * dy_stride + rem] : 0.0f;
     const float v = weight[weight_off + c] * s / M
                     * (M * g - sums[sums_off + c] - xhat * sums[sums_off + C + c]);
     ACCUMULATE(dx[dx_off + n * dx_stride + rem], v, accumulate);

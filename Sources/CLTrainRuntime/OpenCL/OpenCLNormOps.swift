@@ -54,46 +54,53 @@ extension OpenCLBackend {
                               .int(n), .int(c), .int(p), .float(epsilon), .int(relu ? 1 : 0)]))
     }
 
+    /// The mask arguments of the backward kernels: the saved ReLU output (or a placeholder), the
+    /// kernels' `masked` mode (0 none, 1 read the output, 2 find it from the input) and the bias.
+    static func maskArguments(_ relu: ReLUMask?, placeholder: Tensor) -> (output: [KernelArgument], mode: Int, bias: Tensor) {
+        switch relu {
+        case nil: return (strided(placeholder), 0, placeholder)
+        case .output(let output): return (strided(output), 1, placeholder)
+        case .input(let bias): return (strided(placeholder), 2, bias)
+        }
+    }
+
     /// Per channel: Σdy and Σdy·xhat into `sums` ([2C]); `gradBias += Σdy`, `gradWeight += Σdy·xhat`.
-    func batchNormBackwardReduce(input: Tensor, gradOutput: Tensor, reluOutput: Tensor?, saveMean: Tensor, saveInvStd: Tensor,
+    func batchNormBackwardReduce(input: Tensor, gradOutput: Tensor, relu: ReLUMask?, weight: Tensor, saveMean: Tensor, saveInvStd: Tensor,
                                  gradWeight: Tensor, gradBias: Tensor, sums: Tensor) throws {
         let (n, c, p) = Self.channelLayout(input)
         let group = reductionGroupSize
+        let mask = Self.maskArguments(relu, placeholder: gradOutput)
         try launch(.norm, "batch_norm_backward_reduce", global: [c * group], local: [group],
-                   Self.args(Self.strided(input), Self.strided(gradOutput), Self.strided(reluOutput ?? gradOutput),
-                             [.int(reluOutput == nil ? 0 : 1), .tensor(saveMean), .tensor(saveInvStd), .tensor(gradWeight), .tensor(gradBias), .tensor(sums),
-                      .int(n), .int(c), .int(p), .localFloats(group)]))
+                   Self.args(Self.strided(input), Self.strided(gradOutput), mask.output,
+                             [.int(mask.mode), .tensor(weight), .tensor(mask.bias), .tensor(saveMean), .tensor(saveInvStd),
+                              .tensor(gradWeight), .tensor(gradBias), .tensor(sums), .int(n), .int(c), .int(p), .localFloats(group)]))
     }
 
     /// `gradInput (+)= weight * invStd / M * (M * dy - Σdy - xhat * Σdy·xhat)`, element-wise.
-    func batchNormBackwardInput(input: Tensor, gradOutput: Tensor, reluOutput: Tensor?, gradInput: Tensor, saveMean: Tensor,
+    func batchNormBackwardInput(input: Tensor, gradOutput: Tensor, relu: ReLUMask?, gradInput: Tensor, saveMean: Tensor,
                                 saveInvStd: Tensor, weight: Tensor, sums: Tensor, accumulate: Bool) throws {
         let (n, c, p) = Self.channelLayout(input)
+        let mask = Self.maskArguments(relu, placeholder: gradOutput)
         try launchElements(.norm, "batch_norm_backward_input", count: n * c * p,
-                           Self.args(Self.strided(input), Self.strided(gradOutput), Self.strided(reluOutput ?? gradOutput),
-                                     [.int(reluOutput == nil ? 0 : 1)], Self.strided(gradInput), [.tensor(saveMean), .tensor(saveInvStd), .tensor(weight), .tensor(sums),
-                              .int(n), .int(c), .int(p), .int(accumulate ? 1 : 0)]))
+                           Self.args(Self.strided(input), Self.strided(gradOutput), mask.output,
+                                     [.int(mask.mode), .tensor(mask.bias)], Self.strided(gradInput),
+                                     [.tensor(saveMean), .tensor(saveInvStd), .tensor(weight), .tensor(sums),
+                                      .int(n), .int(c), .int(p), .int(accumulate ? 1 : 0)]))
     }
 
     public func batchNormBackward(input: Tensor, gradOutput: Tensor, gradInput: Tensor, weight: Tensor,
                                   saveMean: Tensor, saveInvStd: Tensor, gradWeight: Tensor, gradBias: Tensor, relu: ReLUMask?,
                                   accumulate: Bool) throws {
         precondition(input.shape == gradOutput.shape && input.shape == gradInput.shape, "batch norm backward shapes differ")
-        let reluOutput: Tensor?
         switch relu {
-        case nil: reluOutput = nil
-        case .output(let output): reluOutput = output
-        case .input(let bias):
-            // The forward's output again, from the input: the kernels then read it as they read a saved one.
-            let output = try input.device.makeTensor(input.shape)
-            try batchNormApply(input: input, output: output, mean: saveMean, invStd: saveInvStd, weight: weight, bias: bias, relu: true)
-            reluOutput = output
+        case .output(let output): precondition(output.shape == input.shape, "batch norm backward: ReLU output of another shape")
+        case .input(let bias): precondition(bias.count == input.shape[1], "batch norm backward: bias of \(bias.count) channels")
+        case nil: break
         }
-        precondition(reluOutput == nil || reluOutput!.shape == input.shape, "batch norm backward: ReLU output of another shape")
         let sums = try input.device.makeTensor([2 * input.shape[1]])
-        try batchNormBackwardReduce(input: input, gradOutput: gradOutput, reluOutput: reluOutput, saveMean: saveMean, saveInvStd: saveInvStd,
-                                    gradWeight: gradWeight, gradBias: gradBias, sums: sums)
-        try batchNormBackwardInput(input: input, gradOutput: gradOutput, reluOutput: reluOutput, gradInput: gradInput, saveMean: saveMean,
+        try batchNormBackwardReduce(input: input, gradOutput: gradOutput, relu: relu, weight: weight, saveMean: saveMean,
+                                    saveInvStd: saveInvStd, gradWeight: gradWeight, gradBias: gradBias, sums: sums)
+        try batchNormBackwardInput(input: input, gradOutput: gradOutput, relu: relu, gradInput: gradInput, saveMean: saveMean,
                                    saveInvStd: saveInvStd, weight: weight, sums: sums, accumulate: accumulate)
     }
 }
