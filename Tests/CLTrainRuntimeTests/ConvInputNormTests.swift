@@ -68,7 +68,7 @@ final class ConvInputNormTests: XCTestCase {
         }
         XCTAssertTrue(shapes.contains { ConvRegionPlan($0) != nil }, "a region plan")
         XCTAssertTrue(shapes.contains { CPUBackend.usesTapStacking($0) }, "tap stacking")
-        XCTAssertTrue(shapes.contains { !CPUBackend.readsOneSampleAtATime($0) && ConvRegionPlan($0) == nil }, "batched im2col")
+        XCTAssertTrue(shapes.contains { ConvRegionPlan($0) == nil && !CPUBackend.readsOneSampleAtATime($0, plan: nil) }, "batched im2col")
         XCTAssertTrue(shapes.contains { $0.n * $0.inChannels * $0.inPlane > CPUBackend.normalizedGroupBudget },
                       "more samples than one normalised group holds")
     }

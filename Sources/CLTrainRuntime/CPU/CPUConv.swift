@@ -185,22 +185,23 @@ extension CPUBackend {
         let b = bias.map { dense($0) }
         let ys = output.sampleStride
         let source = convInput(s, x: x, xStride: input.sampleStride, norm: inputNorm)
-        if source.isNormalized && !Self.readsOneSampleAtATime(s) {
+        let plan = ConvRegionPlan(s)
+        if source.isNormalized && !Self.readsOneSampleAtATime(s, plan: plan) {
             forNormalizedGroups(s, source) { first, group, normalized in
-                conv2dForward(group, input: normalized, w: w, bias: b, y: y + first * ys, yStride: ys)
+                conv2dForward(group, plan: ConvRegionPlan(group), input: normalized, w: w, bias: b, y: y + first * ys, yStride: ys)
             }
         } else {
-            conv2dForward(s, input: source, w: w, bias: b, y: y, yStride: ys)
+            conv2dForward(s, plan: plan, input: source, w: w, bias: b, y: y, yStride: ys)
         }
     }
 
-    /// The forward convolution: the algorithm for the shape, then its loops. Only the loops that
-    /// read one sample at a time take a normalised input.
-    func conv2dForward(_ s: ConvShape, input: ConvInput, w: UnsafePointer<Float>,
+    /// The forward convolution: the algorithm for the shape (`plan`: its region plan, if any),
+    /// then its loops. Only the loops that read one sample at a time take a normalised input.
+    func conv2dForward(_ s: ConvShape, plan: ConvRegionPlan?, input: ConvInput, w: UnsafePointer<Float>,
                        bias b: UnsafeMutablePointer<Float>?, y: UnsafeMutablePointer<Float>, yStride ys: Int) {
-        precondition(!input.isNormalized || Self.readsOneSampleAtATime(s), "conv2d: a normalised input for a batched algorithm")
+        precondition(!input.isNormalized || Self.readsOneSampleAtATime(s, plan: plan), "conv2d: a normalised input for a batched algorithm")
         let x = input.x, xStride = input.stride
-        if let plan = ConvRegionPlan(s) {
+        if let plan {
             conv2dForwardByRegions(plan, s, x: x, xStride: xStride, w: w, bias: b, y: y, yStride: ys)
             return
         }
@@ -310,12 +311,14 @@ extension CPUBackend {
         let x = pointer(input), gy = pointer(gradOutput), gw = dense(gradWeight)
         let gyStride = gradOutput.sampleStride
         let source = convInput(s, x: x, xStride: input.sampleStride, norm: inputNorm)
-        if source.isNormalized && !Self.readsOneSampleAtATime(s) {
+        let plan = ConvRegionPlan(s)
+        if source.isNormalized && !Self.readsOneSampleAtATime(s, plan: plan) {
             forNormalizedGroups(s, source) { first, group, normalized in
-                conv2dBackwardWeight(group, input: normalized, gy: gy + first * gyStride, gyStride: gyStride, gw: gw)
+                conv2dBackwardWeight(group, plan: ConvRegionPlan(group), input: normalized, gy: gy + first * gyStride,
+                                     gyStride: gyStride, gw: gw)
             }
         } else {
-            conv2dBackwardWeight(s, input: source, gy: gy, gyStride: gyStride, gw: gw)
+            conv2dBackwardWeight(s, plan: plan, input: source, gy: gy, gyStride: gyStride, gw: gw)
         }
         if let gradBias {
             let gb = dense(gradBias)
@@ -330,13 +333,13 @@ extension CPUBackend {
         }
     }
 
-    /// `gw +=` the weight gradient: the algorithm for the shape, then its loops. Only the loops
-    /// that read one sample at a time take a normalised input.
-    func conv2dBackwardWeight(_ s: ConvShape, input: ConvInput,
+    /// `gw +=` the weight gradient: the algorithm for the shape (`plan`: its region plan, if any),
+    /// then its loops. Only the loops that read one sample at a time take a normalised input.
+    func conv2dBackwardWeight(_ s: ConvShape, plan: ConvRegionPlan?, input: ConvInput,
                               gy: UnsafeMutablePointer<Float>, gyStride: Int, gw: UnsafeMutablePointer<Float>) {
-        precondition(!input.isNormalized || Self.readsOneSampleAtATime(s), "conv2d: a normalised input for a batched algorithm")
+        precondition(!input.isNormalized || Self.readsOneSampleAtATime(s, plan: plan), "conv2d: a normalised input for a batched algorithm")
         let x = input.x, xStride = input.stride
-        if let plan = ConvRegionPlan(s) {
+        if let plan {
             conv2dBackwardWeightByRegions(plan, s, x: x, xStride: xStride, gy: gy, gyStride: gyStride, gw: gw)
         } else if Self.usesTapStacking(s) {
             conv2dBackwardWeightTapStacked(s, input: input, gy: gy, gyStride: gyStride, gw: gw)

@@ -40,11 +40,14 @@ final class ConvInput {
         guard let affine else { return source }
         guard let buffers else { preconditionFailure("ConvInput: reserve(chunks:) before reading normalised samples") }
         let buffer = buffers + chunk * channels * plane
-        for ch in 0..<channels {
-            SIMDReduction.affine(source + ch * plane, into: buffer + ch * plane, plane, scale: affine[ch].scale, shift: affine[ch].shift,
-                                 relu: true)
-        }
+        for ch in 0..<channels { normalize(channel: ch, of: source, into: buffer + ch * plane, affine[ch]) }
         return buffer
+    }
+
+    /// Channel `ch` of the sample at `source`, normalised into `destination` (one plane).
+    func normalize(channel ch: Int, of source: UnsafeMutablePointer<Float>, into destination: UnsafeMutablePointer<Float>,
+                   _ affine: (scale: Float, shift: Float)) {
+        SIMDReduction.affine(source + ch * plane, into: destination, plane, scale: affine.scale, shift: affine.shift, relu: true)
     }
 }
 
@@ -64,9 +67,10 @@ extension CPUBackend {
         return ConvInput(x: x, stride: xStride, channels: s.inChannels, plane: s.inPlane, affine: norm.map { batchNormAffine($0) })
     }
 
-    /// Whether the algorithm for `s` reads its input one sample at a time (in `forSampleChunks`).
-    static func readsOneSampleAtATime(_ s: ConvShape) -> Bool {
-        ConvRegionPlan(s) == nil && (usesTapStacking(s) || s.geometry.isPointwise || groupSize(s) == 1)
+    /// Whether the algorithm for `s` (whose region plan is `plan`) reads its input one sample at
+    /// a time (in `forSampleChunks`).
+    static func readsOneSampleAtATime(_ s: ConvShape, plan: ConvRegionPlan?) -> Bool {
+        plan == nil && (usesTapStacking(s) || s.geometry.isPointwise || groupSize(s) == 1)
     }
 
     /// Floats of normalised input per group for the other algorithms (all channels of its samples).
@@ -86,8 +90,7 @@ extension CPUBackend {
             let count = min(size, s.n - first), start = first
             parallel.forEach(count * channels, cost: plane) { item in
                 let sample = item / channels, ch = item % channels
-                SIMDReduction.affine(input.x + (start + sample) * input.stride + ch * plane, into: scratch + item * plane, plane,
-                                     scale: affine[ch].scale, shift: affine[ch].shift, relu: true)
+                input.normalize(channel: ch, of: input.x + (start + sample) * input.stride, into: scratch + item * plane, affine[ch])
             }
             body(start, s.samples(count), ConvInput(x: scratch, stride: channels * plane, channels: channels, plane: plane))
             first += count
