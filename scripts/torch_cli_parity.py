@@ -9,7 +9,7 @@ largest magnitude) and exits non-zero above --tolerance.
 
 usage: /opt/torch/bin/python scripts/torch_cli_parity.py [--model densenet-bc-40] [--device cpu]
 """
-import argparse, csv, gzip, os, subprocess, sys, tempfile
+import argparse, copy, csv, gzip, os, subprocess, sys, tempfile
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -23,6 +23,7 @@ p.add_argument("--batch", type=int, default=64)
 p.add_argument("--steps", type=int, default=1)
 p.add_argument("--images", type=int, default=128, help="test images for the predict comparison")
 p.add_argument("--tolerance", type=float, default=1e-4)
+p.add_argument("--conditioning", type=int, default=3, help="float64 runs from nudged weights that measure the step's conditioning (0: skip)")
 p.add_argument("--cltrain", default=os.path.join(here, "..", ".build", "release", "cltrain"))
 p.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
 p.add_argument("--reference", default=os.path.join(here, "..", "..", "shared", "reference"))
@@ -61,8 +62,8 @@ subprocess.run(run, check=True)
 
 x = torch.tensor(idx("train-images-idx3-ubyte.gz")[:a.batch * a.steps], dtype=torch.float32).unsqueeze(1) / 255
 y = torch.tensor(idx("train-labels-idx1-ubyte.gz")[:a.batch * a.steps], dtype=torch.long)
-import copy  # noqa: E402
 model64 = copy.deepcopy(model).double()
+model_initial = copy.deepcopy(model)
 
 
 def step(m, dtype):
@@ -93,6 +94,22 @@ state64 = model64.state_dict()
 ours64 = max(rel(theirs[k], state64[k]) for k in state64 if not k.endswith("num_batches_tracked"))
 torch64 = max(rel(v, state64[k]) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked"))
 print(f"  against PyTorch in float64: cltrain {ours64:.2e}, PyTorch float32 {torch64:.2e}")
+# How well conditioned this step is: the same float64 step from weights changed by 1e-7 relative (about
+# float32's rounding). A ReLU input within rounding of 0 that changes side moves its layer's gradients
+# by far more than rounding; where this spread is above the tolerance, no float32 implementation
+# (PyTorch's own included, as its line above shows) can be asked to agree with another to the tolerance.
+spread = 0.0
+for seed in range(a.conditioning):
+    g = torch.Generator().manual_seed(seed)
+    nudged = copy.deepcopy(model_initial).double()
+    with torch.no_grad():
+        for prm in nudged.parameters():
+            prm.mul_(1 + 1e-7 * torch.randn(prm.shape, generator=g, dtype=torch.float64))
+    step(nudged, torch.float64)
+    spread = max(spread, max(rel(v, state64[k]) for k, v in nudged.state_dict().items() if not k.endswith("num_batches_tracked")))
+if a.conditioning:
+    print(f"  conditioning: float64 from weights changed by 1e-7 relative moves by {spread:.2e} "
+          f"({'well conditioned' if spread <= a.tolerance else 'ReLU inputs within rounding of 0: parity to the tolerance is not defined here'})")
 if os.environ.get("PARITY_DETAIL"):
     initial = load_file(f"{tmp}/initial.safetensors")
     errs = sorted(((rel(theirs[k] - initial[k], state64[k] - initial[k].double()), k) for k in state64
