@@ -5,7 +5,8 @@ From the same initial weights (written by PyTorch), `cltrain train --no-shuffle 
 PyTorch takes the same step (`--steps N`: N steps on the first N batches, momentum carried over); the script compares every tensor of the two resulting state_dicts
 (weights and BN running statistics). Then `cltrain predict` and PyTorch's eval mode give logits of
 the first test images, compared likewise. Prints the largest relative error (to each tensor's
-largest magnitude) and exits non-zero above --tolerance.
+largest magnitude) and exits non-zero above --tolerance. It also prints the step's conditioning:
+how far the float64 step moves when the weights change by float32's rounding (1e-7 relative).
 
 usage: /opt/torch/bin/python scripts/torch_cli_parity.py [--model densenet-bc-40] [--device cpu]
 """
