@@ -92,8 +92,15 @@ for name, value in model.state_dict().items():
 print(f"{a.steps} SGD step(s), {a.model} on {a.device}: largest relative error {worst_step:.2e} ({worst_name}) over {len(theirs)} tensors")
 # The same step in float64 tells how much of that is float32 rounding, which PyTorch has too.
 state64 = model64.state_dict()
-ours64 = max(rel(theirs[k], state64[k]) for k in state64 if not k.endswith("num_batches_tracked"))
-torch64 = max(rel(v, state64[k]) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked"))
+
+
+def largest(state, ref):
+    # The largest relative error of `state` against `ref` over every tensor but the step counters.
+    return max(rel(state[k], v) for k, v in ref.items() if not k.endswith("num_batches_tracked"))
+
+
+ours64 = largest(theirs, state64)
+torch64 = largest(model.state_dict(), state64)
 print(f"  against PyTorch in float64: cltrain {ours64:.2e}, PyTorch float32 {torch64:.2e}")
 # How well conditioned this step is: the same float64 step from weights changed by 1e-7 relative (about
 # float32's rounding). A ReLU input within rounding of 0 that changes side moves its layer's gradients
@@ -107,7 +114,7 @@ for seed in range(a.conditioning):
         for prm in nudged.parameters():
             prm.mul_(1 + 1e-7 * torch.randn(prm.shape, generator=g, dtype=torch.float64))
     step(nudged, torch.float64)
-    spread = max(spread, max(rel(v, state64[k]) for k, v in nudged.state_dict().items() if not k.endswith("num_batches_tracked")))
+    spread = max(spread, largest(nudged.state_dict(), state64))
 if a.conditioning:
     print(f"  conditioning: float64 from weights changed by 1e-7 relative moves by {spread:.2e} "
           f"({'well conditioned' if spread <= a.tolerance else 'ReLU inputs within rounding of 0: parity to the tolerance is not defined here'})")
