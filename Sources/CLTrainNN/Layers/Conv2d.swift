@@ -52,27 +52,36 @@ public final class Conv2d {
     }
 
     /// Accumulate the weight (and bias) gradients and return the input gradient, written into
-    /// `gradInput` when given (added to it when `accumulate`). With `inputGradient: false` only
-    /// the parameter gradients are computed.
+    /// `gradInput` when given (added to it when `accumulate`).
     @discardableResult
-    public func backward(_ gradOutput: Tensor, into gradInput: Tensor? = nil, accumulate: Bool = false,
-                         inputGradient: Bool = true) throws -> Tensor? {
+    public func backward(_ gradOutput: Tensor, into gradInput: Tensor? = nil, accumulate: Bool = false) throws -> Tensor {
+        let (input, inputNorm) = takeSaved()
+        // The input gradient first: the weight gradient then reads the input, which the layer
+        // before (a batch norm's backward, as in DenseNet) reads next, while it may still be cached.
+        let gx = try gradInput ?? input.device.makeTensor(input.shape)
+        try input.device.backend.conv2dBackwardData(gradOutput: gradOutput, weight: weight.value, gradInput: gx, geometry: geometry,
+                                                    accumulate: gradInput != nil && accumulate)
+        try accumulateParameterGradients(gradOutput, input: input, inputNorm: inputNorm)
+        return gx
+    }
+
+    /// Accumulate the weight (and bias) gradients alone: the first layer of a network, whose
+    /// input needs no gradient.
+    public func backwardParameters(_ gradOutput: Tensor) throws {
+        let (input, inputNorm) = takeSaved()
+        try accumulateParameterGradients(gradOutput, input: input, inputNorm: inputNorm)
+    }
+
+    private func takeSaved() -> (Tensor, BatchNormReLU?) {
         guard let input = savedInput else { preconditionFailure("conv \(weight.name): backward without a training forward") }
         let inputNorm = savedInputNorm
         release()
-        let backend = input.device.backend
-        // The input gradient first: the weight gradient then reads the input, which the layer
-        // before (a batch norm's backward, as in DenseNet) reads next, while it may still be cached.
-        var result: Tensor?
-        if inputGradient {
-            let gx = try gradInput ?? input.device.makeTensor(input.shape)
-            try backend.conv2dBackwardData(gradOutput: gradOutput, weight: weight.value, gradInput: gx, geometry: geometry,
-                                           accumulate: gradInput != nil && accumulate)
-            result = gx
-        }
-        try backend.conv2dBackwardWeight(input: input, gradOutput: gradOutput, gradWeight: weight.gradient,
-                                         gradBias: bias?.gradient, geometry: geometry, inputNorm: inputNorm)
-        return result
+        return (input, inputNorm)
+    }
+
+    private func accumulateParameterGradients(_ gradOutput: Tensor, input: Tensor, inputNorm: BatchNormReLU?) throws {
+        try input.device.backend.conv2dBackwardWeight(input: input, gradOutput: gradOutput, gradWeight: weight.gradient,
+                                                      gradBias: bias?.gradient, geometry: geometry, inputNorm: inputNorm)
     }
 
     /// Forget what the last forward kept.

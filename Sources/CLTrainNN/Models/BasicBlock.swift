@@ -48,8 +48,8 @@ final class BasicBlock {
 
     func backward(_ gradOutput: Tensor) throws -> Tensor {
         let g = try relu2.backward(gradOutput)
-        let gradMain = try conv2.backward(bn2.backward(g))!
-        let gradInput = try conv1.backward(bn1.backward(gradMain))!
+        let gradMain = try conv2.backward(bn2.backward(g))
+        let gradInput = try conv1.backward(bn1.backward(gradMain))
         if residual {
             if let downsampleConv, let downsampleNorm {
                 try downsampleConv.backward(downsampleNorm.backward(g), into: gradInput, accumulate: true)
@@ -76,8 +76,12 @@ final class ConvNormReLU {
         try norm.forward(conv.forward(input, training: training), training: training, relu: true)
     }
 
-    /// With `inputGradient: false` (the first layer of a network) no input gradient is made.
-    func backward(_ gradOutput: Tensor, inputGradient: Bool = true) throws -> Tensor? {
-        try conv.backward(norm.backward(gradOutput), inputGradient: inputGradient)
+    func backward(_ gradOutput: Tensor) throws -> Tensor {
+        try conv.backward(norm.backward(gradOutput))
+    }
+
+    /// The parameter gradients alone (the first layer of a network: no input gradient is made).
+    func backwardParameters(_ gradOutput: Tensor) throws {
+        try conv.backwardParameters(norm.backward(gradOutput))
     }
 }

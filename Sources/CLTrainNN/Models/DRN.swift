@@ -33,15 +33,25 @@ public final class DRN: Model {
             return x
         }
 
-        func backward(_ g: Tensor, inputGradient: Bool = true) throws -> Tensor? {
-            var g: Tensor? = g
+        func backward(_ gradOutput: Tensor) throws -> Tensor {
+            var g = gradOutput
             switch self {
-            case .blocks(let blocks):
-                for b in blocks.reversed() { g = try b.backward(g!) }
-            case .convs(let convs):
-                for (i, c) in convs.enumerated().reversed() { g = try c.backward(g!, inputGradient: inputGradient || i > 0) }
+            case .blocks(let blocks): for b in blocks.reversed() { g = try b.backward(g) }
+            case .convs(let convs): for c in convs.reversed() { g = try c.backward(g) }
             }
             return g
+        }
+
+        /// The parameter gradients alone (the network's first stage: its first layer makes no input gradient).
+        func backwardParameters(_ gradOutput: Tensor) throws {
+            switch self {
+            case .blocks:
+                _ = try backward(gradOutput)
+            case .convs(let convs):
+                var g = gradOutput
+                for c in convs.dropFirst().reversed() { g = try c.backward(g) }
+                try convs.first?.backwardParameters(g)
+            }
         }
     }
 
@@ -130,10 +140,9 @@ public final class DRN: Model {
     }
 
     public func backward(_ gradLogits: Tensor) throws {
-        let g = try fc.backward(gradLogits.reshaped([gradLogits.shape[0], classes, 1, 1]))!
-        var grad: Tensor? = try pool.backward(g.reshaped([g.n, g.c]))
-        for (index, stage) in stages.enumerated().reversed() {
-            grad = try stage.backward(grad!, inputGradient: index > 0)
-        }
+        let g = try fc.backward(gradLogits.reshaped([gradLogits.shape[0], classes, 1, 1]))
+        var grad = try pool.backward(g.reshaped([g.n, g.c]))
+        for stage in stages.dropFirst().reversed() { grad = try stage.backward(grad) }
+        try stages.first?.backwardParameters(grad)
     }
 }

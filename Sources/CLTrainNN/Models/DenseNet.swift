@@ -131,7 +131,7 @@ public final class DenseNet: Model {
         if let norm0 {
             g = try norm0.backward(pool0.backward(g))
         }
-        try conv0.backward(g, inputGradient: false)
+        try conv0.backwardParameters(g)
     }
 }
 
@@ -208,10 +208,10 @@ final class DenseLayer {
             try g.device.backend.dropoutBackward(gradOutput: g, gradInput: g, probability: dropRate, seed: seed, accumulate: false)
         }
         if let norm2, let conv2 {
-            g = try conv2.backward(g)!
+            g = try conv2.backward(g)
             g = try norm2.backward(g)
         }
-        g = try conv1.backward(g)!
+        g = try conv1.backward(g)
         try norm1.backward(g, into: gradInput, accumulate: true)
     }
 }
@@ -303,7 +303,7 @@ final class Transition {
     }
 
     func backward(_ gradOutput: Tensor) throws -> Tensor {
-        let g = try conv.backward(pool.backward(gradOutput))!
+        let g = try conv.backward(pool.backward(gradOutput))
         return try norm.backward(g)
     }
 }

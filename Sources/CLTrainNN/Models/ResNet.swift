@@ -91,6 +91,6 @@ public final class ResNet: Model {
         var g = try pool.backward(fc.backward(gradLogits))
         for block in blocks.reversed() { g = try block.backward(g) }
         if let maxPool { g = try maxPool.backward(g) }
-        _ = try stem.backward(g, inputGradient: false)
+        try stem.backwardParameters(g)
     }
 }
