@@ -53,7 +53,6 @@ let package = Package(
             name: "CLTrainRuntime",
             dependencies: [
                 "COpenCL", "COpenBLAS", "CLTrainKernels",
-                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Weights files (safetensors) and atomic file writes; Foundation only.

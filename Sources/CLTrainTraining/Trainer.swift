@@ -91,7 +91,6 @@ public final class Trainer {
         self.normalization = normalization
         self.logger = logger
         self.testSet = test
-        (model as? DenseNet)?.dropRate = options.dropout
         batcher = try Batcher(dataset: train, normalization: normalization,
                               options: BatchOptions(batchSize: options.batchSize, shuffle: options.shuffle, augment: options.augment,
                                                     resize: options.resize, seed: options.seed))

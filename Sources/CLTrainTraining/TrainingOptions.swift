@@ -1,5 +1,6 @@
 import CLTrainData
 import CLTrainNN
+import CLTrainRuntime
 
 /// Which optimizer a run uses.
 public enum OptimizerKind: String, Codable, CaseIterable, Sendable {
@@ -29,7 +30,7 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// Stop after this many optimizer steps.
     public var steps: Int?
     public var seed: UInt64 = 0
-    public var device = "auto"
+    public var device: DeviceChoice = .auto
     /// Per-channel normalisation overriding the training set's statistics.
     public var mean: [Float]?
     public var std: [Float]?
@@ -51,12 +52,12 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         if let steps, steps <= 0 { throw UsageError("--steps must be at least 1 (got \(steps))") }
         if let resize, resize < 8 { throw UsageError("--resize must be at least 8 pixels (got \(resize))") }
         guard dropout.isFinite, dropout >= 0, dropout < 1 else { throw UsageError("--dropout must be in [0, 1) (got \(dropout))") }
-        if dropout > 0, !model.lowercased().hasPrefix("densenet") {
-            throw UsageError("--dropout applies to DenseNet models (torchvision's drop_rate); \(model) has no dropout")
-        }
         if (mean == nil) != (std == nil) { throw UsageError("--mean and --std go together: give both, one value per channel") }
-        guard ModelCatalog.entry(named: model) != nil else {
+        guard let entry = ModelCatalog.entry(named: model) else {
             throw UsageError("unknown model '\(model)': see `cltrain models` for the list")
+        }
+        if dropout > 0, !entry.takesDropout {
+            throw UsageError("--dropout applies to DenseNet models (torchvision's drop_rate); \(model) has no dropout")
         }
     }
 }

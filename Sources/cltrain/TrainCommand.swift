@@ -114,7 +114,7 @@ struct Train: ParsableCommand {
         o.resize = resize
         o.dropout = dropout
         o.seed = seed
-        o.device = deviceOptions.device.description
+        o.device = deviceOptions.device
         o.mean = data.mean.isEmpty ? nil : data.mean
         o.std = data.std.isEmpty ? nil : data.std
         return o
@@ -147,9 +147,10 @@ struct Train: ParsableCommand {
             logger.info("data: \(options.dataset.rawValue), \(train.count) training and \(test.count) test images of \(train.channels)x\(train.height)x\(train.width), \(train.classes) classes")
             logger.info("normalisation: mean \(normalization.mean) std \(normalization.std)")
 
-            let device = try Device.open(try DeviceChoice(parsing: options.device))
+            let device = try Device.open(options.device)
             let entry = ModelCatalog.entry(named: options.model)!
-            let model = try entry.make(inputChannels: train.channels, classes: train.classes, device: device, seed: options.seed)
+            let model = try entry.make(inputChannels: train.channels, classes: train.classes, device: device, seed: options.seed,
+                                       dropout: options.dropout)
             if let initialWeights, saved == nil { try ModelWeights.load(URL(fileURLWithPath: initialWeights), into: model) }
             logger.info("model: \(options.model), \(model.parameterCount) parameters; device: \(device.name)")
             // Checkpoint (weights, BN statistics, one or two optimizer buffers per parameter) twice

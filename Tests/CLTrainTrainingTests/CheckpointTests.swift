@@ -11,7 +11,8 @@ import XCTest
 final class CheckpointTests: XCTestCase {
     func makeTrainer(_ options: TrainingOptions, device: Device) throws -> Trainer {
         let train = TrainerTests.dataset(count: 160, seed: 1), test = TrainerTests.dataset(count: 32, seed: 2)
-        let model = try ModelCatalog.entry(named: options.model)!.make(inputChannels: 1, classes: 2, device: device, seed: options.seed)
+        let model = try ModelCatalog.entry(named: options.model)!.make(inputChannels: 1, classes: 2, device: device, seed: options.seed,
+                                                                               dropout: options.dropout)
         return try Trainer(options: options, model: model, device: device, train: train, test: test,
                            normalization: Normalization.compute(train), logger: Logger(label: "test"))
     }

@@ -5,7 +5,11 @@ public enum ModelCatalog {
     public struct Entry: Sendable {
         public let name: String
         public let summary: String
+        /// Whether the model takes a dropout rate (`make(..., dropout:)`): DenseNets, as torchvision's `drop_rate`.
+        public var takesDropout: Bool { dropout != nil }
         let make: @Sendable (_ inputChannels: Int, _ classes: Int, _ device: Device, _ seed: UInt64) throws -> Model
+        /// Sets the dropout rate of a model this entry made; nil for models without dropout.
+        var dropout: (@Sendable (Model, Float) -> Void)? = nil
     }
 
     public static let entries: [Entry] = [
@@ -13,9 +17,8 @@ public enum ModelCatalog {
         denseNetBC("densenet-bc-100", depth: 100, k: 12),
         denseNetBC("densenet-bc-250-k24", depth: 250, k: 24),
         denseNetBC("densenet-bc-190-k40", depth: 190, k: 40),
-        Entry(name: "densenet-40", summary: "DenseNet L=40, k=12 without bottleneck or compression (CIFAR-style)") {
-            try DenseNet(.plain(depth: 40, growthRate: 12), inputChannels: $0, classes: $1, device: $2, seed: $3)
-        },
+        denseNet("densenet-40", summary: "DenseNet L=40, k=12 without bottleneck or compression (CIFAR-style)",
+                 .plain(depth: 40, growthRate: 12)),
         denseNetImageNet("densenet-121", [6, 12, 24, 16]),
         denseNetImageNet("densenet-169", [6, 12, 32, 32]),
         denseNetImageNet("densenet-201", [6, 12, 48, 32]),
@@ -60,21 +63,25 @@ public enum ModelCatalog {
             return denseNetBC(name.lowercased(), depth: depth, k: k)
         }
         guard depth >= 7, (depth - 4) % 3 == 0 else { return nil }
-        return Entry(name: name.lowercased(), summary: "DenseNet L=\(depth), k=\(k)") {
-            try DenseNet(.plain(depth: depth, growthRate: k), inputChannels: $0, classes: $1, device: $2, seed: $3)
-        }
+        return denseNet(name.lowercased(), summary: "DenseNet L=\(depth), k=\(k)", .plain(depth: depth, growthRate: k))
     }
 
     static func denseNetBC(_ name: String, depth: Int, k: Int) -> Entry {
-        Entry(name: name, summary: "DenseNet-BC L=\(depth), k=\(k) for small images (3x3 stem, three blocks)") {
-            try DenseNet(.bc(depth: depth, growthRate: k), inputChannels: $0, classes: $1, device: $2, seed: $3)
-        }
+        denseNet(name, summary: "DenseNet-BC L=\(depth), k=\(k) for small images (3x3 stem, three blocks)", .bc(depth: depth, growthRate: k))
     }
 
     static func denseNetImageNet(_ name: String, _ blocks: [Int]) -> Entry {
-        Entry(name: name, summary: "\(name) (torchvision): 7x7/2 stem, max pool, blocks \(blocks.map(String.init).joined(separator: "-")), k=32") {
-            try DenseNet(.imagenet(blocks: blocks), inputChannels: $0, classes: $1, device: $2, seed: $3)
-        }
+        denseNet(name, summary: "\(name) (torchvision): 7x7/2 stem, max pool, blocks \(blocks.map(String.init).joined(separator: "-")), k=32",
+                 .imagenet(blocks: blocks))
+    }
+
+    static func denseNet(_ name: String, summary: String, _ configuration: DenseNet.Configuration) -> Entry {
+        Entry(name: name, summary: summary,
+              make: { try DenseNet(configuration, inputChannels: $0, classes: $1, device: $2, seed: $3) },
+              dropout: { model, rate in
+                  guard let denseNet = model as? DenseNet else { preconditionFailure("\(name)'s entry given another model") }
+                  denseNet.dropRate = rate
+              })
     }
 
     static func drn(_ name: String, _ configuration: DRN.Configuration) -> Entry {
@@ -85,7 +92,14 @@ public enum ModelCatalog {
 }
 
 extension ModelCatalog.Entry {
-    public func make(inputChannels: Int, classes: Int, device: Device, seed: UInt64) throws -> Model {
-        try make(inputChannels, classes, device, seed)
+    /// A new model; `dropout` (0 = none) only for an entry that `takesDropout`.
+    public func make(inputChannels: Int, classes: Int, device: Device, seed: UInt64, dropout: Float = 0) throws -> Model {
+        let model = try make(inputChannels, classes, device, seed)
+        if let setDropout = self.dropout {
+            setDropout(model, dropout)
+        } else {
+            precondition(dropout == 0, "\(name) has no dropout")
+        }
+        return model
     }
 }

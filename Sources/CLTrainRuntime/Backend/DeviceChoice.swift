@@ -33,6 +33,20 @@ public enum DeviceChoice: Equatable, Sendable, CustomStringConvertible {
     }
 }
 
+/// Stored as the text `--device` takes (`"auto"`, `"opencl:1"`), so run settings and checkpoints
+/// read as the command line that made them.
+extension DeviceChoice: Codable {
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        try self.init(parsing: try container.decode(String.self))
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
+
 public enum DeviceSelectionError: Error, CustomStringConvertible {
     case unknownDevice(String)
     case noOpenCLDevice
