@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "CLTrainIO", targets: ["CLTrainIO"]),
         .library(name: "CLTrainReport", targets: ["CLTrainReport"]),
         .library(name: "CLTrainTraining", targets: ["CLTrainTraining"]),
+        .library(name: "CLTrainCheck", targets: ["CLTrainCheck"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -55,6 +56,12 @@ let package = Package(
                 "COpenCL", "COpenBLAS", "CLTrainKernels",
             ]
         ),
+        // The op catalogue, kernel suites, kernel benchmark and profiling backend: for `cltrain
+        // bench`, Benchmarks/ and the tests, never for training.
+        .target(
+            name: "CLTrainCheck",
+            dependencies: ["CLTrainRuntime"]
+        ),
         // Weights files (safetensors) and atomic file writes; Foundation only.
         .target(name: "CLTrainIO"),
         // Run reporting: per-epoch metrics, CSV, SVG plots, terminal progress; Foundation only.
@@ -86,13 +93,14 @@ let package = Package(
                 "CLTrainIO",
                 "CLTrainReport",
                 "CLTrainTraining",
+                "CLTrainCheck",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
             name: "CLTrainRuntimeTests",
-            dependencies: ["CLTrainRuntime"]
+            dependencies: ["CLTrainRuntime", "CLTrainCheck"]
         ),
         .testTarget(
             name: "CLTrainIOTests",
@@ -113,7 +121,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CLTrainNNTests",
-            dependencies: ["CLTrainNN", "CLTrainRuntime", "CLTrainIO"],
+            dependencies: ["CLTrainNN", "CLTrainRuntime", "CLTrainIO", "CLTrainCheck"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLTrainCheck
 import CLTrainRuntime
 import Foundation
 

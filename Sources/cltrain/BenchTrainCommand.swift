@@ -1,5 +1,6 @@
 import ArgumentParser
 import CLTrainNN
+import CLTrainCheck
 import CLTrainRuntime
 import Foundation
 

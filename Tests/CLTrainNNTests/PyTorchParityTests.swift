@@ -1,3 +1,4 @@
+import CLTrainCheck
 import CLTrainIO
 import CLTrainRuntime
 import XCTest

@@ -1,3 +1,4 @@
+import CLTrainCheck
 import XCTest
 @testable import CLTrainRuntime
 

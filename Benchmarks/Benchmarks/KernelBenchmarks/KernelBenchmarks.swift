@@ -1,4 +1,5 @@
 import Benchmark
+import CLTrainCheck
 import CLTrainRuntime
 import Foundation
 

@@ -1,3 +1,5 @@
+import CLTrainRuntime
+
 /// The sets of op cases that `bench kernels` times and checks, and that the tests compare.
 public enum KernelSuites {
     /// Shapes from DenseNet-BC-100 (k = 12) and DRN-C-26 on 28x28x1 inputs at `batch` images.

@@ -1,3 +1,4 @@
+import CLTrainRuntime
 import Foundation
 
 /// A backend that runs another and times every op by family (waiting for each op to finish, so

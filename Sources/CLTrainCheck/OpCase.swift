@@ -1,3 +1,5 @@
+import CLTrainRuntime
+
 /// One op at one shape, ready to run on any device with the same seeded inputs: the unit of
 /// `cltrain bench kernels`, of its `--check`, and of the OpenCL-vs-CPU tests.
 public struct OpCase: Sendable {

@@ -1,3 +1,4 @@
+import CLTrainRuntime
 import Foundation
 
 /// One row of `cltrain bench kernels`.

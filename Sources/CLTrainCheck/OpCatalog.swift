@@ -1,3 +1,5 @@
+import CLTrainRuntime
+
 /// Builders of `OpCase`s for every op of the `Backend` protocol, at any shape. Where `sliced` is
 /// set, the op's output (and, for convolutions, its input) is a channel slice of a larger tensor,
 /// as inside a DenseNet block, and the results include the untouched neighbouring channels.
