@@ -1,6 +1,7 @@
 // Batch normalisation over N, H, W per channel (NCHW, sample strides honoured).
 //
-// Training forward: batch_norm_statistics (one work-group per channel) then batch_norm_apply.
+// Training forward: batch_norm_forward_statistics (one work-group per channel: the statistics
+// and the running update) then batch_norm_apply; batch_norm_statistics is the statistics alone.
 // Backward: batch_norm_backward_reduce (one work-group per channel) then
 // batch_norm_backward_input. Reductions use a tree in local memory; the work-group size must
 // be a power of two and `scratch` must hold one float per work-item.
@@ -48,7 +49,7 @@ inline float2 channel_moments(__global const float* x, int x_off, int x_stride, 
 // Per channel c: mean, biased variance (two passes, for accuracy), then
 // save_mean[c] = mean, save_invstd[c] = 1 / sqrt(var + eps), and the running statistics
 // running = (1 - momentum) * running + momentum * batch, with the unbiased variance.
-__kernel void batch_norm_statistics(__global const float* x, int x_off, int x_stride,
+__kernel void batch_norm_forward_statistics(__global const float* x, int x_off, int x_stride,
                                     __global float* save_mean, int save_mean_off,
                                     __global float* save_invstd, int save_invstd_off,
                                     __global float* running_mean, int running_mean_off,
@@ -75,7 +76,7 @@ __kernel void batch_norm_statistics(__global const float* x, int x_off, int x_st
 
 // The statistics alone, for channels that several batch norms read (DenseNet's blocks): per
 // channel c, mean[c], invstd[c] = 1 / sqrt(biased var + eps) and the unbiased variance.
-__kernel void batch_norm_channel_statistics(__global const float* x, int x_off, int x_stride,
+__kernel void batch_norm_statistics(__global const float* x, int x_off, int x_stride,
                                             __global float* mean_out, int mean_off,
                                             __global float* invstd_out, int invstd_off,
                                             __global float* variance_out, int variance_off,

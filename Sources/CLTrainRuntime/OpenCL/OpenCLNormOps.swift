@@ -10,11 +10,11 @@ extension OpenCLBackend {
 
     /// Per-channel mean and 1/sqrt(biased var + eps) of `input`, and the running-statistics
     /// update; one work-group per channel.
-    func batchNormStatistics(input: Tensor, saveMean: Tensor, saveInvStd: Tensor, runningMean: Tensor, runningVar: Tensor,
-                             momentum: Float, epsilon: Float) throws {
+    func batchNormForwardStatistics(input: Tensor, saveMean: Tensor, saveInvStd: Tensor, runningMean: Tensor, runningVar: Tensor,
+                                    momentum: Float, epsilon: Float) throws {
         let (n, c, p) = Self.channelLayout(input)
         let group = reductionGroupSize
-        try launch(.norm, "batch_norm_statistics", global: [c * group], local: [group],
+        try launch(.norm, "batch_norm_forward_statistics", global: [c * group], local: [group],
                    Self.args(Self.strided(input), [.tensor(saveMean), .tensor(saveInvStd), .tensor(runningMean), .tensor(runningVar),
                                           .int(n), .int(c), .int(p), .float(momentum), .float(epsilon), .localFloats(group)]))
     }
@@ -23,7 +23,7 @@ extension OpenCLBackend {
         let (n, c, p) = Self.channelLayout(input)
         precondition(n * p > 1, "batch norm statistics need more than one value per channel, input \(input.shape)")
         let group = reductionGroupSize
-        try launch(.norm, "batch_norm_channel_statistics", global: [c * group], local: [group],
+        try launch(.norm, "batch_norm_statistics", global: [c * group], local: [group],
                    Self.args(Self.strided(input), [.tensor(mean), .tensor(invStd), .tensor(unbiasedVariance),
                                           .int(n), .int(c), .int(p), .float(epsilon), .localFloats(group)]))
     }
@@ -40,7 +40,7 @@ extension OpenCLBackend {
                                          runningMean: Tensor, runningVar: Tensor, saveMean: Tensor, saveInvStd: Tensor,
                                          momentum: Float, epsilon: Float, relu: Bool) throws {
         precondition(input.shape == output.shape, "batch norm of \(input.shape) into \(output.shape)")
-        try batchNormStatistics(input: input, saveMean: saveMean, saveInvStd: saveInvStd, runningMean: runningMean,
+        try batchNormForwardStatistics(input: input, saveMean: saveMean, saveInvStd: saveInvStd, runningMean: runningMean,
                                 runningVar: runningVar, momentum: momentum, epsilon: epsilon)
         try batchNormApply(input: input, output: output, mean: saveMean, invStd: saveInvStd, weight: weight, bias: bias, relu: relu)
     }
