@@ -1,3 +1,15 @@
+// A new op touches these places, each under the op family's one file stem (conv, pool, concat,
+// norm, elementwise, linear, loss, optim):
+// 1. its requirement in the `Backend` protocol below, with its shapes and accumulate rule;
+// 2. the CPU version, `CPU/CPU<Family>.swift`, under the same name;
+// 3. the OpenCL kernel, `Kernels/<family>.cl`, named as the op in snake case, and its launch
+//    code, `OpenCL/OpenCL<Family>Ops.swift`, under the op's name;
+// 4. the profiling wrapper, `CLTrainCheck/ProfiledBackend.swift` (its family and FLOPs);
+// 5. its case in `CLTrainCheck/OpCatalog.swift`, and its shapes in `KernelSuites` (what
+//    `bench kernels --check` and the OpenCL-vs-CPU tests run);
+// 6. its finite-difference check, `Tests/CLTrainRuntimeTests/GradientCheckTests.swift`, where it
+//    has a backward.
+
 /// What a device is, as a backend reports it.
 public struct DeviceInfo: Sendable, Codable, Equatable {
     public enum Kind: String, Sendable, Codable { case cpu, gpu, accelerator, other }

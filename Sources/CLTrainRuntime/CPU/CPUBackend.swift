@@ -111,55 +111,6 @@ public final class CPUBackend: Backend {
         return (first.shape[0], first.sampleSize)
     }
 
-    // MARK: Basic
-
-    public func fill(_ tensor: Tensor, value: Float) throws {
-        let base = pointer(tensor), stride = tensor.sampleStride
-        let (rows, length) = rowLayout([tensor])
-        parallel.forRows(rows, length: length) { row, columns in
-            let p = base + row * stride
-            for i in columns { p[i] = value }
-        }
-    }
-
-    public func add(_ a: Tensor, _ b: Tensor, output: Tensor) throws {
-        precondition(a.shape == b.shape && a.shape == output.shape,
-                     "add: shapes \(a.shape) + \(b.shape) -> \(output.shape) differ")
-        let pa = pointer(a), pb = pointer(b), po = pointer(output)
-        let sa = a.sampleStride, sb = b.sampleStride, so = output.sampleStride
-        let (rows, length) = rowLayout([a, b, output])
-        parallel.forRows(rows, length: length) { row, columns in
-            let x = pa + row * sa, y = pb + row * sb, z = po + row * so
-            for i in columns { z[i] = x[i] + y[i] }
-        }
-    }
-
-    public func axpy(alpha: Float, x: Tensor, y: Tensor) throws {
-        precondition(x.shape == y.shape, "axpy: shapes \(x.shape) and \(y.shape) differ")
-        let px = pointer(x), py = pointer(y), sx = x.sampleStride, sy = y.sampleStride
-        let (rows, length) = rowLayout([x, y])
-        parallel.forRows(rows, length: length) { row, columns in
-            let u = px + row * sx, v = py + row * sy
-            for i in columns { v[i] += alpha * u[i] }
-        }
-    }
-
-    public func channelCopy(from source: Tensor, to destination: Tensor, accumulate: Bool) throws {
-        precondition(source.shape == destination.shape,
-                     "channelCopy: shapes \(source.shape) and \(destination.shape) differ")
-        let ps = pointer(source), pd = pointer(destination)
-        let ss = source.sampleStride, sd = destination.sampleStride
-        let (rows, length) = rowLayout([source, destination])
-        parallel.forRows(rows, length: length) { row, columns in
-            let s = ps + row * ss, d = pd + row * sd
-            if accumulate {
-                for i in columns { d[i] += s[i] }
-            } else {
-                (d + columns.lowerBound).update(from: s + columns.lowerBound, count: columns.count)
-            }
-        }
-    }
-
     public func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                       a: Tensor, lda: Int, b: Tensor, ldb: Int, beta: Float, c: Tensor, ldc: Int) throws {
         gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Batch normalisation (per-plane float SIMD sums added in Double, one channel per task), with an
-/// optional fused ReLU, and ReLU.
+/// optional fused ReLU (ReLU alone and dropout: CPUElementwise.swift).
 extension CPUBackend {
     /// N, C and the spatial size per channel of a batch-norm input ([N, C] or [N, C, H, W]).
     private func normShape(_ input: Tensor, _ others: [(String, Tensor)], channelTensors: [(String, Tensor)]) -> (n: Int, c: Int, plane: Int) {
@@ -166,66 +166,6 @@ extension CPUBackend {
                 } else {
                     SIMDReduction.batchNormInputGradient(dyp, xp, into: dxp, plane, a: a, b: bx, c: c0, mask: mask(sample),
                                                          accumulate: accumulate)
-                }
-            }
-        }
-    }
-
-    public func dropoutForward(input: Tensor, output: Tensor, probability: Float, seed: UInt32) throws {
-        precondition(input.shape == output.shape, "dropout: input \(input.shape) and output \(output.shape) differ")
-        try dropout(from: input, into: output, probability: probability, seed: seed, accumulate: false)
-    }
-
-    public func dropoutBackward(gradOutput: Tensor, gradInput: Tensor, probability: Float, seed: UInt32, accumulate: Bool) throws {
-        precondition(gradOutput.shape == gradInput.shape, "dropout: gradOutput \(gradOutput.shape) and gradInput \(gradInput.shape) differ")
-        try dropout(from: gradOutput, into: gradInput, probability: probability, seed: seed, accumulate: accumulate)
-    }
-
-    /// `y (+)= x * keep / (1 - p)`, the mask of `DropoutMask` over dense indices.
-    private func dropout(from source: Tensor, into destination: Tensor, probability: Float, seed: UInt32, accumulate: Bool) throws {
-        precondition(probability >= 0 && probability < 1, "dropout probability \(probability) outside [0, 1)")
-        let x = pointer(source), y = pointer(destination), xs = source.sampleStride, ys = destination.sampleStride
-        let rows = source.rank == 0 ? 1 : source.shape[0], length = source.rank == 0 ? 1 : source.sampleSize
-        let threshold = DropoutMask.threshold(probability: probability), scale = 1 / (1 - probability)
-        parallel.forRows(rows, length: length) { row, columns in
-            let p = x + row * xs, q = y + row * ys
-            for i in columns {
-                let keep = !DropoutMask.drops(seed: seed, index: UInt32(truncatingIfNeeded: row * length + i), threshold: threshold)
-                let value = keep ? p[i] * scale : 0
-                if accumulate { q[i] += value } else { q[i] = value }
-            }
-        }
-    }
-
-    public func reluForward(input: Tensor, output: Tensor) throws {
-        precondition(input.shape == output.shape, "relu: input \(input.shape) and output \(output.shape) differ")
-        let x = pointer(input), y = pointer(output), xs = input.sampleStride, ys = output.sampleStride
-        let (rows, length) = rowLayout([input, output])
-        parallel.forRows(rows, length: length) { row, columns in
-            let p = x + row * xs, q = y + row * ys
-            for i in columns { q[i] = max(p[i], 0) }
-        }
-    }
-
-    public func reluBackward(output: Tensor, gradOutput: Tensor, gradInput: Tensor, accumulate: Bool) throws {
-        precondition(output.shape == gradOutput.shape && output.shape == gradInput.shape,
-                     "reluBackward: output \(output.shape), gradOutput \(gradOutput.shape), gradInput \(gradInput.shape) differ")
-        let y = pointer(output), gy = pointer(gradOutput), gx = pointer(gradInput)
-        let ys = output.sampleStride, gys = gradOutput.sampleStride, gxs = gradInput.sampleStride
-        let (rows, length) = rowLayout([output, gradOutput, gradInput])
-        parallel.forRows(rows, length: length) { row, columns in
-            let p = y + row * ys, d = gy + row * gys, q = gx + row * gxs
-            // Branch-free selects: with a data-dependent branch (and a load only on one side)
-            // random signs mispredict half the time.
-            if accumulate {
-                for i in columns {
-                    let g = d[i]
-                    q[i] += p[i] > 0 ? g : 0
-                }
-            } else {
-                for i in columns {
-                    let g = d[i]
-                    q[i] = p[i] > 0 ? g : 0
                 }
             }
         }
