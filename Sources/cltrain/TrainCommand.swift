@@ -14,33 +14,33 @@ struct Train: ParsableCommand {
     )
 
     @Option(name: .long, help: "Model name (see `cltrain models`).")
-    var model = Train.defaultModel
+    var model = Train.defaults.model
 
     @OptionGroup var data: DataOptions
 
     @Option(name: .long, help: "Epochs to train.")
-    var epochs = Train.defaultEpochs
+    var epochs = Train.defaults.epochs
 
     @Option(name: .long, help: "Images per batch.")
-    var batchSize = 64
+    var batchSize = Train.defaults.batchSize
 
     @Option(name: .long, help: "Base learning rate.")
-    var lr: Float = 0.1
+    var lr = Train.defaults.learningRate
 
     @Option(name: .long, help: "sgd or adam.", transform: { text in
         guard let kind = OptimizerKind(rawValue: text.lowercased()) else { throw ValidationError("unknown optimizer '\(text)': use sgd or adam") }
         return kind
     })
-    var optimizer: OptimizerKind = .sgd
+    var optimizer = Train.defaults.optimizer
 
     @Option(name: .long, help: "SGD momentum.")
-    var momentum: Float = 0.9
+    var momentum = Train.defaults.momentum
 
     @Flag(name: .long, inversion: .prefixedNo, help: "Nesterov momentum.")
-    var nesterov = true
+    var nesterov = Train.defaults.nesterov
 
     @Option(name: .long, help: "L2 weight decay.")
-    var weightDecay: Float = 1e-4
+    var weightDecay = Train.defaults.weightDecay
 
     @Option(name: .long, help: "step (/10 at 50% and 75% of the epochs), cosine or constant.", transform: { text in
         guard let schedule = LearningRateSchedule(rawValue: text.lowercased()) else {
@@ -48,13 +48,13 @@ struct Train: ParsableCommand {
         }
         return schedule
     })
-    var schedule: LearningRateSchedule = .step
+    var schedule = Train.defaults.schedule
 
     @Flag(name: .long, inversion: .prefixedNo, help: "Random crop after 4-pixel padding and horizontal flip.")
-    var augment = true
+    var augment = Train.defaults.augment
 
     @Flag(name: .long, inversion: .prefixedNo, help: "Shuffle the training set each epoch.")
-    var shuffle = true
+    var shuffle = Train.defaults.shuffle
 
     @Option(name: .long, help: "Use only the first N training images.")
     var limit: Int?
@@ -66,10 +66,10 @@ struct Train: ParsableCommand {
     var resize: Int?
 
     @Option(name: .long, help: "Dropout rate after each dense layer (DenseNet only; 0 turns it off).")
-    var dropout: Float = 0
+    var dropout = Train.defaults.dropout
 
     @Option(name: .long, help: "Seed of initialisation, shuffling and augmentation.")
-    var seed: UInt64 = 0
+    var seed = Train.defaults.seed
 
     @OptionGroup var deviceOptions: DeviceOptions
 
@@ -91,8 +91,8 @@ struct Train: ParsableCommand {
     /// Chosen so that `cltrain train` with no arguments finishes in under 15 minutes on a 2-core
     /// CPU and passes 90% test accuracy on Fashion-MNIST: measured 9:26 and 91.36% (2026-11-23);
     /// densenet-bc-40 for 2 epochs took 10:58 for 90.05%, too close to the bar.
-    static let defaultModel = TrainingOptions().model
-    static let defaultEpochs = TrainingOptions().epochs
+    /// Every flag's default is `TrainingOptions`' own: one home for them.
+    static let defaults = TrainingOptions()
 
     func options() -> TrainingOptions {
         var o = TrainingOptions()
