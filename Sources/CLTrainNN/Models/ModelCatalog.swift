@@ -6,10 +6,24 @@ public enum ModelCatalog {
         public let name: String
         public let summary: String
         /// Whether the model takes a dropout rate (`make(..., dropout:)`): DenseNets, as torchvision's `drop_rate`.
-        public var takesDropout: Bool { dropout != nil }
-        let make: @Sendable (_ inputChannels: Int, _ classes: Int, _ device: Device, _ seed: UInt64) throws -> Model
-        /// Sets the dropout rate of a model this entry made; nil for models without dropout.
-        var dropout: (@Sendable (Model, Float) -> Void)? = nil
+        public let takesDropout: Bool
+        let make: @Sendable (_ inputChannels: Int, _ classes: Int, _ device: Device, _ seed: UInt64, _ dropout: Float) throws -> Model
+
+        /// A model without dropout.
+        init(name: String, summary: String, make: @escaping @Sendable (Int, Int, Device, UInt64) throws -> Model) {
+            self.name = name
+            self.summary = summary
+            takesDropout = false
+            self.make = { inputChannels, classes, device, seed, _ in try make(inputChannels, classes, device, seed) }
+        }
+
+        /// A model built with its dropout rate.
+        init(name: String, summary: String, makeWithDropout: @escaping @Sendable (Int, Int, Device, UInt64, Float) throws -> Model) {
+            self.name = name
+            self.summary = summary
+            takesDropout = true
+            make = makeWithDropout
+        }
     }
 
     public static let entries: [Entry] = [
@@ -76,12 +90,11 @@ public enum ModelCatalog {
     }
 
     static func denseNet(_ name: String, summary: String, _ configuration: DenseNet.Configuration) -> Entry {
-        Entry(name: name, summary: summary,
-              make: { try DenseNet(configuration, inputChannels: $0, classes: $1, device: $2, seed: $3) },
-              dropout: { model, rate in
-                  guard let denseNet = model as? DenseNet else { preconditionFailure("\(name)'s entry given another model") }
-                  denseNet.dropRate = rate
-              })
+        Entry(name: name, summary: summary) { inputChannels, classes, device, seed, dropout in
+            let model = try DenseNet(configuration, inputChannels: inputChannels, classes: classes, device: device, seed: seed)
+            model.dropRate = dropout
+            return model
+        }
     }
 
     static func drn(_ name: String, _ configuration: DRN.Configuration) -> Entry {
@@ -94,12 +107,7 @@ public enum ModelCatalog {
 extension ModelCatalog.Entry {
     /// A new model; `dropout` (0 = none) only for an entry that `takesDropout`.
     public func make(inputChannels: Int, classes: Int, device: Device, seed: UInt64, dropout: Float = 0) throws -> Model {
-        let model = try make(inputChannels, classes, device, seed)
-        if let setDropout = self.dropout {
-            setDropout(model, dropout)
-        } else {
-            precondition(dropout == 0, "\(name) has no dropout")
-        }
-        return model
+        precondition(takesDropout || dropout == 0, "\(name) has no dropout")
+        return try make(inputChannels, classes, device, seed, dropout)
     }
 }
