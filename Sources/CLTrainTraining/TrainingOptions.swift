@@ -10,7 +10,10 @@ public enum OptimizerKind: String, Codable, CaseIterable, Sendable {
 /// Everything that defines a training run: what the CLI flags set, and what a checkpoint keeps
 /// so a resumed run continues with its original settings.
 public struct TrainingOptions: Codable, Equatable, Sendable {
-    /// The defaults of `cltrain train`: see the CLI's Train command for why.
+    /// The defaults of `cltrain train`. Model and epochs are chosen so that `cltrain train` with no
+    /// arguments finishes in under 15 minutes on a 2-core CPU and passes 90% test accuracy on
+    /// Fashion-MNIST: measured 9:26 and 91.36% (2026-11-23); densenet-bc-40 for 2 epochs took
+    /// 10:58 for 90.05%, too close to the bar.
     public var model = "densenet-bc-28"
     public var dataset: DatasetKind = .fashionMNIST
     /// Folder of the data set files; nil means the data set's default folder.

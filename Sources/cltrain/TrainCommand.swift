@@ -88,9 +88,6 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Continue the run whose --out folder is DIR, with its original settings.")
     var resume: String?
 
-    /// Chosen so that `cltrain train` with no arguments finishes in under 15 minutes on a 2-core
-    /// CPU and passes 90% test accuracy on Fashion-MNIST: measured 9:26 and 91.36% (2026-11-23);
-    /// densenet-bc-40 for 2 epochs took 10:58 for 90.05%, too close to the bar.
     /// Every flag's default is `TrainingOptions`' own: one home for them.
     static let defaults = TrainingOptions()
 
