@@ -64,23 +64,28 @@ let package = Package(
         ),
         // Weights files (safetensors) and atomic file writes; Foundation only.
         .target(name: "CLTrainIO"),
-        // Run reporting: per-epoch metrics, CSV, SVG plots, terminal progress; Foundation only.
-        .target(name: "CLTrainReport"),
+        // Run reporting: draws what Training produces (metrics CSV, SVG plots, epoch lines) and the
+        // terminal progress bar.
+        .target(
+            name: "CLTrainReport",
+            dependencies: ["CLTrainTraining", "CLTrainIO"]
+        ),
         // Data sets (IDX, CIFAR binary), normalisation, augmentation and batching on the host.
         .target(
             name: "CLTrainData",
             dependencies: ["CZlib"]
         ),
-        // Layers with hand-written backward passes, the models, optimizers, schedules.
+        // Layers with hand-written backward passes, the loss, the models and their catalogue.
         .target(
             name: "CLTrainNN",
             dependencies: ["CLTrainRuntime", "CLTrainIO"]
         ),
-        // The training loop, evaluation and prediction over data sets.
+        // The use cases: a training run (new or resumed), evaluation, prediction; the Trainer,
+        // the training step, optimizers, schedules, checkpoints, metrics.
         .target(
             name: "CLTrainTraining",
             dependencies: [
-                "CLTrainNN", "CLTrainData", "CLTrainIO", "CLTrainReport", "CLTrainRuntime",
+                "CLTrainNN", "CLTrainData", "CLTrainIO", "CLTrainRuntime",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -121,12 +126,12 @@ let package = Package(
         ),
         .testTarget(
             name: "CLTrainNNTests",
-            dependencies: ["CLTrainNN", "CLTrainRuntime", "CLTrainIO", "CLTrainCheck"],
+            dependencies: ["CLTrainNN", "CLTrainRuntime", "CLTrainIO", "CLTrainCheck", "CLTrainTraining"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "CLTrainReportTests",
-            dependencies: ["CLTrainReport"]
+            dependencies: ["CLTrainReport", "CLTrainTraining"]
         ),
     ],
     swiftLanguageModes: [.v5]

@@ -1,3 +1,4 @@
+import CLTrainTraining
 import Foundation
 
 /// A malformed metrics CSV file. Each case renders as one line that says where and what to do.

@@ -1,3 +1,4 @@
+import CLTrainTraining
 import Foundation
 
 /// A standalone SVG of a run: loss per epoch (left) and accuracy per epoch in % (right),

@@ -1,6 +1,5 @@
 import CLTrainData
 import CLTrainNN
-import CLTrainReport
 import CLTrainRuntime
 import Foundation
 import Logging
@@ -58,10 +57,10 @@ public final class Trainer {
     public let device: Device
     public let normalization: Normalization
     public let logger: Logger
-    public let optimizer: Optimizer
+    public var optimizer: Optimizer { trainingStep.optimizer }
+    let trainingStep: TrainingStep
     let batcher: Batcher
     let testSet: ImageDataset?
-    let criterion = SoftmaxCrossEntropy()
 
     /// Epoch, position, step, metrics: everything a checkpoint needs besides tensors.
     public private(set) var state = TrainerState()
@@ -94,13 +93,7 @@ public final class Trainer {
         batcher = try Batcher(dataset: train, normalization: normalization,
                               options: BatchOptions(batchSize: options.batchSize, shuffle: options.shuffle, augment: options.augment,
                                                     resize: options.resize, seed: options.seed))
-        switch options.optimizer {
-        case .sgd:
-            optimizer = try SGD(parameters: model.parameters, learningRate: options.learningRate, momentum: options.momentum,
-                                weightDecay: options.weightDecay, nesterov: options.nesterov)
-        case .adam:
-            optimizer = try Adam(parameters: model.parameters, learningRate: options.learningRate, weightDecay: options.weightDecay)
-        }
+        trainingStep = try TrainingStep(model: model, options: options)
     }
 
     /// Continue from a checkpoint's counters (its tensors are loaded separately).
@@ -174,12 +167,11 @@ public final class Trainer {
     func trainStep(_ batch: Batch) throws -> SoftmaxCrossEntropy.Result {
         let input = try device.tensor(batch.images, shape: [batch.count, batch.channels, batch.height, batch.width])
         let labels = try device.tensor(batch.labels, shape: [batch.count])
-        let result = try criterion.forward(model.forward(input, training: true), labels: labels)
-        guard result.loss.isFinite else {
-            throw NonFiniteLossError(step: state.step + 1, epoch: state.epoch + 1, loss: result.loss)
+        let result = try trainingStep(input, labels: labels) { result in
+            guard result.loss.isFinite else {
+                throw NonFiniteLossError(step: state.step + 1, epoch: state.epoch + 1, loss: result.loss)
+            }
         }
-        try model.backward(criterion.backward())
-        try optimizer.step()
         state.step += 1
         return result
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import CLTrainNN
 import CLTrainCheck
 import CLTrainRuntime
+import CLTrainTraining
 import Foundation
 
 struct BenchTrain: ParsableCommand {
@@ -71,13 +72,11 @@ struct BenchTrain: ParsableCommand {
             let input = try device.makeTensor([batchSize, channels, size, size])
             try device.write(random.uniforms(input.count), to: input)
             let labels = try device.tensor((0..<batchSize).map { Float($0 % classes) }, shape: [batchSize])
-            let optimizer = try SGD(parameters: network.parameters, learningRate: 0.01, momentum: 0.9, weightDecay: 1e-4, nesterov: true)
-            let criterion = SoftmaxCrossEntropy()
-            func step() throws {
-                _ = try criterion.forward(network.forward(input, training: true), labels: labels)
-                try network.backward(criterion.backward())
-                try optimizer.step()
-            }
+            // The training recipe's optimizer (SGD, Nesterov) at a rate that keeps random data finite.
+            var recipe = TrainingOptions()
+            recipe.learningRate = 0.01
+            let trainingStep = try TrainingStep(model: network, options: recipe)
+            func step() throws { try trainingStep(input, labels: labels) }
             let residentBefore = ResidentMemory.startPeakWindow()
             try step()
             let firstStepResident = ResidentMemory.peakGrowth(since: residentBefore)

@@ -124,84 +124,33 @@ struct Train: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let logger = makeLogger()
-            var options = options()
-            var saved: Checkpoint.Saved?
-            if let resume {
-                saved = try Checkpoint.read(from: URL(fileURLWithPath: resume, isDirectory: true))
-                options = saved!.options
-                logger.info("resuming \(resume) at epoch \(saved!.trainer.epoch + 1), step \(saved!.trainer.step), with its original settings")
-            }
-            let outDirectory = try prepareOutputDirectory(resume ?? out ?? defaultOutPath(options))
-            if let save { try checkWritableFile(save) }
-
-            let train = try DatasetLoader.load(kind: options.dataset, directory: options.dataDirectory, split: .train, limit: options.limit)
-            let test = try DatasetLoader.load(kind: options.dataset, directory: options.dataDirectory, split: .test)
-            var normalization = Normalization.compute(train)
-            if let mean = options.mean, let std = options.std { normalization = Normalization(mean: mean, std: std) }
-            if let saved { normalization = saved.normalization }
-            try normalization.validate(channels: train.channels)
-            logger.info("data: \(options.dataset.rawValue), \(train.count) training and \(test.count) test images of \(train.channels)x\(train.height)x\(train.width), \(train.classes) classes")
-            logger.info("normalisation: mean \(normalization.mean) std \(normalization.std)")
-
-            let device = try Device.open(options.device)
-            let entry = ModelCatalog.entry(named: options.model)!
-            let model = try entry.make(inputChannels: train.channels, classes: train.classes, device: device, seed: options.seed,
-                                       dropout: options.dropout)
-            if let initialWeights, saved == nil { try ModelWeights.load(URL(fileURLWithPath: initialWeights), into: model) }
-            logger.info("model: \(options.model), \(model.parameterCount) parameters; device: \(device.name)")
-            // Checkpoint (weights, BN statistics, one or two optimizer buffers per parameter) twice
-            // over while it is replaced, plus the weights file.
-            let stateBytes = 4 * (model.parameterCount + model.buffers.reduce(0) { $0 + $1.value.count })
-            try checkFreeSpace(at: outDirectory, needed: 2 * (3 * stateBytes) + stateBytes + (1 << 20))
-
-            let height = options.resize ?? train.height, width = options.resize ?? train.width
-            let metadata = RunMetadata(model: options.model, dataset: options.dataset.rawValue, inputChannels: train.channels,
-                                       classes: train.classes, height: height, width: width, normalization: normalization)
-            let trainer = try Trainer(options: options, model: model, device: device, train: train, test: test,
-                                      normalization: normalization, logger: logger)
-            if let saved { try Checkpoint.restore(saved, into: trainer) }
-            let reporter = RunReporter(directory: outDirectory, title: "\(options.model) on \(options.dataset.rawValue), \(device.name)")
+            var request = TrainingRun.Request(options: options())
+            request.out = out
+            request.resume = resume
+            request.initialWeights = initialWeights
+            request.save = save
+            request.checkpointEvery = checkpointEvery
+            let run = try TrainingRun(request, logger: makeLogger())
+            let reporter = RunReporter(directory: run.outDirectory, title: run.title)
             let progress = ProgressBarDisplay()
             let stop = StopSignal()
-            trainer.checkpointEvery = checkpointEvery
-            trainer.stopRequested = { stop.receivedSignal != nil }
-            trainer.onCheckpoint = { try Checkpoint.write(trainer, to: outDirectory, metadata: metadata) }
-            trainer.onProgress = { progress.update($0) }
-            trainer.onEpochEnd = { metrics in
-                progress.finishLine()
-                print(RunReporter.line(metrics, epochs: options.epochs))
-                try reporter.write(trainer.metrics)
-                try ModelWeights.save(model, to: reporter.weightsURL, metadata: metadata.dictionary)
-            }
             let start = Date()
             do {
-                try trainer.run()
+                try run.run(stopRequested: { stop.receivedSignal != nil }, onProgress: { progress.update($0) }) { metrics in
+                    progress.finishLine()
+                    print(RunReporter.line(metrics, epochs: run.options.epochs))
+                    try reporter.write(run.trainer.metrics)
+                }
             } catch is TrainingInterrupted {
                 progress.finishLine()
-                print("stopped at step \(trainer.step); the checkpoint is in \(outDirectory.path). Resume with: cltrain train --resume \(outDirectory.path)")
+                let folder = run.outDirectory.path
+                print("stopped at step \(run.trainer.step); the checkpoint is in \(folder). Resume with: cltrain train --resume \(folder)")
                 throw ExitCode(stop.exitStatus)
             }
-            if let save { try ModelWeights.save(model, to: URL(fileURLWithPath: save), metadata: metadata.dictionary) }
-            let last = trainer.metrics.last
             print("done in \(formatDuration(Date().timeIntervalSince(start))): test accuracy "
-                  + (last?.testAccuracy.map { String(format: "%.2f%%", 100 * $0) } ?? "-")
-                  + "; results in \(outDirectory.path)")
+                  + (run.trainer.metrics.last?.testAccuracy.map { String(format: "%.2f%%", 100 * $0) } ?? "-")
+                  + "; results in \(run.outDirectory.path)")
         }
-    }
-
-    func defaultOutPath(_ options: TrainingOptions) -> String {
-        let formatter = DateFormatter()
-        formatter.dateFormat = "yyyyMMdd-HHmmss"
-        return "runs/\(options.model)-\(options.dataset.rawValue)-\(formatter.string(from: Date()))"
-    }
-}
-
-/// Fail before training when a file cannot be written where the user asked.
-func checkWritableFile(_ path: String) throws {
-    let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-    guard FileManager.default.isWritableFile(atPath: directory.isEmpty ? "." : directory) else {
-        throw UsageError("cannot write \(path): its folder does not exist or is not writable")
     }
 }
 

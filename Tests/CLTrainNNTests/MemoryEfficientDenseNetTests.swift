@@ -1,6 +1,7 @@
 import XCTest
 @testable import CLTrainNN
 @testable import CLTrainRuntime
+import CLTrainTraining
 
 /// DenseNet's training memory: a batch norm's output found again from its saved statistics is
 /// bitwise the training forward's (what the convolutions that apply a BN-ReLU as they read, and
@@ -70,13 +71,12 @@ final class MemoryEfficientDenseNetTests: XCTestCase {
         var random = SeededRandom(seed: 1)
         let input = try device.tensor(random.uniforms(2 * 784), shape: [2, 1, 28, 28])
         let labels = try device.tensor([0, 2], shape: [2])
-        let optimizer = try SGD(parameters: model.parameters, learningRate: 0.01)
-        let criterion = SoftmaxCrossEntropy()
+        var recipe = TrainingOptions()
+        recipe.learningRate = 0.01
+        let step = try TrainingStep(model: model, options: recipe)
         var allocations: [Int] = []
         for _ in 0..<4 {
-            _ = try criterion.forward(model.forward(input, training: true), labels: labels)
-            try model.backward(criterion.backward())
-            try optimizer.step()
+            try step(input, labels: labels)
             allocations.append(device.pool.statistics.deviceAllocations)
         }
         XCTAssertEqual(Set(allocations).count, 1, "device allocations after each step: \(allocations)")

@@ -1,6 +1,7 @@
 import CLTrainCheck
 import CLTrainIO
 import CLTrainRuntime
+import CLTrainTraining
 import XCTest
 @testable import CLTrainNN
 

@@ -1,4 +1,5 @@
 import Foundation
+import CLTrainTraining
 import XCTest
 @testable import CLTrainReport
 

@@ -1,6 +1,7 @@
 import Benchmark
 import CLTrainNN
 import CLTrainRuntime
+import CLTrainTraining
 import Foundation
 
 /// One SGD training step (forward, backward, Nesterov update) at batch 64 on 28x28x1 inputs,
@@ -16,13 +17,10 @@ let benchmarks: @Sendable () -> Void = {
             var random = SeededRandom(seed: 1)
             let input = try device.tensor(random.uniforms(64 * 28 * 28), shape: [64, 1, 28, 28])
             let labels = try device.tensor((0..<64).map { Float($0 % 10) }, shape: [64])
-            let optimizer = try SGD(parameters: model.parameters, learningRate: 0.01)
-            let criterion = SoftmaxCrossEntropy()
-            func step() throws {
-                _ = try criterion.forward(model.forward(input, training: true), labels: labels)
-                try model.backward(criterion.backward())
-                try optimizer.step()
-            }
+            var recipe = TrainingOptions()
+            recipe.learningRate = 0.01
+            let trainingStep = try TrainingStep(model: model, options: recipe)
+            func step() throws { try trainingStep(input, labels: labels) }
             try step()
             benchmark.startMeasurement()
             for _ in benchmark.scaledIterations { try step() }

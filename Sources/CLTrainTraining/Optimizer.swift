@@ -1,3 +1,4 @@
+import CLTrainNN
 import CLTrainRuntime
 
 /// Updates every parameter from its gradient, then zeroes the gradients.
@@ -21,7 +22,7 @@ public final class SGD: Optimizer {
     private let parameters: [Parameter]
     private let buffers: [Tensor]
 
-    public init(parameters: [Parameter], learningRate: Float, momentum: Float = 0.9, weightDecay: Float = 1e-4, nesterov: Bool = true) throws {
+    public init(parameters: [Parameter], learningRate: Float, momentum: Float, weightDecay: Float, nesterov: Bool) throws {
         self.parameters = parameters
         self.learningRate = learningRate
         self.momentum = momentum
