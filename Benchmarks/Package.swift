@@ -27,6 +27,7 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "CLTrainRuntime", package: "cltrain"),
                 .product(name: "CLTrainNN", package: "cltrain"),
+                .product(name: "CLTrainRandom", package: "cltrain"),
             ],
             path: "Benchmarks/TrainStepBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

@@ -1,3 +1,4 @@
+import CLTrainRandom
 import XCTest
 
 @testable import CLTrainData
@@ -6,7 +7,7 @@ import XCTest
 final class ReaderTests: XCTestCase {
     func testGzipRoundTrip() throws {
         // Larger than the 256 KiB inflate chunk, partly incompressible.
-        var rng = SplitMix64(seed: 7)
+        var rng = SeededRandom(seed: 7)
         let original = (0..<700_000).map { i in i % 3 == 0 ? UInt8(truncatingIfNeeded: rng.next()) : UInt8(i % 13) }
         let gz = try gzipBytes(original, self)
         XCTAssertTrue(Gzip.isGzip(gz))

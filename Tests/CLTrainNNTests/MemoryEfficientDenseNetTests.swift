@@ -1,3 +1,4 @@
+import CLTrainRandom
 import XCTest
 @testable import CLTrainNN
 @testable import CLTrainRuntime

@@ -1,3 +1,4 @@
+import CLTrainRandom
 import XCTest
 @testable import CLTrainRuntime
 
@@ -23,7 +24,7 @@ final class Twin {
     let cpu: Tensor, cl: Tensor
     let initial: [Float]
 
-    init(cpuDevice: Device, clDevice: Device, shape: [Int], padding: (Int, Int), inside: [Float]?, rng: inout SplitMix64) throws {
+    init(cpuDevice: Device, clDevice: Device, shape: [Int], padding: (Int, Int), inside: [Float]?, rng: inout SeededRandom) throws {
         self.shape = shape
         (before, after) = padding
         var fullShape = shape
@@ -77,7 +78,7 @@ final class OpenCLKernelTests: XCTestCase {
     var cpuDevice: Device!
     var clDevice: Device!
     var clBackend: OpenCLBackend { clDevice.backend as! OpenCLBackend }
-    var rng = SplitMix64(seed: 2024)
+    var rng = SeededRandom(seed: 2024)
 
     override func setUpWithError() throws {
         switch SharedOpenCL.device {
@@ -85,7 +86,7 @@ final class OpenCLKernelTests: XCTestCase {
         case .failure(let error): throw XCTSkip("no OpenCL platform: \(error)")
         }
         cpuDevice = Device(backend: CPUBackend())
-        rng = SplitMix64(seed: 2024)
+        rng = SeededRandom(seed: 2024)
     }
 
     // MARK: Harness

@@ -1,3 +1,4 @@
+import CLTrainRandom
 import XCTest
 @testable import CLTrainRuntime
 
@@ -26,9 +27,6 @@ func assertClose(_ a: [Float], _ b: [Float], rtol: Float, atol: Float, _ message
     }
 }
 
-/// The runtime's seeded generator (SplitMix64), so every test sees the same numbers on every run.
-typealias SplitMix64 = SeededRandom
-
 extension SeededRandom {
     /// Uniform values in `range`.
     mutating func floats(_ count: Int, in range: ClosedRange<Float> = -1...1) -> [Float] {
@@ -47,7 +45,7 @@ extension SeededRandom {
 }
 
 /// A tensor of `shape` on `device` with values uniform in `range`.
-func randomTensor(device: Device, shape: [Int], rng: inout SplitMix64, in range: ClosedRange<Float> = -1...1) throws -> Tensor {
+func randomTensor(device: Device, shape: [Int], rng: inout SeededRandom, in range: ClosedRange<Float> = -1...1) throws -> Tensor {
     try device.tensor(rng.floats(shape.reduce(1, *), in: range), shape: shape)
 }
 
@@ -99,7 +97,7 @@ extension Device {
     /// Runs an op's backward into `shape` twice: overwriting a NaN-filled tensor, then
     /// accumulating into random values; checks the second is the first plus those values and
     /// returns the first (the gradient).
-    func gradientBothWays(_ shape: [Int], rng: inout SplitMix64, file: StaticString = #filePath, line: UInt = #line,
+    func gradientBothWays(_ shape: [Int], rng: inout SeededRandom, file: StaticString = #filePath, line: UInt = #line,
                           _ run: (Tensor, Bool) throws -> Void) throws -> [Float] {
         let fresh = try full(shape, value: .nan)
         try run(fresh, false)
@@ -114,7 +112,7 @@ extension Device {
 
     /// Runs a parameter-gradient op (which always accumulates) on random starting values and
     /// returns what it added.
-    func accumulatedGradient(_ shape: [Int], rng: inout SplitMix64, _ run: (Tensor) throws -> Void) throws -> [Float] {
+    func accumulatedGradient(_ shape: [Int], rng: inout SeededRandom, _ run: (Tensor) throws -> Void) throws -> [Float] {
         let base = rng.floats(shape.reduce(1, *))
         let t = try tensor(base, shape: shape)
         try run(t)
