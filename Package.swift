@@ -103,26 +103,32 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The helpers of the test targets, each written once (see its files).
+        .target(
+            name: "CLTrainTestSupport",
+            dependencies: ["CLTrainData", "CZlib"],
+            path: "Tests/CLTrainTestSupport"
+        ),
         .testTarget(
             name: "CLTrainRuntimeTests",
-            dependencies: ["CLTrainRuntime", "CLTrainCheck", "CLTrainRandom"]
+            dependencies: ["CLTrainRuntime", "CLTrainCheck", "CLTrainRandom", "CLTrainTestSupport"]
         ),
         .testTarget(
             name: "CLTrainIOTests",
-            dependencies: ["CLTrainIO", "CLTrainRandom"],
+            dependencies: ["CLTrainIO", "CLTrainRandom", "CLTrainTestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "CLTrainDataTests",
-            dependencies: ["CLTrainData", "CZlib", "CLTrainRandom"]
+            dependencies: ["CLTrainData", "CLTrainRandom", "CLTrainTestSupport"]
         ),
         .testTarget(
             name: "CLTrainTrainingTests",
-            dependencies: ["CLTrainTraining", "CLTrainNN", "CLTrainData", "CLTrainRuntime", "CLTrainRandom", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CLTrainTraining", "CLTrainNN", "CLTrainData", "CLTrainRuntime", "CLTrainRandom", "CLTrainTestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "cltrainTests",
-            dependencies: ["cltrain"]
+            dependencies: ["cltrain", "CLTrainTestSupport"]
         ),
         .testTarget(
             name: "CLTrainNNTests",

@@ -1,4 +1,5 @@
 import CLTrainRandom
+import CLTrainTestSupport
 import Foundation
 import XCTest
 
@@ -87,7 +88,7 @@ final class FuzzTests: XCTestCase {
     }
 
     func testMutatedGzippedIDX() throws {
-        let valid = try gzipBytes(idxImages(count: 8, rows: 6, cols: 6, pixel: { UInt8(($0 * 13) % 97) }), self)
+        let valid = try gzipBytes(idxImages(count: 8, rows: 6, cols: 6, pixel: { UInt8(($0 * 13) % 97) }))
         let result = fuzz(valid, as: .idxImages, salt: 3)
         print("gzip IDX fuzz: \(result.runs) mutations, \(result.accepted) parsed")
     }

@@ -1,4 +1,5 @@
 import CLTrainRandom
+import CLTrainTestSupport
 import Foundation
 import XCTest
 @testable import CLTrainIO
@@ -112,7 +113,6 @@ final class SafetensorsFuzzTests: XCTestCase {
     /// A smaller run through real files, covering `read(contentsOf:)`.
     func testRandomMutationsThroughFiles() throws {
         let directory = try makeTemporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
         var rng = SeededRandom(seed: Self.seed ^ 0xF11E)
         let bases = try baseFiles()
         let url = directory.appendingPathComponent("fuzz.safetensors")

@@ -1,3 +1,4 @@
+import CLTrainTestSupport
 import Foundation
 import XCTest
 @testable import CLTrainIO
@@ -6,7 +7,6 @@ final class SafetensorsRoundTripTests: XCTestCase {
     var directory: URL!
 
     override func setUpWithError() throws { directory = try makeTemporaryDirectory() }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
 
     func testRoundTripSeveralTensorsWithMetadata() throws {
         let url = directory.appendingPathComponent("model.safetensors")

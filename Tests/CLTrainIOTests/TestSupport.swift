@@ -2,14 +2,6 @@ import Foundation
 import XCTest
 @testable import CLTrainIO
 
-/// A fresh directory under the system temporary folder, removed by `tearDown` of the caller.
-func makeTemporaryDirectory(_ label: String = "cltrain-io") throws -> URL {
-    let url = FileManager.default.temporaryDirectory
-        .appendingPathComponent("\(label)-\(UUID().uuidString)", isDirectory: true)
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
-
 func directoryEntries(_ url: URL) throws -> [String] {
     try FileManager.default.contentsOfDirectory(atPath: url.path).sorted()
 }

@@ -1,4 +1,5 @@
 import CLTrainRandom
+import CLTrainTestSupport
 import XCTest
 @testable import CLTrainRuntime
 

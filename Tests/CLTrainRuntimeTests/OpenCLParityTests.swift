@@ -1,4 +1,5 @@
 import CLTrainCheck
+import CLTrainTestSupport
 import XCTest
 @testable import CLTrainRuntime
 
@@ -70,8 +71,7 @@ final class OpenCLParityTests: XCTestCase {
     func testProgramsAreCachedOnDisk() throws {
         _ = try openCLDevice()
         let entry = try XCTUnwrap(try OpenCLPlatforms.devices().first)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cltrain-cache-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: directory) }
+        let directory = try makeTemporaryDirectory()
         let source = "__kernel void twice(__global float* x) { x[get_global_id(0)] *= 2.0f; }"
         let first = try OpenCLBackend(entry: entry, cacheDirectory: directory)
         _ = try first.buildProgram(name: "twice.cl", source: source)

@@ -1,8 +1,8 @@
+import CLTrainTestSupport
 import Foundation
 import XCTest
 
-/// Runs the built `cltrain` binary and writes the small data and weights files the CLI tests
-/// feed it.
+/// Runs the built `cltrain` binary and writes the small data files the CLI tests feed it.
 enum CLI {
     struct Result {
         var status: Int32
@@ -74,21 +74,10 @@ enum CLI {
 
     // MARK: Files
 
-    static func temporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("cltrain-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
-
-    static func bigEndian(_ value: Int) -> [UInt8] { withUnsafeBytes(of: UInt32(value).bigEndian) { Array($0) } }
-
+    /// IDX images of `size` x `size` whose pixels hash their index with `seed`.
     static func idxImages(count: Int, size: Int = 28, seed: Int = 1) -> [UInt8] {
-        var bytes: [UInt8] = [0, 0, 8, 3] + bigEndian(count) + bigEndian(size) + bigEndian(size)
-        bytes += (0..<count * size * size).map { UInt8(truncatingIfNeeded: ($0 &* 2_654_435_761 &+ seed) >> 7) }
-        return bytes
+        CLTrainTestSupport.idxImages(count: count, rows: size, cols: size) { UInt8(truncatingIfNeeded: ($0 &* 2_654_435_761 &+ seed) >> 7) }
     }
-
-    static func idxLabels(_ labels: [UInt8]) -> [UInt8] { [0, 0, 8, 1] + bigEndian(labels.count) + labels }
 
     /// A Fashion-MNIST-shaped folder of `count` training and test images (not gzipped).
     static func writeDataset(in directory: URL, count: Int = 32) throws {

@@ -1,3 +1,4 @@
+import CLTrainTestSupport
 import Foundation
 import XCTest
 
@@ -8,12 +9,8 @@ final class InterruptTests: XCTestCase {
     var directory: URL!
 
     override func setUpWithError() throws {
-        directory = try CLI.temporaryDirectory()
+        directory = try makeTemporaryDirectory()
         try CLI.writeDataset(in: directory, count: 96)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
     }
 
     func arguments(out: String) -> [String] {
