@@ -106,7 +106,7 @@ let package = Package(
         // The helpers of the test targets, each written once (see its files).
         .target(
             name: "CLTrainTestSupport",
-            dependencies: ["CLTrainData", "CZlib"],
+            dependencies: ["CLTrainData", "CLTrainRuntime", "CZlib"],
             path: "Tests/CLTrainTestSupport"
         ),
         .testTarget(
@@ -132,7 +132,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CLTrainNNTests",
-            dependencies: ["CLTrainNN", "CLTrainRuntime", "CLTrainIO", "CLTrainCheck", "CLTrainRandom"],
+            dependencies: ["CLTrainNN", "CLTrainRuntime", "CLTrainIO", "CLTrainCheck", "CLTrainRandom", "CLTrainTestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(

@@ -1,4 +1,5 @@
 import CLTrainRandom
+import CLTrainTestSupport
 import XCTest
 @testable import CLTrainNN
 @testable import CLTrainRuntime
@@ -10,8 +11,8 @@ import XCTest
 final class MemoryEfficientDenseNetTests: XCTestCase {
     func devices() -> [(String, Device)] {
         var list = [("cpu", Device(backend: CPUBackend()))]
-        if let entry = try? OpenCLPlatforms.devices().first, let backend = try? OpenCLBackend(entry: entry) {
-            list.append(("opencl", Device(backend: backend)))
+        if let device = try? SharedOpenCL.device.get() {
+            list.append(("opencl", device))
         }
         return list
     }

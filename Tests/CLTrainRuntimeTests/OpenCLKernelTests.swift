@@ -3,18 +3,6 @@ import CLTrainTestSupport
 import XCTest
 @testable import CLTrainRuntime
 
-/// The OpenCL device of the whole test class, opened once: PoCL compiles programs slowly.
-private enum SharedOpenCL {
-    struct NoPlatform: Error, CustomStringConvertible {
-        var description: String { "no OpenCL platform: no ICD or no device found" }
-    }
-
-    static let device: Result<Device, Error> = Result {
-        guard let entry = try OpenCLPlatforms.devices().first else { throw NoPlatform() }
-        return Device(backend: try OpenCLBackend(entry: entry))
-    }
-}
-
 /// One tensor on both devices, made from the same host values. With `padding`, the tensor is
 /// the channel slice `before..<before+C` of a bigger one whose other channels hold random
 /// values that no op may touch.
