@@ -1,3 +1,4 @@
+import CLTrainTestSupport
 import Foundation
 import XCTest
 @testable import CLTrainIO
@@ -50,32 +51,13 @@ func assertWeightsError(
 
 /// Whether `python3` on PATH can import safetensors and numpy.
 func pythonHasSafetensors() -> Bool {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", "import safetensors.numpy, numpy"]
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    do {
-        try process.run()
-    } catch {
-        return false
-    }
-    process.waitUntilExit()
-    return process.terminationStatus == 0
+    let python = try? RunningProcess(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", "import safetensors.numpy, numpy"])
+    return python?.finish().status == 0
 }
 
 /// Runs `python3 -c script args...`, returning stdout; fails the test on a non-zero exit.
 func runPython(_ script: String, _ arguments: [String], line: UInt = #line) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", script] + arguments
-    let output = Pipe(), errors = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    let outData = output.fileHandleForReading.readDataToEndOfFile()
-    let errData = errors.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    XCTAssertEqual(process.terminationStatus, 0, String(decoding: errData, as: UTF8.self), line: line)
-    return String(decoding: outData, as: UTF8.self)
+    let result = try RunningProcess(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", script] + arguments).finish()
+    XCTAssertEqual(result.status, 0, result.stderr, line: line)
+    return result.stdout
 }

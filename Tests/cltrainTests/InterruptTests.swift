@@ -23,7 +23,7 @@ final class InterruptTests: XCTestCase {
     }
 
     /// Start a run, wait for its checkpoint of step `step` or later, send `signal`.
-    func interrupt(_ out: String, with signal: Int32) throws -> CLI.Result {
+    func interrupt(_ out: String, with signal: Int32) throws -> ProcessResult {
         let running = try CLI.start(arguments(out: out))
         let checkpoint = directory.appendingPathComponent(out).appendingPathComponent("checkpoint.safetensors")
         let deadline = Date().addingTimeInterval(120)
