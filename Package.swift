@@ -137,7 +137,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CLTrainReportTests",
-            dependencies: ["CLTrainReport"]
+            dependencies: ["CLTrainReport", "CLTrainTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v5]

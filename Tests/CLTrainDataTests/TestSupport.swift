@@ -18,20 +18,7 @@ func assertDataError<T>(
     _ body: @autoclosure () throws -> T, mentioning: String? = nil,
     file: StaticString = #filePath, line: UInt = #line, _ matches: (DataError) -> Bool
 ) {
-    do {
-        _ = try body()
-        XCTFail("expected a DataError", file: file, line: line)
-    } catch let error as DataError {
-        XCTAssertTrue(matches(error), "unexpected error: \(error)", file: file, line: line)
-        let text = error.description
-        XCTAssertFalse(text.contains("\n"), "description must be one line: \(text)", file: file, line: line)
-        XCTAssertFalse(text.isEmpty, file: file, line: line)
-        if let mentioning {
-            XCTAssertTrue(text.contains(mentioning), "'\(text)' should mention \(mentioning)", file: file, line: line)
-        }
-    } catch {
-        XCTFail("expected a DataError, got \(error)", file: file, line: line)
-    }
+    assertOneLineError(DataError.self, try body(), mentions: mentioning.map { [$0] } ?? [], file: file, line: line, matches)
 }
 
 /// A small labelled data set whose pixel i is (i * 37) % 256.

@@ -33,20 +33,7 @@ func assertWeightsError(
     _ check: (WeightsFileError) -> Bool,
     line: UInt = #line
 ) {
-    do {
-        _ = try body()
-        XCTFail("expected a WeightsFileError", line: line)
-    } catch let error as WeightsFileError {
-        XCTAssertTrue(check(error), "unexpected error: \(error)", line: line)
-        let text = error.description
-        XCTAssertFalse(text.contains("\n"), "description spans lines: \(text)", line: line)
-        XCTAssertTrue(text.hasPrefix(sourceFile), "description does not start with the file: \(text)", line: line)
-        for word in mentions {
-            XCTAssertTrue(text.contains(word), "description lacks '\(word)': \(text)", line: line)
-        }
-    } catch {
-        XCTFail("expected a WeightsFileError, got \(type(of: error)): \(error)", line: line)
-    }
+    assertOneLineError(WeightsFileError.self, try body(), prefix: sourceFile, mentions: mentions, line: line, check)
 }
 
 /// Whether `python3` on PATH can import safetensors and numpy.
