@@ -21,7 +21,7 @@ final class SafetensorsFuzzTests: XCTestCase {
 
     func mutate(_ input: Data, _ rng: inout SeededRandom) -> Data {
         var bytes = [UInt8](input)
-        let headerLength = bytes.count >= 8 ? Int(min(bytes[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }, UInt64(bytes.count))) : 0
+        let headerLength = bytes.count >= 8 ? Int(min(safetensorsHeaderLength(bytes), UInt64(bytes.count))) : 0
         let headerRange = 8..<max(9, min(bytes.count, 8 + headerLength))
         func setLength(_ value: UInt64) {
             guard bytes.count >= 8 else { return }

@@ -166,7 +166,7 @@ final class BadInputTests: XCTestCase {
         try write(header)
         try expectFailure(eval(data, bad), mentioning: ["header"])
 
-        let length = Int(bytes[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) })
+        let length = Int(safetensorsHeaderLength(bytes))
         var notJSON = bytes
         notJSON[8] = UInt8(ascii: "#")
         try write(notJSON)
