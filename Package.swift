@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "CLTrainReport", targets: ["CLTrainReport"]),
         .library(name: "CLTrainTraining", targets: ["CLTrainTraining"]),
         .library(name: "CLTrainCheck", targets: ["CLTrainCheck"]),
+        .library(name: "CLTrainRandom", targets: ["CLTrainRandom"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -49,6 +50,9 @@ let package = Package(
                 .embedInCode("optim.cl"),
             ]
         ),
+        // The seeded generator (SplitMix64) behind initial weights, shuffling, augmentation and
+        // test inputs; Foundation only.
+        .target(name: "CLTrainRandom"),
         // Device tensors, the memory pool, and the two backends (OpenCL, native CPU).
         .target(
             name: "CLTrainRuntime",
@@ -60,7 +64,7 @@ let package = Package(
         // bench`, Benchmarks/ and the tests, never for training.
         .target(
             name: "CLTrainCheck",
-            dependencies: ["CLTrainRuntime"]
+            dependencies: ["CLTrainRuntime", "CLTrainRandom"]
         ),
         // Weights files (safetensors) and atomic file writes; Foundation only.
         .target(name: "CLTrainIO"),
@@ -73,12 +77,12 @@ let package = Package(
         // Data sets (IDX, CIFAR binary), normalisation, augmentation and batching on the host.
         .target(
             name: "CLTrainData",
-            dependencies: ["CZlib"]
+            dependencies: ["CZlib", "CLTrainRandom"]
         ),
         // Layers with hand-written backward passes, the loss, the models and their catalogue.
         .target(
             name: "CLTrainNN",
-            dependencies: ["CLTrainRuntime", "CLTrainIO"]
+            dependencies: ["CLTrainRuntime", "CLTrainIO", "CLTrainRandom"]
         ),
         // The use cases: a training run (new or resumed), evaluation, prediction; the Trainer,
         // the training step, optimizers, schedules, checkpoints, metrics.
@@ -99,39 +103,46 @@ let package = Package(
                 "CLTrainReport",
                 "CLTrainTraining",
                 "CLTrainCheck",
+                "CLTrainRandom",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The helpers of the test targets, each written once (see its files).
+        .target(
+            name: "CLTrainTestSupport",
+            dependencies: ["CLTrainData", "CLTrainRuntime", "CZlib"],
+            path: "Tests/CLTrainTestSupport"
+        ),
         .testTarget(
             name: "CLTrainRuntimeTests",
-            dependencies: ["CLTrainRuntime", "CLTrainCheck"]
+            dependencies: ["CLTrainRuntime", "CLTrainCheck", "CLTrainRandom", "CLTrainTestSupport"]
         ),
         .testTarget(
             name: "CLTrainIOTests",
-            dependencies: ["CLTrainIO"],
+            dependencies: ["CLTrainIO", "CLTrainRandom", "CLTrainTestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "CLTrainDataTests",
-            dependencies: ["CLTrainData", "CZlib"]
+            dependencies: ["CLTrainData", "CLTrainRandom", "CLTrainTestSupport"]
         ),
         .testTarget(
             name: "CLTrainTrainingTests",
-            dependencies: ["CLTrainTraining", "CLTrainNN", "CLTrainData", "CLTrainRuntime", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CLTrainTraining", "CLTrainNN", "CLTrainData", "CLTrainRuntime", "CLTrainRandom", "CLTrainTestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "cltrainTests",
-            dependencies: ["cltrain"]
+            dependencies: ["cltrain", "CLTrainTestSupport"]
         ),
         .testTarget(
             name: "CLTrainNNTests",
-            dependencies: ["CLTrainNN", "CLTrainRuntime", "CLTrainIO", "CLTrainCheck", "CLTrainTraining"],
+            dependencies: ["CLTrainNN", "CLTrainRuntime", "CLTrainIO", "CLTrainCheck", "CLTrainTraining", "CLTrainRandom", "CLTrainTestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "CLTrainReportTests",
-            dependencies: ["CLTrainReport", "CLTrainTraining"]
+            dependencies: ["CLTrainReport", "CLTrainTraining", "CLTrainTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v5]

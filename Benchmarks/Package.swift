@@ -28,6 +28,7 @@ let package = Package(
                 .product(name: "CLTrainRuntime", package: "cltrain"),
                 .product(name: "CLTrainNN", package: "cltrain"),
                 .product(name: "CLTrainTraining", package: "cltrain"),
+                .product(name: "CLTrainRandom", package: "cltrain"),
             ],
             path: "Benchmarks/TrainStepBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

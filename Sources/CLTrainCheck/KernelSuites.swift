@@ -1,3 +1,4 @@
+import CLTrainRandom
 import CLTrainRuntime
 
 /// The sets of op cases that `bench kernels` times and checks, and that the tests compare.

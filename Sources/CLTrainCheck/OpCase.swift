@@ -1,3 +1,4 @@
+import CLTrainRandom
 import CLTrainRuntime
 
 /// One op at one shape, ready to run on any device with the same seeded inputs: the unit of

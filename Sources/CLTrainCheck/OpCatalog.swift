@@ -1,3 +1,4 @@
+import CLTrainRandom
 import CLTrainRuntime
 
 /// Builders of `OpCase`s for every op of the `Backend` protocol, at any shape. Where `sliced` is

@@ -1,3 +1,5 @@
+import CLTrainRandom
+
 /// How a data set is cut into batches.
 public struct BatchOptions: Sendable, Equatable, Codable {
     public var batchSize: Int
@@ -51,7 +53,7 @@ public struct AugmentDraw: Sendable, Equatable {
 
     /// The draw for sample `index` (its index in the data set) in `epoch`: it depends on nothing else.
     public static func make(seed: UInt64, epoch: Int, index: Int, padding: Int) -> AugmentDraw {
-        var rng = SplitMix64(mixing: seed, 0xA0A0_0001, UInt64(bitPattern: Int64(epoch)), UInt64(bitPattern: Int64(index)))
+        var rng = SeededRandom(mixing: seed, 0xA0A0_0001, UInt64(bitPattern: Int64(epoch)), UInt64(bitPattern: Int64(index)))
         let top = rng.next(below: 2 * padding + 1)
         let left = rng.next(below: 2 * padding + 1)
         let flip = rng.next() >> 63 == 1
@@ -96,7 +98,7 @@ public struct Batcher: Sendable {
     public func order(epoch: Int) -> [Int] {
         var order = Array(0..<dataset.count)
         guard options.shuffle, order.count > 1 else { return order }
-        var rng = SplitMix64(mixing: options.seed, 0x5EED_0002, UInt64(bitPattern: Int64(epoch)))
+        var rng = SeededRandom(mixing: options.seed, 0x5EED_0002, UInt64(bitPattern: Int64(epoch)))
         for i in stride(from: order.count - 1, to: 0, by: -1) {
             order.swapAt(i, rng.next(below: i + 1))
         }

@@ -1,3 +1,4 @@
+import CLTrainRandom
 import CLTrainRuntime
 
 /// A trainable tensor with its gradient, named as in PyTorch's `state_dict`.

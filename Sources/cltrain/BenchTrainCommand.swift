@@ -1,6 +1,7 @@
 import ArgumentParser
 import CLTrainNN
 import CLTrainCheck
+import CLTrainRandom
 import CLTrainRuntime
 import CLTrainTraining
 import Foundation

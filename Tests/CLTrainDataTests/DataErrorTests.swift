@@ -1,3 +1,4 @@
+import CLTrainTestSupport
 import XCTest
 
 @testable import CLTrainData
@@ -22,7 +23,7 @@ final class DataErrorTests: XCTestCase {
     }
 
     func testMissingFile() throws {
-        let dir = try makeTemporaryDirectory(self)
+        let dir = try makeTemporaryDirectory().path
         try write(idxImages(count: 1, rows: 2, cols: 2), to: join(dir, "train-images-idx3-ubyte"))
         assertDataError(
             try DatasetLoader.load(kind: .mnist, directory: dir, split: .train),
@@ -37,7 +38,7 @@ final class DataErrorTests: XCTestCase {
     }
 
     func testWrongMagic() throws {
-        let dir = try makeTemporaryDirectory(self)
+        let dir = try makeTemporaryDirectory().path
         // Images and labels swapped.
         try write(idxLabels([1, 2]), to: join(dir, "train-images-idx3-ubyte"))
         try write(idxImages(count: 2, rows: 2, cols: 2), to: join(dir, "train-labels-idx1-ubyte"))
@@ -51,7 +52,7 @@ final class DataErrorTests: XCTestCase {
     }
 
     func testTruncatedAndTooLong() throws {
-        let dir = try makeTemporaryDirectory(self)
+        let dir = try makeTemporaryDirectory().path
         let path = join(dir, "images")
         let good = idxImages(count: 3, rows: 2, cols: 2)
         try write(Array(good.dropLast(5)), to: path)
@@ -75,7 +76,7 @@ final class DataErrorTests: XCTestCase {
     }
 
     func testCountMismatch() throws {
-        let dir = try makeTemporaryDirectory(self)
+        let dir = try makeTemporaryDirectory().path
         try write(idxImages(count: 3, rows: 2, cols: 2), to: join(dir, "t10k-images-idx3-ubyte"))
         try write(idxLabels([1, 2]), to: join(dir, "t10k-labels-idx1-ubyte"))
         assertDataError(try DatasetLoader.load(kind: .fashionMNIST, directory: dir, split: .test), mentioning: "3 images") {
@@ -85,7 +86,7 @@ final class DataErrorTests: XCTestCase {
     }
 
     func testLabelOutOfRange() throws {
-        let dir = try makeTemporaryDirectory(self)
+        let dir = try makeTemporaryDirectory().path
         try write(idxImages(count: 3, rows: 2, cols: 2), to: join(dir, "train-images-idx3-ubyte"))
         try write(idxLabels([1, 10, 2]), to: join(dir, "train-labels-idx1-ubyte"))
         assertDataError(try DatasetLoader.load(kind: .mnist, directory: dir, split: .train), mentioning: "label 10") {
@@ -107,8 +108,8 @@ final class DataErrorTests: XCTestCase {
     }
 
     func testCorruptGzip() throws {
-        let dir = try makeTemporaryDirectory(self)
-        let gz = try gzipBytes(idxImages(count: 20, rows: 8, cols: 8, pixel: { UInt8(($0 * $0) % 256) }), self)
+        let dir = try makeTemporaryDirectory().path
+        let gz = try gzipBytes(idxImages(count: 20, rows: 8, cols: 8, pixel: { UInt8(($0 * $0) % 256) }))
         let path = join(dir, "images.gz")
         var flipped = gz
         flipped[gz.count / 2] ^= 0xff
@@ -133,7 +134,7 @@ final class DataErrorTests: XCTestCase {
     }
 
     func testCIFARPartialRecord() throws {
-        let dir = try makeTemporaryDirectory(self)
+        let dir = try makeTemporaryDirectory().path
         let path = join(dir, "test_batch.bin")
         try write(cifarRecords([1, 2], variant: .cifar10) + [7], to: path)
         assertDataError(try DatasetLoader.load(kind: .cifar10, directory: dir, split: .test), mentioning: "6147 bytes") {
@@ -147,7 +148,7 @@ final class DataErrorTests: XCTestCase {
     }
 
     func testEmptyFile() throws {
-        let dir = try makeTemporaryDirectory(self)
+        let dir = try makeTemporaryDirectory().path
         for name in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "train.bin"] {
             try write([], to: join(dir, name))
         }
@@ -158,7 +159,7 @@ final class DataErrorTests: XCTestCase {
             if case .emptyFile = $0 { return true } else { return false }
         }
         // A gzip stream of nothing is empty too.
-        try write(try gzipBytes([], self), to: join(dir, "empty.gz"))
+        try write(try gzipBytes([]), to: join(dir, "empty.gz"))
         assertDataError(try IDX.readLabels(join(dir, "empty.gz"))) {
             if case .emptyFile = $0 { return true } else { return false }
         }

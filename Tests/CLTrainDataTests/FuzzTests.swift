@@ -1,3 +1,5 @@
+import CLTrainRandom
+import CLTrainTestSupport
 import Foundation
 import XCTest
 
@@ -23,7 +25,7 @@ final class FuzzTests: XCTestCase {
         }
     }
 
-    private func mutate(_ input: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
+    private func mutate(_ input: [UInt8], _ rng: inout SeededRandom) -> [UInt8] {
         var bytes = input
         for _ in 0..<(1 + rng.next(below: 3)) {
             switch rng.next(below: 8) {
@@ -58,7 +60,7 @@ final class FuzzTests: XCTestCase {
 
     private func fuzz(_ valid: [UInt8], as parser: Parser, salt: UInt64) -> (runs: Int, accepted: Int) {
         XCTAssertNoThrow(try parse(valid, as: parser), "the unmutated input must parse")
-        var rng = SplitMix64(mixing: Self.seed, salt)
+        var rng = SeededRandom(mixing: Self.seed, salt)
         let start = Date()
         var runs = 0
         var accepted = 0
@@ -86,7 +88,7 @@ final class FuzzTests: XCTestCase {
     }
 
     func testMutatedGzippedIDX() throws {
-        let valid = try gzipBytes(idxImages(count: 8, rows: 6, cols: 6, pixel: { UInt8(($0 * 13) % 97) }), self)
+        let valid = try gzipBytes(idxImages(count: 8, rows: 6, cols: 6, pixel: { UInt8(($0 * 13) % 97) }))
         let result = fuzz(valid, as: .idxImages, salt: 3)
         print("gzip IDX fuzz: \(result.runs) mutations, \(result.accepted) parsed")
     }

@@ -1,3 +1,5 @@
+import CLTrainRandom
+import CLTrainTestSupport
 import XCTest
 
 @testable import CLTrainData
@@ -6,20 +8,20 @@ import XCTest
 final class ReaderTests: XCTestCase {
     func testGzipRoundTrip() throws {
         // Larger than the 256 KiB inflate chunk, partly incompressible.
-        var rng = SplitMix64(seed: 7)
+        var rng = SeededRandom(seed: 7)
         let original = (0..<700_000).map { i in i % 3 == 0 ? UInt8(truncatingIfNeeded: rng.next()) : UInt8(i % 13) }
-        let gz = try gzipBytes(original, self)
+        let gz = try gzipBytes(original)
         XCTAssertTrue(Gzip.isGzip(gz))
         XCTAssertEqual(try Gzip.decompress(gz, path: "x.gz"), original)
         // Concatenated members inflate to the concatenation.
-        let second = try gzipBytes([1, 2, 3], self)
+        let second = try gzipBytes([1, 2, 3])
         XCTAssertEqual(try Gzip.decompress(gz + second, path: "x.gz"), original + [1, 2, 3])
         // Plain data passes through DataFile.decode untouched.
         XCTAssertEqual(try DataFile.decode([5, 6, 7], path: "plain"), [5, 6, 7])
     }
 
     func testIDXPlainAndGzippedDetectedByMagic() throws {
-        let dir = try makeTemporaryDirectory(self)
+        let dir = try makeTemporaryDirectory().path
         let bytes = idxImages(count: 3, rows: 2, cols: 4)
         try write(bytes, to: join(dir, "plain"))
         // Gzipped but named without .gz: found by the magic bytes.
@@ -36,7 +38,7 @@ final class ReaderTests: XCTestCase {
     }
 
     func testUnlabeledIDXForPrediction() throws {
-        let dir = try makeTemporaryDirectory(self)
+        let dir = try makeTemporaryDirectory().path
         try writeGzip(idxImages(count: 5, rows: 3, cols: 2), to: join(dir, "images.idx.gz"))
         let data = try IDX.readUnlabeled(join(dir, "images.idx.gz"))
         XCTAssertEqual(data.count, 5)
@@ -50,7 +52,7 @@ final class ReaderTests: XCTestCase {
     }
 
     func testLoadMNISTSplitsMixedGzipAndLimit() throws {
-        let dir = try makeTemporaryDirectory(self)
+        let dir = try makeTemporaryDirectory().path
         try writeGzip(idxImages(count: 6, rows: 28, cols: 28), to: join(dir, "train-images-idx3-ubyte.gz"))
         try writeGzip(idxLabels([0, 1, 2, 3, 4, 9]), to: join(dir, "train-labels-idx1-ubyte.gz"))
         try write(idxImages(count: 2, rows: 28, cols: 28, pixel: { _ in 200 }), to: join(dir, "t10k-images-idx3-ubyte"))
@@ -76,7 +78,7 @@ final class ReaderTests: XCTestCase {
     }
 
     func testLoadCIFAR10FromArchiveFolderWithLimit() throws {
-        let dir = try makeTemporaryDirectory(self)
+        let dir = try makeTemporaryDirectory().path
         let folder = join(dir, "cifar-10-batches-bin")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         for b in 1...5 {
@@ -101,7 +103,7 @@ final class ReaderTests: XCTestCase {
     }
 
     func testLoadCIFAR100UsesFineLabel() throws {
-        let dir = try makeTemporaryDirectory(self)
+        let dir = try makeTemporaryDirectory().path
         let folder = join(dir, "cifar-100-binary")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         try writeGzip(cifarRecords([99, 42, 7], variant: .cifar100), to: join(folder, "train.bin.gz"))

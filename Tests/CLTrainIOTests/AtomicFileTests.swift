@@ -1,3 +1,4 @@
+import CLTrainTestSupport
 import Foundation
 import XCTest
 @testable import CLTrainIO
@@ -6,10 +7,6 @@ final class AtomicFileTests: XCTestCase {
     var directory: URL!
 
     override func setUpWithError() throws { directory = try makeTemporaryDirectory() }
-    override func tearDownWithError() throws {
-        try? FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.path)
-        try? FileManager.default.removeItem(at: directory)
-    }
 
     struct Injected: Error {}
 

@@ -1,3 +1,4 @@
+import CLTrainTestSupport
 import Foundation
 import XCTest
 @testable import CLTrainIO
@@ -14,7 +15,6 @@ final class SafetensorsErrorTests: XCTestCase {
 
     func testMissingFileAndDirectoryAreUnreadable() throws {
         let directory = try makeTemporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
         let missing = directory.appendingPathComponent("nope.safetensors")
         assertWeightsError(try SafetensorsFile.read(contentsOf: missing), file: missing.path, mentions: ["no such file"]) {
             if case .unreadable = $0 { return true } else { return false }
@@ -27,7 +27,6 @@ final class SafetensorsErrorTests: XCTestCase {
     func testUnreadablePermissions() throws {
         guard geteuid() != 0 else { throw XCTSkip("running as root: permissions do not stop reads") }
         let directory = try makeTemporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
         let url = directory.appendingPathComponent("locked.safetensors")
         try SafetensorsWriter.write(tensors: [("w", [1], [1])], to: url)
         try FileManager.default.setAttributes([.posixPermissions: 0o000], ofItemAtPath: url.path)
@@ -193,7 +192,6 @@ final class SafetensorsErrorTests: XCTestCase {
 
     func testWriterRejectsInconsistentTensors() throws {
         let directory = try makeTemporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
         let url = directory.appendingPathComponent("out.safetensors")
         let bad: [[SafetensorsWriter.Tensor]] = [
             [("w", [2, 2], [1, 2, 3])],

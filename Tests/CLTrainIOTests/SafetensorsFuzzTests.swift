@@ -1,3 +1,5 @@
+import CLTrainRandom
+import CLTrainTestSupport
 import Foundation
 import XCTest
 @testable import CLTrainIO
@@ -17,9 +19,9 @@ final class SafetensorsFuzzTests: XCTestCase {
         return [small, mixed]
     }
 
-    func mutate(_ input: Data, _ rng: inout SplitMix64) -> Data {
+    func mutate(_ input: Data, _ rng: inout SeededRandom) -> Data {
         var bytes = [UInt8](input)
-        let headerLength = bytes.count >= 8 ? Int(min(bytes[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }, UInt64(bytes.count))) : 0
+        let headerLength = bytes.count >= 8 ? Int(min(safetensorsHeaderLength(bytes), UInt64(bytes.count))) : 0
         let headerRange = 8..<max(9, min(bytes.count, 8 + headerLength))
         func setLength(_ value: UInt64) {
             guard bytes.count >= 8 else { return }
@@ -92,7 +94,7 @@ final class SafetensorsFuzzTests: XCTestCase {
     }
 
     func testRandomMutationsNeverCrashAndOnlyThrowWeightsFileError() throws {
-        var rng = SplitMix64(seed: Self.seed)
+        var rng = SeededRandom(seed: Self.seed)
         let bases = try baseFiles()
         let start = Date()
         var succeeded = 0
@@ -111,8 +113,7 @@ final class SafetensorsFuzzTests: XCTestCase {
     /// A smaller run through real files, covering `read(contentsOf:)`.
     func testRandomMutationsThroughFiles() throws {
         let directory = try makeTemporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        var rng = SplitMix64(seed: Self.seed ^ 0xF11E)
+        var rng = SeededRandom(seed: Self.seed ^ 0xF11E)
         let bases = try baseFiles()
         let url = directory.appendingPathComponent("fuzz.safetensors")
         for iteration in 0..<200 {

@@ -1,3 +1,4 @@
+import CLTrainTestSupport
 import Foundation
 import XCTest
 @testable import CLTrainIO
@@ -40,7 +41,6 @@ final class SafetensorsInteropTests: XCTestCase {
             throw XCTSkip("python3 with safetensors and numpy not found; pip install safetensors numpy to run this test")
         }
         let directory = try makeTemporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
         let url = directory.appendingPathComponent("py.safetensors")
         _ = try runPython("""
         import sys, numpy as np
@@ -59,7 +59,6 @@ final class SafetensorsInteropTests: XCTestCase {
             throw XCTSkip("python3 with safetensors and numpy not found; pip install safetensors numpy to run this test")
         }
         let directory = try makeTemporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
         let url = directory.appendingPathComponent("ours.safetensors")
         try SafetensorsWriter.write(
             tensors: [

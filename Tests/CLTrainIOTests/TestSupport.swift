@@ -1,14 +1,7 @@
+import CLTrainTestSupport
 import Foundation
 import XCTest
 @testable import CLTrainIO
-
-/// A fresh directory under the system temporary folder, removed by `tearDown` of the caller.
-func makeTemporaryDirectory(_ label: String = "cltrain-io") throws -> URL {
-    let url = FileManager.default.temporaryDirectory
-        .appendingPathComponent("\(label)-\(UUID().uuidString)", isDirectory: true)
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
 
 func directoryEntries(_ url: URL) throws -> [String] {
     try FileManager.default.contentsOfDirectory(atPath: url.path).sorted()
@@ -40,63 +33,18 @@ func assertWeightsError(
     _ check: (WeightsFileError) -> Bool,
     line: UInt = #line
 ) {
-    do {
-        _ = try body()
-        XCTFail("expected a WeightsFileError", line: line)
-    } catch let error as WeightsFileError {
-        XCTAssertTrue(check(error), "unexpected error: \(error)", line: line)
-        let text = error.description
-        XCTAssertFalse(text.contains("\n"), "description spans lines: \(text)", line: line)
-        XCTAssertTrue(text.hasPrefix(sourceFile), "description does not start with the file: \(text)", line: line)
-        for word in mentions {
-            XCTAssertTrue(text.contains(word), "description lacks '\(word)': \(text)", line: line)
-        }
-    } catch {
-        XCTFail("expected a WeightsFileError, got \(type(of: error)): \(error)", line: line)
-    }
-}
-
-/// SplitMix64: a small, seedable generator so fuzz runs are reproducible.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    assertOneLineError(WeightsFileError.self, try body(), prefix: sourceFile, mentions: mentions, line: line, check)
 }
 
 /// Whether `python3` on PATH can import safetensors and numpy.
 func pythonHasSafetensors() -> Bool {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", "import safetensors.numpy, numpy"]
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    do {
-        try process.run()
-    } catch {
-        return false
-    }
-    process.waitUntilExit()
-    return process.terminationStatus == 0
+    let python = try? RunningProcess(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", "import safetensors.numpy, numpy"])
+    return python?.finish().status == 0
 }
 
 /// Runs `python3 -c script args...`, returning stdout; fails the test on a non-zero exit.
 func runPython(_ script: String, _ arguments: [String], line: UInt = #line) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", script] + arguments
-    let output = Pipe(), errors = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    let outData = output.fileHandleForReading.readDataToEndOfFile()
-    let errData = errors.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    XCTAssertEqual(process.terminationStatus, 0, String(decoding: errData, as: UTF8.self), line: line)
-    return String(decoding: outData, as: UTF8.self)
+    let result = try RunningProcess(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", script] + arguments).finish()
+    XCTAssertEqual(result.status, 0, result.stderr, line: line)
+    return result.stdout
 }

@@ -1,7 +1,9 @@
+import CLTrainRandom
+import CLTrainTestSupport
+import CLTrainTraining
 import XCTest
 @testable import CLTrainNN
 @testable import CLTrainRuntime
-import CLTrainTraining
 
 /// DenseNet's training memory: a batch norm's output found again from its saved statistics is
 /// bitwise the training forward's (what the convolutions that apply a BN-ReLU as they read, and
@@ -10,8 +12,8 @@ import CLTrainTraining
 final class MemoryEfficientDenseNetTests: XCTestCase {
     func devices() -> [(String, Device)] {
         var list = [("cpu", Device(backend: CPUBackend()))]
-        if let entry = try? OpenCLPlatforms.devices().first, let backend = try? OpenCLBackend(entry: entry) {
-            list.append(("opencl", Device(backend: backend)))
+        if let device = try? SharedOpenCL.device.get() {
+            list.append(("opencl", device))
         }
         return list
     }

@@ -1,3 +1,4 @@
+import CLTrainRandom
 import XCTest
 import CLTrainRuntime
 @testable import CLTrainNN

@@ -1,6 +1,7 @@
 import CLTrainCheck
 import CLTrainIO
 import CLTrainRuntime
+import CLTrainTestSupport
 import CLTrainTraining
 import XCTest
 @testable import CLTrainNN
@@ -10,11 +11,6 @@ import XCTest
 /// weights and BN running statistics, and eval-mode logits must be PyTorch's, to 1e-4 relative,
 /// on the CPU backend and on OpenCL (PoCL here) when a platform exists.
 final class PyTorchParityTests: XCTestCase {
-    static let openCL: Device? = {
-        guard let entry = try? OpenCLPlatforms.devices().first else { return nil }
-        return try? Device(backend: OpenCLBackend(entry: entry))
-    }()
-
     func fixture(_ name: String) throws -> URL {
         try XCTUnwrap(Bundle.module.url(forResource: name, withExtension: "safetensors", subdirectory: "Fixtures"),
                       "missing fixture \(name)")
@@ -74,7 +70,7 @@ final class PyTorchParityTests: XCTestCase {
     }
 
     func testOneSGDStepMatchesPyTorchOnOpenCL() throws {
-        guard let device = Self.openCL else { throw XCTSkip("no OpenCL platform found: skipping the OpenCL parity test") }
+        guard let device = try? SharedOpenCL.device.get() else { throw XCTSkip("no OpenCL platform found: skipping the OpenCL parity test") }
         for name in ["densenet-bc-16-k4", "drn-c-tiny", "drn-d-tiny"] { try check(name, on: device) }
     }
 }

@@ -1,3 +1,4 @@
+import CLTrainTestSupport
 import Foundation
 import CLTrainTraining
 import XCTest
@@ -70,12 +71,8 @@ final class MetricsCSVTests: XCTestCase {
     }
 
     func assertError(_ text: String, _ expected: MetricsCSVError, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertThrowsError(try MetricsCSV.parse(text, source: "run/metrics.csv"), file: file, line: line) { error in
-            XCTAssertEqual(error as? MetricsCSVError, expected, file: file, line: line)
-            let description = String(describing: error)
-            XCTAssertFalse(description.contains("\n"), description, file: file, line: line)
-            XCTAssertTrue(description.hasPrefix("run/metrics.csv"), description, file: file, line: line)
-        }
+        assertOneLineError(MetricsCSVError.self, try MetricsCSV.parse(text, source: "run/metrics.csv"), prefix: "run/metrics.csv",
+                           file: file, line: line) { $0 == expected }
     }
 
     func testErrors() {

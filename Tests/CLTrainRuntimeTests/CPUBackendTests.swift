@@ -1,3 +1,5 @@
+import CLTrainRandom
+import CLTrainTestSupport
 import XCTest
 @testable import CLTrainRuntime
 
@@ -5,11 +7,11 @@ import XCTest
 final class CPUBackendTests: XCTestCase {
     var device: Device!
     var backend: any Backend { device.backend }
-    var rng = SplitMix64(seed: 7)
+    var rng = SeededRandom(seed: 7)
 
     override func setUp() {
         device = Device(backend: CPUBackend())
-        rng = SplitMix64(seed: 7)
+        rng = SeededRandom(seed: 7)
     }
 
     func testInfo() {

@@ -1,3 +1,4 @@
+import CLTrainRandom
 import XCTest
 @testable import CLTrainRuntime
 
@@ -5,12 +6,12 @@ import XCTest
 final class GradientCheckTests: XCTestCase {
     var device: Device!
     var backend: any Backend { device.backend }
-    var rng = SplitMix64(seed: 0x5EED)
+    var rng = SeededRandom(seed: 0x5EED)
     let checker = GradientChecker()
 
     override func setUp() {
         device = Device(backend: CPUBackend())
-        rng = SplitMix64(seed: 0x5EED)
+        rng = SeededRandom(seed: 0x5EED)
     }
 
     // MARK: Convolution

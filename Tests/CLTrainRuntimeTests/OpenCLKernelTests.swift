@@ -1,17 +1,7 @@
+import CLTrainRandom
+import CLTrainTestSupport
 import XCTest
 @testable import CLTrainRuntime
-
-/// The OpenCL device of the whole test class, opened once: PoCL compiles programs slowly.
-private enum SharedOpenCL {
-    struct NoPlatform: Error, CustomStringConvertible {
-        var description: String { "no OpenCL platform: no ICD or no device found" }
-    }
-
-    static let device: Result<Device, Error> = Result {
-        guard let entry = try OpenCLPlatforms.devices().first else { throw NoPlatform() }
-        return Device(backend: try OpenCLBackend(entry: entry))
-    }
-}
 
 /// One tensor on both devices, made from the same host values. With `padding`, the tensor is
 /// the channel slice `before..<before+C` of a bigger one whose other channels hold random
@@ -23,7 +13,7 @@ final class Twin {
     let cpu: Tensor, cl: Tensor
     let initial: [Float]
 
-    init(cpuDevice: Device, clDevice: Device, shape: [Int], padding: (Int, Int), inside: [Float]?, rng: inout SplitMix64) throws {
+    init(cpuDevice: Device, clDevice: Device, shape: [Int], padding: (Int, Int), inside: [Float]?, rng: inout SeededRandom) throws {
         self.shape = shape
         (before, after) = padding
         var fullShape = shape
@@ -77,7 +67,7 @@ final class OpenCLKernelTests: XCTestCase {
     var cpuDevice: Device!
     var clDevice: Device!
     var clBackend: OpenCLBackend { clDevice.backend as! OpenCLBackend }
-    var rng = SplitMix64(seed: 2024)
+    var rng = SeededRandom(seed: 2024)
 
     override func setUpWithError() throws {
         switch SharedOpenCL.device {
@@ -85,7 +75,7 @@ final class OpenCLKernelTests: XCTestCase {
         case .failure(let error): throw XCTSkip("no OpenCL platform: \(error)")
         }
         cpuDevice = Device(backend: CPUBackend())
-        rng = SplitMix64(seed: 2024)
+        rng = SeededRandom(seed: 2024)
     }
 
     // MARK: Harness

@@ -1,4 +1,5 @@
 import CLTrainCheck
+import CLTrainTestSupport
 import XCTest
 @testable import CLTrainRuntime
 
@@ -8,15 +9,13 @@ import XCTest
 /// stride 2, dilation 2 and 4, padded pooling, channel slices and accumulation. This is also
 /// what `cltrain bench kernels --check` runs on a GPU.
 final class OpenCLParityTests: XCTestCase {
-    /// One OpenCL device for the whole class: PoCL compiles programs slowly.
-    static let openCL: Result<Device, Error> = Result {
-        guard let entry = try OpenCLPlatforms.devices().first else {
+    func openCLDevice() throws -> Device {
+        do {
+            return try SharedOpenCL.device.get()
+        } catch is SharedOpenCL.NoPlatform {
             throw XCTSkip("no OpenCL platform found (install pocl-opencl-icd): skipping the OpenCL kernel tests")
         }
-        return Device(backend: try OpenCLBackend(entry: entry))
     }
-
-    func openCLDevice() throws -> Device { try Self.openCL.get() }
 
     func testEveryOpMatchesTheCPUBackendOnRandomisedShapes() throws {
         let device = try openCLDevice()
@@ -70,8 +69,7 @@ final class OpenCLParityTests: XCTestCase {
     func testProgramsAreCachedOnDisk() throws {
         _ = try openCLDevice()
         let entry = try XCTUnwrap(try OpenCLPlatforms.devices().first)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cltrain-cache-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: directory) }
+        let directory = try makeTemporaryDirectory()
         let source = "__kernel void twice(__global float* x) { x[get_global_id(0)] *= 2.0f; }"
         let first = try OpenCLBackend(entry: entry, cacheDirectory: directory)
         _ = try first.buildProgram(name: "twice.cl", source: source)

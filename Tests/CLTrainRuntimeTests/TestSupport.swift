@@ -1,33 +1,7 @@
+import CLTrainRandom
+import CLTrainTestSupport
 import XCTest
 @testable import CLTrainRuntime
-
-/// Fails when any `|a - b| > atol + rtol * |b|`, naming the worst element (the one exceeding
-/// its tolerance by the most) and how many elements are off.
-func assertClose(_ a: [Float], _ b: [Float], rtol: Float, atol: Float, _ message: String = "",
-                 file: StaticString = #filePath, line: UInt = #line) {
-    guard a.count == b.count else {
-        XCTFail("\(message): \(a.count) values against \(b.count)", file: file, line: line)
-        return
-    }
-    var worst = -1, worstExcess: Float = 0, failures = 0
-    for i in a.indices {
-        let excess = abs(a[i] - b[i]) - (atol + rtol * abs(b[i]))
-        if excess > 0 || a[i].isNaN != b[i].isNaN {
-            failures += 1
-            if worst < 0 || excess > worstExcess || excess.isNaN {
-                worst = i
-                worstExcess = excess.isNaN ? .infinity : excess
-            }
-        }
-    }
-    if worst >= 0 {
-        XCTFail("\(message): \(failures) of \(a.count) elements differ; worst [\(worst)] \(a[worst]) vs \(b[worst]) "
-                + "(rtol \(rtol), atol \(atol))", file: file, line: line)
-    }
-}
-
-/// The runtime's seeded generator (SplitMix64), so every test sees the same numbers on every run.
-typealias SplitMix64 = SeededRandom
 
 extension SeededRandom {
     /// Uniform values in `range`.
@@ -47,7 +21,7 @@ extension SeededRandom {
 }
 
 /// A tensor of `shape` on `device` with values uniform in `range`.
-func randomTensor(device: Device, shape: [Int], rng: inout SplitMix64, in range: ClosedRange<Float> = -1...1) throws -> Tensor {
+func randomTensor(device: Device, shape: [Int], rng: inout SeededRandom, in range: ClosedRange<Float> = -1...1) throws -> Tensor {
     try device.tensor(rng.floats(shape.reduce(1, *), in: range), shape: shape)
 }
 
@@ -99,7 +73,7 @@ extension Device {
     /// Runs an op's backward into `shape` twice: overwriting a NaN-filled tensor, then
     /// accumulating into random values; checks the second is the first plus those values and
     /// returns the first (the gradient).
-    func gradientBothWays(_ shape: [Int], rng: inout SplitMix64, file: StaticString = #filePath, line: UInt = #line,
+    func gradientBothWays(_ shape: [Int], rng: inout SeededRandom, file: StaticString = #filePath, line: UInt = #line,
                           _ run: (Tensor, Bool) throws -> Void) throws -> [Float] {
         let fresh = try full(shape, value: .nan)
         try run(fresh, false)
@@ -114,7 +88,7 @@ extension Device {
 
     /// Runs a parameter-gradient op (which always accumulates) on random starting values and
     /// returns what it added.
-    func accumulatedGradient(_ shape: [Int], rng: inout SplitMix64, _ run: (Tensor) throws -> Void) throws -> [Float] {
+    func accumulatedGradient(_ shape: [Int], rng: inout SeededRandom, _ run: (Tensor) throws -> Void) throws -> [Float] {
         let base = rng.floats(shape.reduce(1, *))
         let t = try tensor(base, shape: shape)
         try run(t)

@@ -1,6 +1,7 @@
 import CLTrainData
 import CLTrainNN
 import CLTrainRuntime
+import CLTrainTestSupport
 import Foundation
 import Logging
 import XCTest
@@ -33,15 +34,8 @@ final class CheckpointTests: XCTestCase {
                     normalization: Normalization(mean: [0.5], std: [0.25]))
     }
 
-    func temporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("cltrain-checkpoint-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
-
     func checkResumeIsExact(_ optimizer: OptimizerKind, stopAfter: Int, dropout: Float = 0) throws {
-        let directory = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
+        let directory = try makeTemporaryDirectory()
 
         var settings = options(optimizer)
         settings.dropout = dropout
@@ -84,16 +78,14 @@ final class CheckpointTests: XCTestCase {
     }
 
     func testAFolderWithoutCheckpointIsAClearError() throws {
-        let directory = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
+        let directory = try makeTemporaryDirectory()
         XCTAssertThrowsError(try Checkpoint.read(from: directory)) { error in
             XCTAssertTrue("\(error)".contains("holds no checkpoint"), "\(error)")
         }
     }
 
     func testAFailedWriteLeavesThePreviousCheckpoint() throws {
-        let directory = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
+        let directory = try makeTemporaryDirectory()
         let trainer = try makeTrainer(options(.sgd), device: Device(backend: CPUBackend()))
         try Checkpoint.write(trainer, to: directory, metadata: metadata())
         let before = try Data(contentsOf: Checkpoint.url(in: directory))

@@ -1,5 +1,6 @@
 import CLTrainData
 import CLTrainNN
+import CLTrainRandom
 import CLTrainRuntime
 import Logging
 import XCTest

@@ -1,3 +1,4 @@
+import CLTrainTestSupport
 import Foundation
 import XCTest
 
@@ -10,13 +11,9 @@ final class BadInputTests: XCTestCase {
     static let sentinelBytes = Data("precious weights".utf8)
 
     override func setUpWithError() throws {
-        directory = try CLI.temporaryDirectory()
+        directory = try makeTemporaryDirectory()
         sentinel = directory.appendingPathComponent("keep.safetensors")
         try Self.sentinelBytes.write(to: sentinel)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
     }
 
     /// Run a command that must fail; check the failure's shape and return its message.
@@ -82,13 +79,13 @@ final class BadInputTests: XCTestCase {
 
     func testImageAndLabelCountsDiffer() throws {
         let data = try dataFolder("counts")
-        try Data(CLI.idxLabels((0..<31).map { UInt8($0 % 10) })).write(to: data.appendingPathComponent("train-labels-idx1-ubyte"))
+        try Data(idxLabels((0..<31).map { UInt8($0 % 10) })).write(to: data.appendingPathComponent("train-labels-idx1-ubyte"))
         try expectFailure(train(data), mentioning: ["32", "31"])
     }
 
     func testLabelOutsideTheClasses() throws {
         let data = try dataFolder("labels")
-        try Data(CLI.idxLabels((0..<32).map { $0 == 5 ? 12 : UInt8($0 % 10) })).write(to: data.appendingPathComponent("train-labels-idx1-ubyte"))
+        try Data(idxLabels((0..<32).map { $0 == 5 ? 12 : UInt8($0 % 10) })).write(to: data.appendingPathComponent("train-labels-idx1-ubyte"))
         try expectFailure(train(data), mentioning: ["12"])
     }
 
@@ -169,7 +166,7 @@ final class BadInputTests: XCTestCase {
         try write(header)
         try expectFailure(eval(data, bad), mentioning: ["header"])
 
-        let length = Int(bytes[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) })
+        let length = Int(safetensorsHeaderLength(bytes))
         var notJSON = bytes
         notJSON[8] = UInt8(ascii: "#")
         try write(notJSON)

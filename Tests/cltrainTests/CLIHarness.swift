@@ -1,15 +1,9 @@
+import CLTrainTestSupport
 import Foundation
 import XCTest
 
-/// Runs the built `cltrain` binary and writes the small data and weights files the CLI tests
-/// feed it.
+/// Runs the built `cltrain` binary and writes the small data files the CLI tests feed it.
 enum CLI {
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
     /// The `cltrain` executable built beside the test bundle.
     static func executable() throws -> URL {
         var directory = Bundle.main.bundleURL
@@ -22,73 +16,24 @@ enum CLI {
     }
 
     /// Run `cltrain arguments` to the end (or until `timeout` seconds, then kill it).
-    static func run(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 120) throws -> Result {
-        let process = try start(arguments, environment: environment)
+    static func run(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 120) throws -> ProcessResult {
+        let running = try start(arguments, environment: environment)
         let deadline = Date().addingTimeInterval(timeout)
-        while process.process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.process.isRunning { process.process.terminate() }
-        return process.finish()
+        while running.process.isRunning && Date() < deadline { usleep(20_000) }
+        if running.process.isRunning { running.process.terminate() }
+        return running.finish()
     }
 
-    final class Running {
-        let process = Process()
-        let out = Pipe(), err = Pipe()
-        private var outData = Data(), errData = Data()
-        private let lock = NSLock()
-
-        init(_ url: URL, _ arguments: [String], _ environment: [String: String]) throws {
-            process.executableURL = url
-            process.arguments = arguments
-            var env = ProcessInfo.processInfo.environment
-            for (key, value) in environment { env[key] = value }
-            process.environment = env
-            process.standardOutput = out
-            process.standardError = err
-            out.fileHandleForReading.readabilityHandler = { [weak self] h in self?.append(h.availableData, error: false) }
-            err.fileHandleForReading.readabilityHandler = { [weak self] h in self?.append(h.availableData, error: true) }
-            try process.run()
-        }
-
-        private func append(_ data: Data, error: Bool) {
-            lock.lock()
-            if error { errData.append(data) } else { outData.append(data) }
-            lock.unlock()
-        }
-
-        func finish() -> Result {
-            process.waitUntilExit()
-            out.fileHandleForReading.readabilityHandler = nil
-            err.fileHandleForReading.readabilityHandler = nil
-            append(out.fileHandleForReading.readDataToEndOfFile(), error: false)
-            append(err.fileHandleForReading.readDataToEndOfFile(), error: true)
-            lock.lock()
-            defer { lock.unlock() }
-            return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                          stderr: String(decoding: errData, as: UTF8.self))
-        }
-    }
-
-    static func start(_ arguments: [String], environment: [String: String] = [:]) throws -> Running {
-        try Running(executable(), arguments, environment)
+    static func start(_ arguments: [String], environment: [String: String] = [:]) throws -> RunningProcess {
+        try RunningProcess(executable(), arguments, environment: environment)
     }
 
     // MARK: Files
 
-    static func temporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("cltrain-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
-
-    static func bigEndian(_ value: Int) -> [UInt8] { withUnsafeBytes(of: UInt32(value).bigEndian) { Array($0) } }
-
+    /// IDX images of `size` x `size` whose pixels hash their index with `seed`.
     static func idxImages(count: Int, size: Int = 28, seed: Int = 1) -> [UInt8] {
-        var bytes: [UInt8] = [0, 0, 8, 3] + bigEndian(count) + bigEndian(size) + bigEndian(size)
-        bytes += (0..<count * size * size).map { UInt8(truncatingIfNeeded: ($0 &* 2_654_435_761 &+ seed) >> 7) }
-        return bytes
+        CLTrainTestSupport.idxImages(count: count, rows: size, cols: size) { UInt8(truncatingIfNeeded: ($0 &* 2_654_435_761 &+ seed) >> 7) }
     }
-
-    static func idxLabels(_ labels: [UInt8]) -> [UInt8] { [0, 0, 8, 1] + bigEndian(labels.count) + labels }
 
     /// A Fashion-MNIST-shaped folder of `count` training and test images (not gzipped).
     static func writeDataset(in directory: URL, count: Int = 32) throws {

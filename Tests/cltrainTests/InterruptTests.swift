@@ -1,3 +1,4 @@
+import CLTrainTestSupport
 import Foundation
 import XCTest
 
@@ -8,12 +9,8 @@ final class InterruptTests: XCTestCase {
     var directory: URL!
 
     override func setUpWithError() throws {
-        directory = try CLI.temporaryDirectory()
+        directory = try makeTemporaryDirectory()
         try CLI.writeDataset(in: directory, count: 96)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
     }
 
     func arguments(out: String) -> [String] {
@@ -26,7 +23,7 @@ final class InterruptTests: XCTestCase {
     }
 
     /// Start a run, wait for its checkpoint of step `step` or later, send `signal`.
-    func interrupt(_ out: String, with signal: Int32) throws -> CLI.Result {
+    func interrupt(_ out: String, with signal: Int32) throws -> ProcessResult {
         let running = try CLI.start(arguments(out: out))
         let checkpoint = directory.appendingPathComponent(out).appendingPathComponent("checkpoint.safetensors")
         let deadline = Date().addingTimeInterval(120)

@@ -1,5 +1,6 @@
 import Benchmark
 import CLTrainNN
+import CLTrainRandom
 import CLTrainRuntime
 import CLTrainTraining
 import Foundation

@@ -1,6 +1,9 @@
+import Foundation
+
 /// A small, fast, seedable generator (Steele, Lea and Flood's SplitMix64). The same seed gives
-/// the same sequence on every platform and run, which is what shuffling and augmentation need.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
+/// the same numbers on every machine and run, which initial weights, shuffling, augmentation and
+/// the tests that must repeat rely on.
+public struct SeededRandom: RandomNumberGenerator, Sendable {
     public private(set) var state: UInt64
 
     public init(seed: UInt64) {
@@ -12,14 +15,14 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     public init(mixing values: UInt64...) {
         var h: UInt64 = 0x6A09_E667_F3BC_C909
         for v in values {
-            h = SplitMix64.finalize((h ^ v) &+ 0x9E37_79B9_7F4A_7C15)
+            h = SeededRandom.finalize((h ^ v) &+ 0x9E37_79B9_7F4A_7C15)
         }
         state = h
     }
 
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
-        return SplitMix64.finalize(state)
+        return SeededRandom.finalize(state)
     }
 
     /// A uniform integer in `0..<bound` (bound > 0), without modulo bias (Lemire's method).
@@ -36,6 +39,24 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         return Int(product.high)
     }
 
+    /// Uniform in [low, high), from the top 24 bits of one draw.
+    public mutating func uniform(_ low: Float = -1, _ high: Float = 1) -> Float {
+        low + (high - low) * Float(next() >> 40) / Float(1 << 24)
+    }
+
+    /// `count` uniform values in [low, high).
+    public mutating func uniforms(_ count: Int, _ low: Float = -1, _ high: Float = 1) -> [Float] {
+        (0..<count).map { _ in uniform(low, high) }
+    }
+
+    /// Standard normal (Box-Muller, in Double, from two draws).
+    public mutating func normal() -> Float {
+        let u1 = max(Double(next() >> 11) / Double(1 << 53), 1e-300)
+        let u2 = Double(next() >> 11) / Double(1 << 53)
+        return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
+    }
+
+    /// SplitMix64's output function: a bijective mix of all 64 bits.
     static func finalize(_ x: UInt64) -> UInt64 {
         var z = x
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
