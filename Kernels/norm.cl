@@ -128,7 +128,7 @@ __kernel void batch_norm_apply(__global const float* x, int x_off, int x_stride,
 
 // Eval mode: y = (x - running_mean[c]) / sqrt(running_var[c] + eps) * weight[c] + bias[c], then
 // max(y, 0) when relu.
-__kernel void batch_norm_inference(__global const float* x, int x_off, int x_stride,
+__kernel void batch_norm_forward_inference(__global const float* x, int x_off, int x_stride,
                                    __global float* y, int y_off, int y_stride,
                                    __global const float* running_mean, int running_mean_off,
                                    __global const float* running_var, int running_var_off,

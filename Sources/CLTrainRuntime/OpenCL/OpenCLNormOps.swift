@@ -49,7 +49,7 @@ extension OpenCLBackend {
                                           runningMean: Tensor, runningVar: Tensor, epsilon: Float, relu: Bool) throws {
         precondition(input.shape == output.shape, "batch norm of \(input.shape) into \(output.shape)")
         let (n, c, p) = Self.channelLayout(input)
-        try launchElements(.norm, "batch_norm_inference", count: n * c * p,
+        try launchElements(.norm, "batch_norm_forward_inference", count: n * c * p,
                            Self.args(Self.strided(input), Self.strided(output), [.tensor(runningMean), .tensor(runningVar), .tensor(weight), .tensor(bias),
                               .int(n), .int(c), .int(p), .float(epsilon), .int(relu ? 1 : 0)]))
     }
