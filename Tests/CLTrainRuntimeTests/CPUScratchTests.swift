@@ -144,6 +144,27 @@ final class CPUScratchTests: XCTestCase {
         }
     }
 
+    func testMaxPoolScratchIsCountedGivenBackAndReused() throws {
+        var rng = SplitMix64(seed: 8)
+        let g = Pool2dGeometry(kernel: 3, stride: 2, padding: 1)
+        let input = try randomTensor(device: device, shape: [4, 64, 28, 28], rng: &rng)
+        let outShape = [4, 64, g.outputHeight(28), g.outputWidth(28)]
+        let output = try device.makeTensor(outShape), gradOutput = try randomTensor(device: device, shape: outShape, rng: &rng)
+        let gradInput = try device.makeTensor(input.shape)
+        func forward() throws { try backend.maxPool2dForward(input: input, output: output, geometry: g) }
+        func backward() throws {
+            try backend.maxPool2dBackward(input: input, gradOutput: gradOutput, gradInput: gradInput, geometry: g, accumulate: false)
+        }
+        XCTAssertGreaterThan(try scratchPeak("max pool forward", forward), 0)
+        XCTAssertGreaterThan(try scratchPeak("max pool backward", backward), 0)
+        let first = device.pool.statistics
+        for _ in 0..<3 {
+            try forward()
+            try backward()
+        }
+        XCTAssertEqual(device.pool.statistics.deviceAllocations, first.deviceAllocations, "a repeated max pool allocated device memory")
+    }
+
     func testScratchIsAlignedCountedAndReleased() throws {
         let pool = device.pool
         let before = pool.statistics
