@@ -54,16 +54,21 @@ extension CPUBackend {
 
     /// Split the samples into `chunks` contiguous ranges run concurrently; each gets a private
     /// column buffer of `columns` floats (nil when 0) and a serial runner for nested loops. Chunk
-    /// `i` covers `n * i / chunks ..< n * (i + 1) / chunks`.
-    func forSampleChunks(_ s: ConvShape, columns: Int, chunks: Int? = nil, input: ConvInput? = nil,
-                         _ body: (_ chunk: Int, Range<Int>, UnsafeMutablePointer<Float>?, CPUParallel) -> Void) {
+    /// `i` covers `n * i / chunks ..< n * (i + 1) / chunks`. The column buffers and `input`'s
+    /// normalisation buffers come from `pool`, taken before the threads start and given back on return.
+    func forSampleChunks(_ s: ConvShape, columns: Int, chunks: Int? = nil, input: ConvInput? = nil, pool: MemoryPool,
+                         _ body: (_ chunk: Int, Range<Int>, UnsafeMutablePointer<Float>?, CPUParallel) -> Void) throws {
         let chunks = chunks ?? sampleChunkCount(s)
-        input?.reserve(chunks: chunks)
+        let scratch = CPUScratch(pool)
+        defer {
+            input?.unreserve()
+            scratch.release()
+        }
+        try input?.reserve(chunks: chunks, from: scratch)
+        let cols = try (0..<chunks).map { _ in columns > 0 ? try scratch.floats(columns) : nil }
         let serial = CPUParallel(threads: 1)
         func run(_ chunk: Int) {
-            let col = columns > 0 ? UnsafeMutablePointer<Float>.allocate(capacity: columns) : nil
-            defer { col?.deallocate() }
-            body(chunk, s.n * chunk / chunks ..< s.n * (chunk + 1) / chunks, col, serial)
+            body(chunk, s.n * chunk / chunks ..< s.n * (chunk + 1) / chunks, cols[chunk], serial)
         }
         if chunks == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: chunks) { run($0) } }
     }
@@ -143,10 +148,10 @@ extension CPUBackend {
     /// `y (+)= conv(x, w) + bias` per sample, samples split across threads, each unfolding into
     /// its own column buffer and running single-threaded GEMMs: small GEMMs pay no threading
     /// overhead.
-    func convolveSamples(_ s: ConvShape, input: ConvInput, w: UnsafePointer<Float>,
-                         y: UnsafeMutablePointer<Float>, yStride: Int, bias b: UnsafeMutablePointer<Float>?, accumulate: Bool) {
+    func convolveSamples(_ s: ConvShape, input: ConvInput, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, yStride: Int,
+                         bias b: UnsafeMutablePointer<Float>?, accumulate: Bool, pool: MemoryPool) throws {
         let pointwise = s.geometry.isPointwise
-        forSampleChunks(s, columns: pointwise ? 0 : s.patch * s.outPlane, input: input) { chunk, range, col, serial in
+        try forSampleChunks(s, columns: pointwise ? 0 : s.patch * s.outPlane, input: input, pool: pool) { chunk, range, col, serial in
             for sample in range {
                 let xs = input.sample(sample, chunk: chunk), ys = y + sample * yStride
                 if let b {
@@ -185,39 +190,42 @@ extension CPUBackend {
         let b = bias.map { dense($0) }
         let ys = output.sampleStride
         let source = convInput(s, x: x, xStride: input.sampleStride, norm: inputNorm)
-        let plan = ConvRegionPlan(s)
+        let plan = ConvRegionPlan(s), pool = input.device.pool
         if source.isNormalized && !Self.readsOneSampleAtATime(s, plan: plan) {
-            forNormalizedGroups(s, source) { first, group, normalized in
-                conv2dForward(group, plan: ConvRegionPlan(group), input: normalized, w: w, bias: b, y: y + first * ys, yStride: ys)
+            try forNormalizedGroups(s, source, pool: pool) { first, group, normalized in
+                try conv2dForward(group, plan: ConvRegionPlan(group), input: normalized, w: w, bias: b, y: y + first * ys, yStride: ys,
+                                  pool: pool)
             }
         } else {
-            conv2dForward(s, plan: plan, input: source, w: w, bias: b, y: y, yStride: ys)
+            try conv2dForward(s, plan: plan, input: source, w: w, bias: b, y: y, yStride: ys, pool: pool)
         }
     }
 
     /// The forward convolution: the algorithm for the shape (`plan`: its region plan, if any),
     /// then its loops. Only the loops that read one sample at a time take a normalised input.
+    /// Scratch comes from `pool`.
     func conv2dForward(_ s: ConvShape, plan: ConvRegionPlan?, input: ConvInput, w: UnsafePointer<Float>,
-                       bias b: UnsafeMutablePointer<Float>?, y: UnsafeMutablePointer<Float>, yStride ys: Int) {
+                       bias b: UnsafeMutablePointer<Float>?, y: UnsafeMutablePointer<Float>, yStride ys: Int, pool: MemoryPool) throws {
         precondition(!input.isNormalized || Self.readsOneSampleAtATime(s, plan: plan), "conv2d: a normalised input for a batched algorithm")
         let x = input.x, xStride = input.stride
         if let plan {
-            conv2dForwardByRegions(plan, s, x: x, xStride: xStride, w: w, bias: b, y: y, yStride: ys)
+            try conv2dForwardByRegions(plan, s, x: x, xStride: xStride, w: w, bias: b, y: y, yStride: ys, pool: pool)
             return
         }
         if Self.usesTapStacking(s) {
-            conv2dForwardTapStacked(s, input: input, w: w, bias: b, y: y, yStride: ys)
+            try conv2dForwardTapStacked(s, input: input, w: w, bias: b, y: y, yStride: ys, pool: pool)
             return
         }
         if s.geometry.isPointwise || Self.groupSize(s) == 1 {
-            convolveSamples(s, input: input, w: w, y: y, yStride: ys, bias: b, accumulate: false)
+            try convolveSamples(s, input: input, w: w, y: y, yStride: ys, bias: b, accumulate: false, pool: pool)
             return
         }
         // Groups of samples: one GEMM [Cout, K] x [K, nb * HoWo], then scattered into NCHW.
         let nb = Self.groupSize(s)
-        let col = UnsafeMutablePointer<Float>.allocate(capacity: s.patch * nb * s.outPlane)
-        let out = UnsafeMutablePointer<Float>.allocate(capacity: s.outChannels * nb * s.outPlane)
-        defer { col.deallocate(); out.deallocate() }
+        let scratch = CPUScratch(pool)
+        defer { scratch.release() }
+        let col = try scratch.floats(s.patch * nb * s.outPlane)
+        let out = try scratch.floats(s.outChannels * nb * s.outPlane)
         var first = 0
         while first < s.n {
             let count = min(nb, s.n - first)
@@ -243,16 +251,18 @@ extension CPUBackend {
     public func conv2dBackwardData(gradOutput: Tensor, weight: Tensor, gradInput: Tensor, geometry: Conv2dGeometry, accumulate: Bool) throws {
         let s = ConvShape(input: gradInput, weight: weight, output: gradOutput, geometry: geometry)
         let gy = pointer(gradOutput), w = dense(weight), gx = pointer(gradInput)
+        let pool = gradInput.device.pool
         if let plan = ConvRegionPlan(s) {
-            conv2dBackwardDataByRegions(plan, s, gy: gy, gyStride: gradOutput.sampleStride, w: w, gx: gx,
-                                        gxStride: gradInput.sampleStride, accumulate: accumulate)
+            try conv2dBackwardDataByRegions(plan, s, gy: gy, gyStride: gradOutput.sampleStride, w: w, gx: gx,
+                                            gxStride: gradInput.sampleStride, accumulate: accumulate, pool: pool)
             return
         }
         if Self.groupSize(s) == 1, let turned = transposedGeometry(s) {
             // w'[ci, co, i, j] = w[co, ci, kh-1-i, kw-1-j]
             let kh = geometry.kernelH, kw = geometry.kernelW, area = kh * kw
-            let flipped = UnsafeMutablePointer<Float>.allocate(capacity: s.inChannels * s.outChannels * area)
-            defer { flipped.deallocate() }
+            let scratch = CPUScratch(pool)
+            defer { scratch.release() }
+            let flipped = try scratch.floats(s.inChannels * s.outChannels * area)
             for co in 0..<s.outChannels {
                 for ci in 0..<s.inChannels {
                     let src = w + (co * s.inChannels + ci) * area, dst = flipped + (ci * s.outChannels + co) * area
@@ -261,12 +271,12 @@ extension CPUBackend {
             }
             let t = ConvShape(n: s.n, inChannels: s.outChannels, height: s.outHeight, width: s.outWidth,
                               outChannels: s.inChannels, outHeight: s.height, outWidth: s.width, geometry: turned)
-            convolveSamples(t, input: ConvInput(x: gy, stride: gradOutput.sampleStride, channels: t.inChannels, plane: t.inPlane),
-                            w: flipped, y: gx, yStride: gradInput.sampleStride, bias: nil, accumulate: accumulate)
+            try convolveSamples(t, input: ConvInput(x: gy, stride: gradOutput.sampleStride, channels: t.inChannels, plane: t.inPlane),
+                                w: flipped, y: gx, yStride: gradInput.sampleStride, bias: nil, accumulate: accumulate, pool: pool)
             return
         }
         if geometry.isPointwise || Self.groupSize(s) == 1 {
-            forSampleChunks(s, columns: geometry.isPointwise ? 0 : s.patch * s.outPlane) { _, range, col, serial in
+            try forSampleChunks(s, columns: geometry.isPointwise ? 0 : s.patch * s.outPlane, pool: pool) { _, range, col, serial in
                 for sample in range {
                     let gys = gy + sample * gradOutput.sampleStride, gxs = gx + sample * gradInput.sampleStride
                     if let col {
@@ -286,9 +296,10 @@ extension CPUBackend {
         }
         // Groups of samples: gradOutput gathered to [Cout, nb * HoWo], col = W^T * that, folded back.
         let nb = Self.groupSize(s)
-        let col = UnsafeMutablePointer<Float>.allocate(capacity: s.patch * nb * s.outPlane)
-        let grad = UnsafeMutablePointer<Float>.allocate(capacity: s.outChannels * nb * s.outPlane)
-        defer { col.deallocate(); grad.deallocate() }
+        let scratch = CPUScratch(pool)
+        defer { scratch.release() }
+        let col = try scratch.floats(s.patch * nb * s.outPlane)
+        let grad = try scratch.floats(s.outChannels * nb * s.outPlane)
         var first = 0
         while first < s.n {
             let count = min(nb, s.n - first)
@@ -311,14 +322,14 @@ extension CPUBackend {
         let x = pointer(input), gy = pointer(gradOutput), gw = dense(gradWeight)
         let gyStride = gradOutput.sampleStride
         let source = convInput(s, x: x, xStride: input.sampleStride, norm: inputNorm)
-        let plan = ConvRegionPlan(s)
+        let plan = ConvRegionPlan(s), pool = input.device.pool
         if source.isNormalized && !Self.readsOneSampleAtATime(s, plan: plan) {
-            forNormalizedGroups(s, source) { first, group, normalized in
-                conv2dBackwardWeight(group, plan: ConvRegionPlan(group), input: normalized, gy: gy + first * gyStride,
-                                     gyStride: gyStride, gw: gw)
+            try forNormalizedGroups(s, source, pool: pool) { first, group, normalized in
+                try conv2dBackwardWeight(group, plan: ConvRegionPlan(group), input: normalized, gy: gy + first * gyStride,
+                                         gyStride: gyStride, gw: gw, pool: pool)
             }
         } else {
-            conv2dBackwardWeight(s, plan: plan, input: source, gy: gy, gyStride: gyStride, gw: gw)
+            try conv2dBackwardWeight(s, plan: plan, input: source, gy: gy, gyStride: gyStride, gw: gw, pool: pool)
         }
         if let gradBias {
             let gb = dense(gradBias)
@@ -335,23 +346,25 @@ extension CPUBackend {
 
     /// `gw +=` the weight gradient: the algorithm for the shape (`plan`: its region plan, if any),
     /// then its loops. Only the loops that read one sample at a time take a normalised input.
-    func conv2dBackwardWeight(_ s: ConvShape, plan: ConvRegionPlan?, input: ConvInput,
-                              gy: UnsafeMutablePointer<Float>, gyStride: Int, gw: UnsafeMutablePointer<Float>) {
+    /// Scratch comes from `pool`.
+    func conv2dBackwardWeight(_ s: ConvShape, plan: ConvRegionPlan?, input: ConvInput, gy: UnsafeMutablePointer<Float>, gyStride: Int,
+                              gw: UnsafeMutablePointer<Float>, pool: MemoryPool) throws {
         precondition(!input.isNormalized || Self.readsOneSampleAtATime(s, plan: plan), "conv2d: a normalised input for a batched algorithm")
         let x = input.x, xStride = input.stride
         if let plan {
-            conv2dBackwardWeightByRegions(plan, s, x: x, xStride: xStride, gy: gy, gyStride: gyStride, gw: gw)
+            try conv2dBackwardWeightByRegions(plan, s, x: x, xStride: xStride, gy: gy, gyStride: gyStride, gw: gw, pool: pool)
         } else if Self.usesTapStacking(s) {
-            conv2dBackwardWeightTapStacked(s, input: input, gy: gy, gyStride: gyStride, gw: gw)
+            try conv2dBackwardWeightTapStacked(s, input: input, gy: gy, gyStride: gyStride, gw: gw, pool: pool)
         } else if s.geometry.isPointwise || Self.groupSize(s) == 1 {
             // Each thread sums its samples' gradients into a private buffer; the buffers are
             // added into gradWeight at the end (in a fixed order: the result does not depend on timing).
             let size = s.outChannels * s.patch
             let chunks = sampleChunkCount(s)
-            let partials = UnsafeMutablePointer<Float>.allocate(capacity: size * chunks)
+            let scratch = CPUScratch(pool)
+            defer { scratch.release() }
+            let partials = try scratch.floats(size * chunks)
             partials.update(repeating: 0, count: size * chunks)
-            defer { partials.deallocate() }
-            forSampleChunks(s, columns: s.geometry.isPointwise ? 0 : s.patch * s.outPlane, chunks: chunks, input: input) {
+            try forSampleChunks(s, columns: s.geometry.isPointwise ? 0 : s.patch * s.outPlane, chunks: chunks, input: input, pool: pool) {
                 chunk, range, col, serial in
                 let partial = partials + size * chunk
                 for sample in range {
@@ -373,9 +386,10 @@ extension CPUBackend {
         } else {
             // Groups of samples: gradWeight += gradOutput[Cout, nb * HoWo] * col[K, nb * HoWo]^T.
             let nb = Self.groupSize(s)
-            let col = UnsafeMutablePointer<Float>.allocate(capacity: s.patch * nb * s.outPlane)
-            let grad = UnsafeMutablePointer<Float>.allocate(capacity: s.outChannels * nb * s.outPlane)
-            defer { col.deallocate(); grad.deallocate() }
+            let scratch = CPUScratch(pool)
+            defer { scratch.release() }
+            let col = try scratch.floats(s.patch * nb * s.outPlane)
+            let grad = try scratch.floats(s.outChannels * nb * s.outPlane)
             var first = 0
             while first < s.n {
                 let count = min(nb, s.n - first)

@@ -23,15 +23,18 @@ final class ConvInput {
         self.affine = affine
     }
 
-    deinit { buffers?.deallocate() }
-
     var isNormalized: Bool { affine != nil }
 
-    /// One buffer per chunk of samples (thread); call before the loops, with their chunk count.
-    func reserve(chunks: Int) {
+    /// One buffer per chunk of samples (thread), from `scratch`; call before the loops, with their
+    /// chunk count, and `unreserve()` before the scratch is released.
+    func reserve(chunks: Int, from scratch: CPUScratch) throws {
         guard affine != nil else { return }
-        buffers?.deallocate()
-        buffers = UnsafeMutablePointer<Float>.allocate(capacity: chunks * channels * plane)
+        buffers = try scratch.floats(chunks * channels * plane)
+    }
+
+    /// Forget the buffers of `reserve(chunks:from:)`.
+    func unreserve() {
+        buffers = nil
     }
 
     /// Sample `n`'s input (`[C, H, W]`, channels `plane` apart) for the thread of chunk `chunk`.
@@ -77,22 +80,23 @@ extension CPUBackend {
     static let normalizedGroupBudget = 1 << 20
 
     /// `body(first, group, normalized)` for consecutive groups of samples: `group` is `s` for that
-    /// many samples and `input` holds them normalised (dense, `[count, Cin, H, W]`).
-    func forNormalizedGroups(_ s: ConvShape, _ input: ConvInput,
-                             _ body: (_ first: Int, _ group: ConvShape, _ normalized: ConvInput) -> Void) {
+    /// many samples and `input` holds them normalised (dense, `[count, Cin, H, W]`, in scratch from `pool`).
+    func forNormalizedGroups(_ s: ConvShape, _ input: ConvInput, pool: MemoryPool,
+                             _ body: (_ first: Int, _ group: ConvShape, _ normalized: ConvInput) throws -> Void) throws {
         guard let affine = input.affine else { preconditionFailure("forNormalizedGroups of an input read as it lies") }
         let plane = s.inPlane, channels = s.inChannels
         let size = max(1, min(s.n, Self.normalizedGroupBudget / max(channels * plane, 1)))
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: size * channels * plane)
-        defer { scratch.deallocate() }
+        let scratch = CPUScratch(pool)
+        defer { scratch.release() }
+        let normalized = try scratch.floats(size * channels * plane)
         var first = 0
         while first < s.n {
             let count = min(size, s.n - first), start = first
             parallel.forEach(count * channels, cost: plane) { item in
                 let sample = item / channels, ch = item % channels
-                input.normalize(channel: ch, of: input.x + (start + sample) * input.stride, into: scratch + item * plane, affine[ch])
+                input.normalize(channel: ch, of: input.x + (start + sample) * input.stride, into: normalized + item * plane, affine[ch])
             }
-            body(start, s.samples(count), ConvInput(x: scratch, stride: channels * plane, channels: channels, plane: plane))
+            try body(start, s.samples(count), ConvInput(x: normalized, stride: channels * plane, channels: channels, plane: plane))
             first += count
         }
     }

@@ -197,16 +197,17 @@ extension CPUBackend {
         }
     }
 
-    /// Forward by regions: `y = conv(x, w) + bias`.
-    func conv2dForwardByRegions(_ plan: ConvRegionPlan, _ s: ConvShape, x: UnsafePointer<Float>, xStride: Int,
-                                w: UnsafePointer<Float>, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, yStride: Int) {
+    /// Forward by regions: `y = conv(x, w) + bias`. Scratch comes from `pool`.
+    func conv2dForwardByRegions(_ plan: ConvRegionPlan, _ s: ConvShape, x: UnsafePointer<Float>, xStride: Int, w: UnsafePointer<Float>,
+                                bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, yStride: Int, pool: MemoryPool) throws {
         let nb = regionGroupSize(plan, s)
         let floats = plan.perSampleFloats(s)
         let cin = s.inChannels, lda = s.patch
-        let col = UnsafeMutablePointer<Float>.allocate(capacity: floats.columns * nb)
-        let out = UnsafeMutablePointer<Float>.allocate(capacity: floats.outputs * nb)
-        let wt = UnsafeMutablePointer<Float>.allocate(capacity: max(1, s.outChannels * s.patch))
-        defer { col.deallocate(); out.deallocate(); wt.deallocate() }
+        let scratch = CPUScratch(pool)
+        defer { scratch.release() }
+        let col = try scratch.floats(floats.columns * nb)
+        let out = try scratch.floats(floats.outputs * nb)
+        let wt = try scratch.floats(max(1, s.outChannels * s.patch))
         tapMajorWeights(w, plan, s, into: wt)
         for r in plan.regions {
             var first = 0
@@ -229,9 +230,10 @@ extension CPUBackend {
         }
     }
 
-    /// Input gradient by regions: `gx (+)= conv2d's adjoint applied to gy`.
+    /// Input gradient by regions: `gx (+)= conv2d's adjoint applied to gy`. Scratch comes from `pool`.
     func conv2dBackwardDataByRegions(_ plan: ConvRegionPlan, _ s: ConvShape, gy: UnsafeMutablePointer<Float>, gyStride: Int,
-                                     w: UnsafePointer<Float>, gx: UnsafeMutablePointer<Float>, gxStride: Int, accumulate: Bool) {
+                                     w: UnsafePointer<Float>, gx: UnsafeMutablePointer<Float>, gxStride: Int, accumulate: Bool,
+                                     pool: MemoryPool) throws {
         if !accumulate {
             parallel.forEach(s.n * s.inChannels, cost: s.inPlane) { item in
                 (gx + (item / s.inChannels) * gxStride + (item % s.inChannels) * s.inPlane).update(repeating: 0, count: s.inPlane)
@@ -240,10 +242,11 @@ extension CPUBackend {
         let nb = regionGroupSize(plan, s)
         let floats = plan.perSampleFloats(s)
         let cin = s.inChannels, lda = s.patch
-        let col = UnsafeMutablePointer<Float>.allocate(capacity: floats.columns * nb)
-        let grad = UnsafeMutablePointer<Float>.allocate(capacity: floats.outputs * nb)
-        let wt = UnsafeMutablePointer<Float>.allocate(capacity: max(1, s.outChannels * s.patch))
-        defer { col.deallocate(); grad.deallocate(); wt.deallocate() }
+        let scratch = CPUScratch(pool)
+        defer { scratch.release() }
+        let col = try scratch.floats(floats.columns * nb)
+        let grad = try scratch.floats(floats.outputs * nb)
+        let wt = try scratch.floats(max(1, s.outChannels * s.patch))
         tapMajorWeights(w, plan, s, into: wt)
         for r in plan.regions where r.taps > 0 {
             var first = 0
@@ -262,15 +265,18 @@ extension CPUBackend {
     }
 
     /// Weight gradient by regions: `gw += gy * unfold(x)^T`; taps that read only padding get nothing.
+    /// Scratch comes from `pool`.
     func conv2dBackwardWeightByRegions(_ plan: ConvRegionPlan, _ s: ConvShape, x: UnsafePointer<Float>, xStride: Int,
-                                       gy: UnsafeMutablePointer<Float>, gyStride: Int, gw: UnsafeMutablePointer<Float>) {
+                                       gy: UnsafeMutablePointer<Float>, gyStride: Int, gw: UnsafeMutablePointer<Float>,
+                                       pool: MemoryPool) throws {
         let nb = regionGroupSize(plan, s)
         let floats = plan.perSampleFloats(s)
         let cin = s.inChannels, ldc = s.patch
-        let col = UnsafeMutablePointer<Float>.allocate(capacity: floats.columns * nb)
-        let grad = UnsafeMutablePointer<Float>.allocate(capacity: floats.outputs * nb)
-        let gwt = UnsafeMutablePointer<Float>.allocate(capacity: max(1, s.outChannels * s.patch))
-        defer { col.deallocate(); grad.deallocate(); gwt.deallocate() }
+        let scratch = CPUScratch(pool)
+        defer { scratch.release() }
+        let col = try scratch.floats(floats.columns * nb)
+        let grad = try scratch.floats(floats.outputs * nb)
+        let gwt = try scratch.floats(max(1, s.outChannels * s.patch))
         gwt.update(repeating: 0, count: s.outChannels * s.patch)
         for r in plan.regions where r.taps > 0 {
             var first = 0

@@ -34,14 +34,15 @@ extension CPUBackend {
     }
 
     /// Forward: `z = stacked * x_n` (every tap's outputs at every input position), then
-    /// `y_n[co, o] = bias[co] + sum over taps of z[t, co, o + shift_t]`.
-    func conv2dForwardTapStacked(_ s: ConvShape, input: ConvInput, w: UnsafePointer<Float>,
-                                 bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, yStride: Int) {
+    /// `y_n[co, o] = bias[co] + sum over taps of z[t, co, o + shift_t]`. Scratch comes from `pool`.
+    func conv2dForwardTapStacked(_ s: ConvShape, input: ConvInput, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                                 y: UnsafeMutablePointer<Float>, yStride: Int, pool: MemoryPool) throws {
         let g = s.geometry, area = g.kernelH * g.kernelW, rows = area * s.outChannels
-        let stacked = UnsafeMutablePointer<Float>.allocate(capacity: rows * s.inChannels)
-        defer { stacked.deallocate() }
+        let scratch = CPUScratch(pool)
+        defer { scratch.release() }
+        let stacked = try scratch.floats(rows * s.inChannels)
         stackTaps(w, s, into: stacked)
-        forSampleChunks(s, columns: rows * s.inPlane, input: input) { chunk, range, z, _ in
+        try forSampleChunks(s, columns: rows * s.inPlane, input: input, pool: pool) { chunk, range, z, _ in
             guard let z else { return }
             for sample in range {
                 gemm(transposeA: false, transposeB: false, m: rows, n: s.inPlane, k: s.inChannels, alpha: 1,
@@ -69,16 +70,17 @@ extension CPUBackend {
 
     /// Weight gradient: `shifted[t, co, i] = gy_n[co, i - shift_t]` (zero where no output reads
     /// position i through tap t), `gradient[t * Cout + co, ci] += shifted * x_n^T`, summed over
-    /// samples per thread, then added into `gw` in a fixed order.
-    func conv2dBackwardWeightTapStacked(_ s: ConvShape, input: ConvInput,
-                                        gy: UnsafeMutablePointer<Float>, gyStride: Int, gw: UnsafeMutablePointer<Float>) {
+    /// samples per thread, then added into `gw` in a fixed order. Scratch comes from `pool`.
+    func conv2dBackwardWeightTapStacked(_ s: ConvShape, input: ConvInput, gy: UnsafeMutablePointer<Float>, gyStride: Int,
+                                        gw: UnsafeMutablePointer<Float>, pool: MemoryPool) throws {
         let g = s.geometry, area = g.kernelH * g.kernelW, rows = area * s.outChannels
         let size = rows * s.inChannels
         let chunks = sampleChunkCount(s)
-        let partials = UnsafeMutablePointer<Float>.allocate(capacity: size * chunks)
+        let scratch = CPUScratch(pool)
+        defer { scratch.release() }
+        let partials = try scratch.floats(size * chunks)
         partials.update(repeating: 0, count: size * chunks)
-        defer { partials.deallocate() }
-        forSampleChunks(s, columns: rows * s.inPlane, chunks: chunks, input: input) { chunk, range, shifted, _ in
+        try forSampleChunks(s, columns: rows * s.inPlane, chunks: chunks, input: input, pool: pool) { chunk, range, shifted, _ in
             guard let shifted else { return }
             let partial = partials + size * chunk
             for sample in range {

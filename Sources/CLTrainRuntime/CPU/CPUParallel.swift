@@ -6,19 +6,31 @@ struct CPUParallel {
     /// Below this much work (items x cost) a loop runs on the calling thread.
     static let minimumWork = 1 << 15
 
+    /// How many chunks `forChunks` splits `count` items of rough work `cost` each into (0 for no items).
+    func chunkCount(_ count: Int, cost: Int = 1) -> Int {
+        guard count > 0 else { return 0 }
+        let work = count.multipliedReportingOverflow(by: max(cost, 1))
+        let wanted = work.overflow ? threads : work.partialValue / Self.minimumWork
+        return min(threads, count, max(wanted, 1))
+    }
+
     /// Calls `body` on disjoint, ordered chunks that together cover `0..<count`; `cost` is the
     /// rough work per item. Chunks may run concurrently, so `body` must write disjoint memory.
     func forChunks(_ count: Int, cost: Int = 1, _ body: (Range<Int>) -> Void) {
+        forChunks(count, chunks: chunkCount(count, cost: cost)) { _, range in body(range) }
+    }
+
+    /// Calls `body(chunk, range)` for chunks `0..<chunks` (as `chunkCount` gives them, so a caller
+    /// can prepare something per chunk first), chunk `i` covering `count * i / chunks ..< count * (i + 1) / chunks`.
+    func forChunks(_ count: Int, chunks: Int, _ body: (_ chunk: Int, Range<Int>) -> Void) {
         guard count > 0 else { return }
-        let work = count.multipliedReportingOverflow(by: max(cost, 1))
-        let wanted = work.overflow ? threads : work.partialValue / Self.minimumWork
-        let chunks = min(threads, count, max(wanted, 1))
-        if chunks <= 1 {
-            body(0..<count)
+        precondition(chunks >= 1 && chunks <= count, "forChunks: \(chunks) chunks of \(count) items")
+        if chunks == 1 {
+            body(0, 0..<count)
             return
         }
         DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-            body(count * chunk / chunks ..< count * (chunk + 1) / chunks)
+            body(chunk, count * chunk / chunks ..< count * (chunk + 1) / chunks)
         }
     }
 

@@ -61,18 +61,22 @@ extension CPUBackend {
     }
 
     /// Separable: per output row, the column-wise maximum over the window's rows (contiguous,
-    /// independent per column), then the maximum over each window's columns.
+    /// independent per column), then the maximum over each window's columns. Each thread has a
+    /// line of scratch from the pool.
     public func maxPool2dForward(input: Tensor, output: Tensor, geometry: Pool2dGeometry) throws {
         let s = PoolShape(input: input, output: output, geometry: geometry, name: "maxPool2d")
         let x = pointer(input), y = pointer(output)
         let xs = input.sampleStride, ys = output.sampleStride
         let windows = PoolWindows(s)
         let width = s.width, outWidth = s.outWidth
+        let chunks = parallel.chunkCount(s.planes, cost: s.outPlane * geometry.kernelH * geometry.kernelW)
+        let scratch = CPUScratch(input.device.pool)
+        defer { scratch.release() }
+        let lines = try (0..<chunks).map { _ in try scratch.floats(width) }
         windows.rows.withUnsafeBufferPointer { rows in
             windows.columns.withUnsafeBufferPointer { columns in
-                parallel.forChunks(s.planes, cost: s.outPlane * geometry.kernelH * geometry.kernelW) { planes in
-                    let line = UnsafeMutablePointer<Float>.allocate(capacity: width)
-                    defer { line.deallocate() }
+                parallel.forChunks(s.planes, chunks: chunks) { chunk, planes in
+                    let line = lines[chunk]
                     for p in planes {
                         let xp = s.plane(x, p, sampleStride: xs, planeSize: s.inPlane)
                         let yp = s.plane(y, p, sampleStride: ys, planeSize: s.outPlane)
@@ -98,6 +102,7 @@ extension CPUBackend {
 
     /// Separable the other way round so ties resolve as the row-major scan does: per input row
     /// the first maximum of each window's columns, then the first of those down the window's rows.
+    /// Each thread keeps those in scratch from the pool.
     public func maxPool2dBackward(input: Tensor, gradOutput: Tensor, gradInput: Tensor, geometry: Pool2dGeometry, accumulate: Bool) throws {
         let s = PoolShape(input: input, output: gradOutput, geometry: geometry, name: "maxPool2dBackward")
         precondition(gradInput.shape == input.shape, "maxPool2dBackward: gradInput \(gradInput.shape) differs from input \(input.shape)")
@@ -105,13 +110,17 @@ extension CPUBackend {
         let xs = input.sampleStride, gys = gradOutput.sampleStride, gxs = gradInput.sampleStride
         let windows = PoolWindows(s)
         let width = s.width, height = s.height, outWidth = s.outWidth
+        let chunks = parallel.chunkCount(s.planes, cost: s.outPlane * geometry.kernelH * geometry.kernelW)
+        let scratch = CPUScratch(input.device.pool)
+        defer { scratch.release() }
+        // Per chunk, per input row and output column: the window's best value and its index.
+        let best = try (0..<chunks).map { _ in
+            (values: try scratch.floats(height * outWidth), indices: try scratch.int32s(height * outWidth))
+        }
         windows.rows.withUnsafeBufferPointer { rows in
             windows.columns.withUnsafeBufferPointer { columns in
-                parallel.forChunks(s.planes, cost: s.outPlane * geometry.kernelH * geometry.kernelW) { planes in
-                    // Per input row and output column: the window's best value and its index.
-                    let values = UnsafeMutablePointer<Float>.allocate(capacity: height * outWidth)
-                    let indices = UnsafeMutablePointer<Int32>.allocate(capacity: height * outWidth)
-                    defer { values.deallocate(); indices.deallocate() }
+                parallel.forChunks(s.planes, chunks: chunks) { chunk, planes in
+                    let (values, indices) = best[chunk]
                     for p in planes {
                         let xp = s.plane(x, p, sampleStride: xs, planeSize: s.inPlane)
                         let gyp = s.plane(gy, p, sampleStride: gys, planeSize: s.outPlane)
