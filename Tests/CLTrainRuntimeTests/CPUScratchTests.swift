@@ -1,3 +1,4 @@
+import CLTrainRandom
 import XCTest
 @testable import CLTrainRuntime
 
@@ -49,7 +50,7 @@ final class CPUScratchTests: XCTestCase {
         let norm: BatchNormReLU
     }
 
-    func operands(_ c: Case, _ rng: inout SplitMix64) throws -> Operands {
+    func operands(_ c: Case, _ rng: inout SeededRandom) throws -> Operands {
         let g = c.geometry, out = [c.n, c.cout, g.outputHeight(c.h), g.outputWidth(c.w)]
         let weightShape = [c.cout, c.cin, g.kernelH, g.kernelW]
         return Operands(
@@ -80,7 +81,7 @@ final class CPUScratchTests: XCTestCase {
     }
 
     func testConvolutionScratchIsCountedAndGivenBack() throws {
-        var rng = SplitMix64(seed: 5)
+        var rng = SeededRandom(seed: 5)
         for c in cases {
             let t = try operands(c, &rng)
             for norm in [nil, t.norm] {
@@ -108,7 +109,7 @@ final class CPUScratchTests: XCTestCase {
 
     /// Tap stacking gives each thread a `[k * k * Cout, H * W]` buffer: the peak holds all of them.
     func testEveryThreadsBufferIsCounted() throws {
-        var rng = SplitMix64(seed: 6)
+        var rng = SeededRandom(seed: 6)
         let c = cases[3], s = c.shape
         let t = try operands(c, &rng)
         let chunks = backend.sampleChunkCount(s)
@@ -120,7 +121,7 @@ final class CPUScratchTests: XCTestCase {
     }
 
     func testRepeatedCallsAllocateNothingNew() throws {
-        var rng = SplitMix64(seed: 7)
+        var rng = SeededRandom(seed: 7)
         for c in cases {
             let t = try operands(c, &rng)
             func step() throws {
@@ -145,7 +146,7 @@ final class CPUScratchTests: XCTestCase {
     }
 
     func testMaxPoolScratchIsCountedGivenBackAndReused() throws {
-        var rng = SplitMix64(seed: 8)
+        var rng = SeededRandom(seed: 8)
         let g = Pool2dGeometry(kernel: 3, stride: 2, padding: 1)
         let input = try randomTensor(device: device, shape: [4, 64, 28, 28], rng: &rng)
         let outShape = [4, 64, g.outputHeight(28), g.outputWidth(28)]
