@@ -12,7 +12,7 @@ struct Devices: ParsableCommand {
         try reportingErrors {
             let entries = try OpenCLPlatforms.devices()
             let cpu = CPUBackend().info
-            let auto = entries.first(where: { $0.info.kind == .gpu }).map { "opencl:\($0.index)" } ?? "cpu"
+            let auto = DeviceChoice.auto(among: entries).description
             if json {
                 struct Listing: Codable {
                     var cpu: DeviceInfo

@@ -33,6 +33,14 @@ public enum DeviceChoice: Equatable, Sendable, CustomStringConvertible {
     }
 }
 
+extension DeviceChoice {
+    /// What `auto` opens among the OpenCL devices `entries` (in `OpenCLPlatforms.devices()`
+    /// order): the first GPU, else the native CPU backend.
+    public static func auto(among entries: [OpenCLDeviceEntry]) -> DeviceChoice {
+        entries.firstIndex(where: { $0.info.kind == .gpu }).map { .opencl(index: $0) } ?? .cpu
+    }
+}
+
 /// Stored as the text `--device` takes (`"auto"`, `"opencl:1"`), so run settings and checkpoints
 /// read as the command line that made them.
 extension DeviceChoice: Codable {
@@ -72,8 +80,8 @@ extension Device {
             return Device(backend: CPUBackend())
         case .auto:
             let entries = (try? OpenCLPlatforms.devices()) ?? []
-            if let gpu = entries.first(where: { $0.info.kind == .gpu }) {
-                return Device(backend: try OpenCLBackend(entry: gpu, cacheDirectory: cacheDirectory))
+            if case .opencl(let index?) = DeviceChoice.auto(among: entries) {
+                return Device(backend: try OpenCLBackend(entry: entries[index], cacheDirectory: cacheDirectory))
             }
             return Device(backend: CPUBackend())
         case .opencl(let index):
