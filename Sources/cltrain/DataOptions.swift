@@ -1,6 +1,5 @@
 import ArgumentParser
 import CLTrainData
-import CLTrainRuntime
 import CLTrainTraining
 import Foundation
 

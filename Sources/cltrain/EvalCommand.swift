@@ -1,8 +1,6 @@
 import ArgumentParser
 import CLTrainData
 import CLTrainIO
-import CLTrainNN
-import CLTrainRuntime
 import CLTrainTraining
 import Foundation
 

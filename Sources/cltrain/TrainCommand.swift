@@ -1,7 +1,4 @@
 import ArgumentParser
-import CLTrainData
-import CLTrainIO
-import CLTrainNN
 import CLTrainReport
 import CLTrainRuntime
 import CLTrainTraining
