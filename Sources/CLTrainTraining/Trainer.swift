@@ -148,7 +148,7 @@ public final class Trainer {
                                            batchSize: options.batchSize, resize: options.resize)
         }
         let seen = Double(max(state.epochSeen, 1))
-        let entry = EpochMetrics(epoch: state.epoch + 1, step: state.step, learningRate: Double(rate),
+        let entry = EpochMetrics(epoch: state.epoch + 1, step: state.step, learningRate: Self.decimal(rate),
                                  trainLoss: state.epochLossSum / seen, trainAccuracy: Double(state.epochCorrect) / seen,
                                  testLoss: test?.loss, testAccuracy: test?.accuracy, seconds: state.epochSeconds,
                                  imagesPerSecond: Double(state.epochSeen) / max(state.epochSeconds, 1e-9))
@@ -175,4 +175,8 @@ public final class Trainer {
         state.step += 1
         return result
     }
+
+    /// A float rate as the decimal it prints as (0.1, not 0.10000000149011612): what the user
+    /// wrote, in metrics.csv and the checkpoint alike.
+    static func decimal(_ rate: Float) -> Double { Double(rate.description) ?? Double(rate) }
 }

@@ -7,8 +7,8 @@ import Foundation
 final class ProgressBarDisplay {
     private let printer: ProgressPrinter?
 
-    init() {
-        printer = ProgressBar.isTerminal(STDERR_FILENO)
+    init(enabled: Bool = true) {
+        printer = enabled && ProgressBar.isTerminal(STDERR_FILENO)
             ? ProgressPrinter(bar: ProgressBar(width: ProgressBar.terminalWidth(STDERR_FILENO))) : nil
     }
 

@@ -85,6 +85,12 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Continue the run whose --out folder is DIR, with its original settings.")
     var resume: String?
 
+    @Flag(name: .long, help: "Print only warnings, errors and how to resume a stopped run (no progress, no epoch lines).")
+    var quiet = false
+
+    @Option(name: .long, help: "plain (lines to read) or json (one object per line, with time and level) for the run log on stderr.")
+    var logFormat = LogFormat.plain
+
     /// Every flag's default is `TrainingOptions`' own: one home for them.
     static let defaults = TrainingOptions()
 
@@ -127,15 +133,15 @@ struct Train: ParsableCommand {
             request.initialWeights = initialWeights
             request.save = save
             request.checkpointEvery = checkpointEvery
-            let run = try TrainingRun(request, logger: makeLogger())
+            let run = try TrainingRun(request, logger: makeLogger(format: logFormat, quiet: quiet))
             let reporter = RunReporter(directory: run.outDirectory, title: run.title)
-            let progress = ProgressBarDisplay()
+            let progress = ProgressBarDisplay(enabled: !quiet)
             let stop = StopSignal()
             let start = Date()
             do {
                 try run.run(stopRequested: { stop.receivedSignal != nil }, onProgress: { progress.update($0) }) { metrics in
                     progress.finishLine()
-                    print(RunReporter.line(metrics, epochs: run.options.epochs))
+                    if !quiet { print(RunReporter.line(metrics, epochs: run.options.epochs)) }
                     try reporter.write(run.trainer.metrics)
                 }
             } catch is TrainingInterrupted {
@@ -144,16 +150,10 @@ struct Train: ParsableCommand {
                 print("stopped at step \(run.trainer.step); the checkpoint is in \(folder). Resume with: cltrain train --resume \(folder)")
                 throw ExitCode(stop.exitStatus)
             }
+            if quiet { return }
             print("done in \(formatDuration(Date().timeIntervalSince(start))): test accuracy "
                   + (run.trainer.metrics.last?.testAccuracy.map { String(format: "%.2f%%", 100 * $0) } ?? "-")
                   + "; results in \(run.outDirectory.path)")
         }
     }
-}
-
-/// The CLI's logger: info and above, to stderr.
-func makeLogger() -> Logger {
-    var logger = Logger(label: "cltrain") { StreamLogHandler.standardError(label: $0) }
-    logger.logLevel = .info
-    return logger
 }

@@ -60,6 +60,15 @@ final class TrainerTests: XCTestCase {
         XCTAssertNotEqual(try ModelWeights.stateTensors(of: a)[0].values, try ModelWeights.stateTensors(of: c)[0].values)
     }
 
+    /// metrics.csv and the checkpoint show the rate as the user wrote it, not float32's binary
+    /// expansion of it (0.1 read as a float is 0.10000000149011612 as a double).
+    func testMetricsKeepTheRateAsWritten() {
+        XCTAssertEqual(Trainer.decimal(0.1), 0.1)
+        XCTAssertEqual(Trainer.decimal(0.01), 0.01)
+        XCTAssertEqual(Trainer.decimal(1e-5), 1e-5)
+        XCTAssertNotEqual(Double(Float(0.1)), 0.1)
+    }
+
     func testItLearnsAnEasyProblemAndRecordsEveryEpoch() throws {
         let (trainer, _) = try train(options(epochs: 3), device: Device(backend: CPUBackend()))
         XCTAssertEqual(trainer.metrics.map(\.epoch), [1, 2, 3])
