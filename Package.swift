@@ -60,11 +60,11 @@ let package = Package(
                 "COpenCL", "COpenBLAS", "CLTrainKernels",
             ]
         ),
-        // The op catalogue, kernel suites, kernel benchmark and profiling backend: for `cltrain
-        // bench`, Benchmarks/ and the tests, never for training.
+        // The op catalogue, kernel suites, kernel and training-step benchmarks and the profiling
+        // backend: for `cltrain bench`, Benchmarks/ and the tests, never for training.
         .target(
             name: "CLTrainCheck",
-            dependencies: ["CLTrainRuntime", "CLTrainRandom"]
+            dependencies: ["CLTrainRuntime", "CLTrainRandom", "CLTrainNN", "CLTrainTraining"]
         ),
         // Weights files (safetensors) and atomic file writes; Foundation only.
         .target(name: "CLTrainIO"),

@@ -1,6 +1,5 @@
 import ArgumentParser
-import CLTrainNN
-import CLTrainRuntime
+import CLTrainTraining
 import Foundation
 
 struct Models: ParsableCommand {
@@ -22,12 +21,7 @@ struct Models: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let device = Device(backend: CPUBackend())
-            var rows: [(name: String, parameters: Int, summary: String)] = []
-            for entry in ModelCatalog.entries {
-                let model = try entry.make(inputChannels: channels, classes: classes, device: device, seed: 0)
-                rows.append((entry.name, model.parameterCount, entry.summary))
-            }
+            let rows = try ModelListing.rows(channels: channels, classes: classes)
             if json {
                 let objects = rows.map { ["name": $0.name, "parameters": String($0.parameters), "summary": $0.summary] }
                 let data = try JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys])

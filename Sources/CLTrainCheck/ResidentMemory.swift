@@ -3,9 +3,9 @@ import Foundation
 /// The process's resident memory on Linux (/proc/self/status), to measure how much memory a
 /// training step touches the same way for cltrain and for PyTorch (scripts/memory_compare.py):
 /// reset the peak to the current size, run the step, read the peak again.
-enum ResidentMemory {
+public enum ResidentMemory {
     /// A field of /proc/self/status in bytes (`VmRSS`, `VmHWM`), nil where there is none.
-    static func status(_ field: String) -> Int? {
+    public static func status(_ field: String) -> Int? {
         guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
         for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
             let kib = line.dropFirst(field.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first.flatMap { Int($0) }
@@ -16,7 +16,7 @@ enum ResidentMemory {
 
     /// Resets the peak (VmHWM) to the current resident size and returns that size; nil where
     /// the kernel does not allow it.
-    static func startPeakWindow() -> Int? {
+    public static func startPeakWindow() -> Int? {
         guard let handle = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return nil }
         defer { try? handle.close() }
         guard (try? handle.write(contentsOf: Data("5".utf8))) != nil else { return nil }
@@ -24,7 +24,7 @@ enum ResidentMemory {
     }
 
     /// How far the resident size rose above `baseline` since `startPeakWindow`.
-    static func peakGrowth(since baseline: Int?) -> Int? {
+    public static func peakGrowth(since baseline: Int?) -> Int? {
         guard let baseline, let peak = status("VmHWM") else { return nil }
         return max(0, peak - baseline)
     }

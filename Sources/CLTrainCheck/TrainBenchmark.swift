@@ -1,0 +1,73 @@
+import CLTrainNN
+import CLTrainRandom
+import CLTrainRuntime
+import CLTrainTraining
+import Foundation
+
+/// `cltrain bench train`: timed training steps of a model on synthetic data, through the
+/// profiling backend, with the memory figures of the pool and of the process.
+public enum TrainBenchmark {
+    public struct Report: Codable, Sendable {
+        public var model: String
+        public var device: String
+        public var batchSize: Int
+        public var steps: Int
+        public var imagesPerSecond: Double
+        public var milliseconds: Double
+        public var gflopPerImage: Double
+        public var gflops: Double
+        public var sgemmGflops: Double
+        public var percentOfSgemm: Double
+        public var secondsByFamily: [String: Double]
+        public var peakBytes: Int
+        /// Growth of the process's resident memory over the first step (Linux; nil elsewhere).
+        public var firstStepResidentBytes: Int?
+        public var allocationsPerStepAfterFirst: Double
+        public var parameters: Int
+    }
+
+    /// Two warm-up steps of `model` at `batchSize` x `channels` x `size` x `size`, then `steps`
+    /// timed ones, on `plain` seen through a `ProfiledBackend`.
+    public static func run(model name: String, batchSize: Int, steps: Int, size: Int, channels: Int, classes: Int,
+                           on plain: Device) throws -> Report {
+        guard let entry = ModelCatalog.entry(named: name) else {
+            throw UsageError("unknown model '\(name)': see `cltrain models` for the list")
+        }
+        let profiled = ProfiledBackend(plain.backend)
+        let device = Device(backend: profiled)
+        let peak = try KernelBenchmark(minimumSeconds: 0.5).sgemmGflops(on: plain)
+        let network = try entry.make(inputChannels: channels, classes: classes, device: device, seed: 0)
+        var random = SeededRandom(seed: 1)
+        // Allocate on the device first: a batch too large fails here, with a clear error.
+        let input = try device.makeTensor([batchSize, channels, size, size])
+        try device.write(random.uniforms(input.count), to: input)
+        let labels = try device.tensor((0..<batchSize).map { Float($0 % classes) }, shape: [batchSize])
+        // The training recipe's optimizer (SGD, Nesterov) at a rate that keeps random data finite.
+        var recipe = TrainingOptions()
+        recipe.learningRate = 0.01
+        let trainingStep = try TrainingStep(model: network, options: recipe)
+        func step() throws { try trainingStep(input, labels: labels) }
+        let residentBefore = ResidentMemory.startPeakWindow()
+        try step()
+        let firstStepResident = ResidentMemory.peakGrowth(since: residentBefore)
+        let allocationsAfterFirst = device.pool.statistics.deviceAllocations
+        try step()
+        try device.backend.synchronize()
+        profiled.reset()
+        let start = Date()
+        for _ in 0..<steps { try step() }
+        try device.backend.synchronize()
+        let seconds = Date().timeIntervalSince(start)
+        let stats = device.pool.statistics
+        let flopsPerStep = profiled.flops / Double(steps)
+        return Report(
+            model: name, device: plain.name, batchSize: batchSize, steps: steps,
+            imagesPerSecond: Double(batchSize * steps) / seconds, milliseconds: 1000 * seconds / Double(steps),
+            gflopPerImage: flopsPerStep / Double(batchSize) / 1e9, gflops: flopsPerStep * Double(steps) / seconds / 1e9,
+            sgemmGflops: peak, percentOfSgemm: 100 * flopsPerStep * Double(steps) / seconds / 1e9 / peak,
+            secondsByFamily: Dictionary(uniqueKeysWithValues: profiled.secondsByFamily.map { ($0.key.rawValue, $0.value / Double(steps)) }),
+            peakBytes: stats.peakLiveBytes, firstStepResidentBytes: firstStepResident,
+            allocationsPerStepAfterFirst: Double(stats.deviceAllocations - allocationsAfterFirst) / Double(steps + 1),
+            parameters: network.parameterCount)
+    }
+}
