@@ -19,12 +19,16 @@ final class ConvInputNormTests: XCTestCase {
 
     let cases: [Case] = [
         Case(n: 3, cin: 7, h: 9, w: 8, cout: 5, geometry: Conv2dGeometry(kernel: 1), why: "1x1"),
-        Case(n: 1, cin: 6, h: 7, w: 7, cout: 4, geometry: Conv2dGeometry(kernel: 1, stride: 2), why: "1x1 stride 2, batch 1"),
-        Case(n: 2, cin: 5, h: 9, w: 7, cout: 6, geometry: Conv2dGeometry(kernel: 3, stride: 2, padding: 1), why: "per-sample im2col"),
+        Case(n: 1, cin: 6, h: 7, w: 7, cout: 4, geometry: Conv2dGeometry(kernel: 1, stride: 2), why: "per-sample im2col, 1x1 stride 2, batch 1"),
+        Case(n: 2, cin: 5, h: 9, w: 7, cout: 6, geometry: Conv2dGeometry(kernel: 3, stride: 2, padding: 1), why: "region plan, stride 2"),
+        Case(n: 2, cin: 5, h: 21, w: 19, cout: 6, geometry: Conv2dGeometry(kernel: 3, stride: 2, padding: 1), why: "per-sample im2col, stride 2"),
+        Case(n: 3, cin: 6, h: 20, w: 17, cout: 7, geometry: Conv2dGeometry(kernel: 3, padding: 2, dilation: 2), why: "per-sample im2col, dilation 2"),
         Case(n: 3, cin: 17, h: 10, w: 9, cout: 5, geometry: Conv2dGeometry(kernel: 3, padding: 1), why: "tap stacking"),
-        Case(n: 2, cin: 16, h: 12, w: 11, cout: 3, geometry: Conv2dGeometry(kernel: 3, padding: 4, dilation: 4), why: "tap stacking, dilation 4"),
+        Case(n: 2, cin: 16, h: 12, w: 11, cout: 3, geometry: Conv2dGeometry(kernel: 3, padding: 4, dilation: 4), why: "region plan, dilation 4"),
+        Case(n: 1, cin: 16, h: 40, w: 38, cout: 3, geometry: Conv2dGeometry(kernel: 3, padding: 4, dilation: 4), why: "tap stacking, dilation 4, batch 1"),
         Case(n: 3, cin: 5, h: 4, w: 4, cout: 7, geometry: Conv2dGeometry(kernel: 3, padding: 2, dilation: 2), why: "region plan"),
-        Case(n: 3, cin: 6, h: 7, w: 5, cout: 64, geometry: Conv2dGeometry(kernel: 3, padding: 1), why: "batched im2col"),
+        Case(n: 3, cin: 6, h: 7, w: 5, cout: 64, geometry: Conv2dGeometry(kernel: 3, padding: 1), why: "region plan, 64 outputs"),
+        Case(n: 3, cin: 6, h: 19, w: 18, cout: 64, geometry: Conv2dGeometry(kernel: 3, padding: 1), why: "batched im2col"),
         Case(n: 20, cin: 64, h: 32, w: 32, cout: 64, geometry: Conv2dGeometry(kernel: 3, padding: 1), why: "batched im2col, several groups"),
     ]
 
@@ -68,9 +72,20 @@ final class ConvInputNormTests: XCTestCase {
             CPUBackend.ConvShape(n: $0.n, inChannels: $0.cin, height: $0.h, width: $0.w, outChannels: $0.cout,
                                  outHeight: $0.geometry.outputHeight($0.h), outWidth: $0.geometry.outputWidth($0.w), geometry: $0.geometry)
         }
+        // Each case takes the algorithm its name says (the forward's order of choice).
+        for (c, shape) in zip(cases, shapes) {
+            let algorithm = ConvRegionPlan(shape) != nil ? "region plan"
+                : CPUBackend.usesTapStacking(shape) ? "tap stacking"
+                : shape.geometry.isPointwise ? "1x1"
+                : CPUBackend.groupSize(shape) == 1 ? "per-sample im2col" : "batched im2col"
+            XCTAssertTrue(c.why.hasPrefix(algorithm), "\(c.why) takes \(algorithm)")
+        }
         XCTAssertTrue(shapes.contains { ConvRegionPlan($0) != nil }, "a region plan")
         XCTAssertTrue(shapes.contains { CPUBackend.usesTapStacking($0) }, "tap stacking")
         XCTAssertTrue(shapes.contains { ConvRegionPlan($0) == nil && !CPUBackend.readsOneSampleAtATime($0, plan: nil) }, "batched im2col")
+        XCTAssertTrue(shapes.contains {
+            ConvRegionPlan($0) == nil && !CPUBackend.usesTapStacking($0) && !$0.geometry.isPointwise && CPUBackend.groupSize($0) == 1
+        }, "per-sample im2col")
         XCTAssertTrue(shapes.contains { $0.n * $0.inChannels * $0.inPlane > CPUBackend.normalizedGroupBudget },
                       "more samples than one normalised group holds")
     }
