@@ -47,6 +47,10 @@ public struct TrainingProgress: Sendable {
     public var accuracy: Double
     public var imagesPerSecond: Double
     public var elapsedSeconds: Double
+    /// The step's own batch: its mean loss, fraction correct and size.
+    public var stepLoss: Double
+    public var stepAccuracy: Double
+    public var stepImages: Int
 }
 
 /// The training loop: epochs of shuffled, augmented batches, the learning-rate schedule, SGD or
@@ -77,8 +81,8 @@ public final class Trainer {
     /// `TrainingInterrupted`.
     public var stopRequested: () -> Bool = { false }
 
-    /// Called after every step.
-    public var onProgress: ((TrainingProgress) -> Void)?
+    /// Called after every step; what it throws stops the run.
+    public var onProgress: ((TrainingProgress) throws -> Void)?
     /// Called after every epoch with its metrics.
     public var onEpochEnd: ((EpochMetrics) throws -> Void)?
 
@@ -130,9 +134,11 @@ public final class Trainer {
             state.epochSeconds += now.timeIntervalSince(start)
             start = now
             let seen = Double(state.epochSeen)
-            onProgress?(TrainingProgress(epoch: state.epoch + 1, epochs: options.epochs, imagesDone: state.position, imagesTotal: total,
+            try onProgress?(TrainingProgress(epoch: state.epoch + 1, epochs: options.epochs, imagesDone: state.position, imagesTotal: total,
                                          step: state.step, meanLoss: state.epochLossSum / seen, accuracy: Double(state.epochCorrect) / seen,
-                                         imagesPerSecond: seen / max(state.epochSeconds, 1e-9), elapsedSeconds: state.epochSeconds))
+                                         imagesPerSecond: seen / max(state.epochSeconds, 1e-9), elapsedSeconds: state.epochSeconds,
+                                             stepLoss: result.loss, stepAccuracy: Double(result.correct) / Double(batch.count),
+                                             stepImages: batch.count))
             if stopRequested() {
                 try onCheckpoint?()
                 throw TrainingInterrupted(step: state.step, epoch: state.epoch + 1)

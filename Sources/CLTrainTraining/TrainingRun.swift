@@ -100,7 +100,7 @@ public final class TrainingRun {
     /// checkpoint and before its weights are written. When `stopRequested` turns true the run
     /// writes a checkpoint and throws `TrainingInterrupted`.
     @discardableResult
-    public func run(stopRequested: @escaping () -> Bool = { false }, onProgress: ((TrainingProgress) -> Void)? = nil,
+    public func run(stopRequested: @escaping () -> Bool = { false }, onProgress: ((TrainingProgress) throws -> Void)? = nil,
                     onEpochEnd: ((EpochMetrics) throws -> Void)? = nil) throws -> [EpochMetrics] {
         trainer.stopRequested = stopRequested
         trainer.onProgress = onProgress

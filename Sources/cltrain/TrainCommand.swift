@@ -76,7 +76,7 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Also write the final weights to this safetensors file.")
     var save: String?
 
-    @Option(name: .long, help: "Folder for metrics.csv, plot.svg, weights and checkpoints (default: runs/MODEL-DATASET-TIME).")
+    @Option(name: .long, help: "Folder for metrics.csv, plot.svg, TensorBoard events, weights and checkpoints (default: runs/MODEL-DATASET-TIME).")
     var out: String?
 
     @Option(name: .long, help: "Also write a checkpoint every N steps (one is always written at the end of each epoch).")
@@ -90,6 +90,9 @@ struct Train: ParsableCommand {
 
     @Option(name: .long, help: "plain (lines to read) or json (one object per line, with time and level) for the run log on stderr.")
     var logFormat = LogFormat.plain
+
+    @Option(name: .long, help: "Log the training loss and accuracy to TensorBoard every N steps.")
+    var logEvery = TensorBoardLog.defaultEvery
 
     /// Every flag's default is `TrainingOptions`' own: one home for them.
     static let defaults = TrainingOptions()
@@ -122,6 +125,7 @@ struct Train: ParsableCommand {
 
     func validate() throws {
         if let checkpointEvery, checkpointEvery <= 0 { throw ValidationError("--checkpoint-every must be at least 1 (got \(checkpointEvery))") }
+        if logEvery <= 0 { throw ValidationError("--log-every must be at least 1 (got \(logEvery))") }
         do { try options().validate() } catch let error as UsageError { throw ValidationError(error.message) }
     }
 
@@ -135,13 +139,18 @@ struct Train: ParsableCommand {
             request.checkpointEvery = checkpointEvery
             let run = try TrainingRun(request, logger: makeLogger(format: logFormat, quiet: quiet))
             let reporter = RunReporter(directory: run.outDirectory, title: run.title)
+            let events = try TensorBoardLog(directory: run.outDirectory, every: logEvery, resumedAfter: resume.map { _ in run.trainer.step })
             let progress = ProgressBarDisplay(enabled: !quiet)
             let stop = StopSignal()
             let start = Date()
             do {
-                try run.run(stopRequested: { stop.receivedSignal != nil }, onProgress: { progress.update($0) }) { metrics in
+                try run.run(stopRequested: { stop.receivedSignal != nil }, onProgress: {
+                    progress.update($0)
+                    try events.record($0)
+                }) { metrics in
                     progress.finishLine()
                     if !quiet { print(RunReporter.line(metrics, epochs: run.options.epochs)) }
+                    try events.record(metrics)
                     try reporter.write(run.trainer.metrics)
                 }
             } catch is TrainingInterrupted {

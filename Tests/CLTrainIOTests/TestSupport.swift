@@ -37,14 +37,4 @@ func assertWeightsError(
 }
 
 /// Whether `python3` on PATH can import safetensors and numpy.
-func pythonHasSafetensors() -> Bool {
-    let python = try? RunningProcess(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", "import safetensors.numpy, numpy"])
-    return python?.finish().status == 0
-}
-
-/// Runs `python3 -c script args...`, returning stdout; fails the test on a non-zero exit.
-func runPython(_ script: String, _ arguments: [String], line: UInt = #line) throws -> String {
-    let result = try RunningProcess(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", script] + arguments).finish()
-    XCTAssertEqual(result.status, 0, result.stderr, line: line)
-    return result.stdout
-}
+func pythonHasSafetensors() -> Bool { pythonCanImport("safetensors.numpy, numpy") }

@@ -123,6 +123,7 @@ final class BadInputTests: XCTestCase {
         try expectFailure(train(data, ["--lr=-0.1"]), mentioning: ["--lr must be a positive number"])
         try expectFailure(train(data, ["--lr", "nan"]), mentioning: ["--lr"])
         try expectFailure(train(data, ["--epochs", "0"]), mentioning: ["--epochs"])
+        try expectFailure(train(data, ["--log-every", "0"]), mentioning: ["--log-every"])
         try expectFailure(["train", "--model", "densenet-7b", "--data", data.path], mentioning: ["densenet-7b", "cltrain models"])
         try expectFailure(["train", "--dataset", "imagenet", "--data", data.path], mentioning: ["imagenet"])
         try expectFailure(train(data, ["--device", "cuda:0"]), mentioning: ["cuda:0"])

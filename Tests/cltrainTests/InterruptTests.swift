@@ -50,6 +50,10 @@ final class InterruptTests: XCTestCase {
         let resumed = try CLI.run(["train", "--resume", directory.appendingPathComponent("stopped").path])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertEqual(try weights("stopped"), try weights("whole"), "resumed run differs from the uninterrupted one")
+        // The resumed run logs to TensorBoard in a file of its own beside the first.
+        let events = try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("stopped").path)
+            .filter { $0.hasPrefix("events.out.tfevents.") }
+        XCTAssertEqual(events.count, 2, "\(events)")
     }
 
     func testCtrlCWritesACheckpointAndExits130() throws {

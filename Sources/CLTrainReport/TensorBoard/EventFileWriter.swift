@@ -1,0 +1,87 @@
+import Foundation
+
+/// An events file that could not be created or written (a full disk, a folder taken away).
+public struct TensorBoardError: Error, CustomStringConvertible, Equatable {
+    public let path: String
+    /// What the system said (strerror).
+    public let reason: String
+    public let creating: Bool
+
+    public var description: String {
+        creating
+            ? oneLine("cannot create the TensorBoard events file \(path): \(reason); choose another --out")
+            : oneLine("cannot write the TensorBoard events file \(path): \(reason); free some space or choose another --out")
+    }
+}
+
+/// One TensorBoard events file (`events.out.tfevents.<seconds>.<host>`), created new and appended
+/// record by record. Each record goes to the file in one `write` with no buffer of ours in
+/// between, so a process killed at any moment leaves every record it finished, readable.
+public final class EventFileWriter {
+    public let url: URL
+    private var descriptor: Int32
+
+    /// A new events file in `directory` (never an existing one: a second writer in the same second
+    /// gets a numbered name), starting with the file-version record.
+    public convenience init(directory: URL, wallTime: Double = Date().timeIntervalSince1970) throws {
+        let base = "events.out.tfevents.\(Int(wallTime)).\(Self.hostName())"
+        var url = directory.appendingPathComponent(base)
+        var descriptor = open(url.path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        var attempt = 1
+        while descriptor < 0 && errno == EEXIST && attempt < 1000 {
+            url = directory.appendingPathComponent("\(base).\(attempt)")
+            descriptor = open(url.path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            attempt += 1
+        }
+        guard descriptor >= 0 else {
+            throw TensorBoardError(path: url.path, reason: String(cString: strerror(errno)), creating: true)
+        }
+        try self.init(url: url, descriptor: descriptor, wallTime: wallTime)
+    }
+
+    /// Appends to the file at `url`, which must exist (tests pass /dev/full).
+    convenience init(appendingTo url: URL, wallTime: Double) throws {
+        let descriptor = open(url.path, O_WRONLY | O_APPEND | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw TensorBoardError(path: url.path, reason: String(cString: strerror(errno)), creating: true)
+        }
+        try self.init(url: url, descriptor: descriptor, wallTime: wallTime)
+    }
+
+    private init(url: URL, descriptor: Int32, wallTime: Double) throws {
+        self.url = url
+        self.descriptor = descriptor
+        try write(TensorBoardEvent.fileVersion(wallTime: wallTime))
+    }
+
+    deinit { close() }
+
+    /// Appends one event (a serialized `Event` message) as one record.
+    public func write(_ event: [UInt8]) throws {
+        let record = RecordFraming.frame(event)
+        try record.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = Foundation.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    throw TensorBoardError(path: url.path, reason: String(cString: strerror(errno)), creating: false)
+                }
+                offset += written
+            }
+        }
+    }
+
+    public func close() {
+        if descriptor >= 0 { Foundation.close(descriptor) }
+        descriptor = -1
+    }
+
+    /// The machine's name as file names can hold it.
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        let name = String(cString: buffer).map { $0 == "/" ? "_" : $0 }
+        return name.isEmpty ? "localhost" : String(name)
+    }
+}
