@@ -13,9 +13,10 @@ public struct RunReporter {
         self.title = title
     }
 
-    public func write(_ metrics: [EpochMetrics]) throws {
+    public func write(_ metrics: [EpochMetrics], curve: [LossCurve.Point] = []) throws {
         try AtomicFile.write(Data(MetricsCSV.render(metrics).utf8), to: directory.appendingPathComponent("metrics.csv"))
-        try AtomicFile.write(Data(TrainingPlot.svg(metrics, title: title).utf8), to: directory.appendingPathComponent("plot.svg"))
+        try AtomicFile.write(Data(TrainingPlot.svg(metrics, curve: curve, title: title).utf8),
+                             to: directory.appendingPathComponent("plot.svg"))
     }
 
     /// The line printed after each epoch.

@@ -2,7 +2,8 @@ import CLTrainTraining
 import Foundation
 
 /// A standalone SVG of a run: loss per epoch (left) and accuracy per epoch in % (right),
-/// train and test lines in each, with axes, tick labels, a legend and a title.
+/// train and test lines in each, with axes, tick labels, a legend and a title; the loss panel also
+/// draws the training loss as the steps went (`curve`: a thin line under the epoch points).
 ///
 /// Non-finite values (NaN, ±inf) and missing test values are skipped; a line breaks where
 /// points are missing. A single epoch or constant values still give a readable plot.
@@ -10,7 +11,8 @@ public enum TrainingPlot {
     static let trainColor = "#1f77b4"
     static let testColor = "#d62728"
 
-    public static func svg(_ metrics: [EpochMetrics], title: String, width: Int = 800, height: Int = 500) -> String {
+    public static func svg(_ metrics: [EpochMetrics], curve: [LossCurve.Point] = [], title: String, width: Int = 800,
+                           height: Int = 500) -> String {
         let w = Double(max(width, 400)), h = Double(max(height, 250))
         var out = """
         <?xml version="1.0" encoding="UTF-8"?>
@@ -30,7 +32,8 @@ public enum TrainingPlot {
         let loss = Panel(
             title: "Loss", x: left, y: top, width: panelWidth, height: bottom - top,
             train: zip(epochs, metrics.map { Optional($0.trainLoss) }).map { ($0, $1) },
-            test: zip(epochs, metrics.map(\.testLoss)).map { ($0, $1) })
+            test: zip(epochs, metrics.map(\.testLoss)).map { ($0, $1) },
+            detail: curve.map { ($0.epoch, $0.loss) })
         let accuracy = Panel(
             title: "Accuracy (%)", x: left + panelWidth + gap, y: top, width: panelWidth, height: bottom - top,
             train: zip(epochs, metrics.map { Optional($0.trainAccuracy * 100) }).map { ($0, $1) },
@@ -62,10 +65,12 @@ public enum TrainingPlot {
         var x: Double, y: Double, width: Double, height: Double
         var train: [(Double, Double?)]
         var test: [(Double, Double?)]
+        /// A finer train line drawn thin, without dots (the per-step loss).
+        var detail: [(Double, Double)] = []
         var ceiling: Double? = nil
 
         func render() -> String {
-            let points = (train + test).compactMap { p in p.1.flatMap { $0.isFinite && p.0.isFinite ? (p.0, $0) : nil } }
+            let points = (train + test + detail.map { ($0.0, Optional($0.1)) }).compactMap { p in p.1.flatMap { $0.isFinite && p.0.isFinite ? (p.0, $0) : nil } }
             let xAxis = TrainingPlot.integerAxis(points.map(\.0))
             let yAxis = TrainingPlot.axis(points.map(\.1), ceiling: ceiling)
             func px(_ v: Double) -> Double { x + (v - xAxis.lower) / (xAxis.upper - xAxis.lower) * width }
@@ -87,6 +92,11 @@ public enum TrainingPlot {
             // Axes.
             out += "<polyline points=\"\(coord(x)),\(coord(y)) \(coord(x)),\(coord(y + height)) \(coord(x + width)),\(coord(y + height))\" fill=\"none\" stroke=\"#333333\" stroke-width=\"1\"/>\n"
             out += "<text x=\"\(coord(x + width / 2))\" y=\"\(coord(y + height + 36))\" font-size=\"12\" text-anchor=\"middle\">epoch</text>\n"
+            let fine = detail.filter { $0.0.isFinite && $0.1.isFinite }.map { "\(coord(px($0.0))),\(coord(py($0.1)))" }
+            if fine.count > 1 {
+                out += "<polyline points=\"\(fine.joined(separator: " "))\" fill=\"none\" stroke=\"\(TrainingPlot.trainColor)\" "
+                    + "stroke-width=\"1\" stroke-opacity=\"0.45\"/>\n"
+            }
             out += series(train, color: TrainingPlot.trainColor, dashed: false, px: px, py: py)
             out += series(test, color: TrainingPlot.testColor, dashed: true, px: px, py: py)
             out += "</g>\n"
@@ -147,6 +157,11 @@ public enum TrainingPlot {
         let low = values.min() ?? 1, high = values.max() ?? 1
         let step = max(1, niceStep((high - low) / 8).rounded(.up))
         if high - low < 1 {
+            // Inside one epoch (a 1-epoch run's per-step curve): from the epoch before to the one after.
+            if high > low {
+                let lower = low.rounded(.down), upper = max(high.rounded(.up), lower + 1)
+                return Axis(lower: lower, upper: upper, step: 1, ticks: ticks(lower, upper, 1))
+            }
             return Axis(lower: low - 0.5, upper: low + 0.5, step: 1, ticks: [low.rounded()])
         }
         let first = (low / step).rounded(.up) * step

@@ -34,6 +34,64 @@ public struct TrainerState: Codable, Equatable, Sendable {
     public var epochCorrect = 0
     public var epochSeen = 0
     public var epochSeconds = 0.0
+    /// The training loss between epochs, for the plot: one point per `LossCurve.window` steps.
+    public var lossCurve = LossCurve()
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case epoch, position, step, metrics, epochLossSum, epochCorrect, epochSeen, epochSeconds, lossCurve
+    }
+
+    /// Checkpoints written before the loss curve existed resume with an empty curve.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        epoch = try c.decode(Int.self, forKey: .epoch)
+        position = try c.decode(Int.self, forKey: .position)
+        step = try c.decode(Int.self, forKey: .step)
+        metrics = try c.decode([EpochMetrics].self, forKey: .metrics)
+        epochLossSum = try c.decode(Double.self, forKey: .epochLossSum)
+        epochCorrect = try c.decode(Int.self, forKey: .epochCorrect)
+        epochSeen = try c.decode(Int.self, forKey: .epochSeen)
+        epochSeconds = try c.decode(Double.self, forKey: .epochSeconds)
+        lossCurve = try c.decodeIfPresent(LossCurve.self, forKey: .lossCurve) ?? LossCurve()
+    }
+}
+
+/// The training loss as the steps go, for the plot's per-step curve: the mean batch loss of each
+/// run of steps, at the fraction of the run's epochs where the run ends.
+public struct LossCurve: Codable, Equatable, Sendable {
+    public struct Point: Codable, Equatable, Sendable {
+        /// Epochs done when the point's steps ended (1.5: half-way through the second epoch).
+        public var epoch: Double
+        public var loss: Double
+
+        public init(epoch: Double, loss: Double) {
+            self.epoch = epoch
+            self.loss = loss
+        }
+    }
+
+    /// Points per epoch (fewer when an epoch has fewer steps).
+    public static let pointsPerEpoch = 25
+
+    public var points: [Point] = []
+    /// The steps since the last point, and the sum of their losses.
+    public var pendingSteps = 0
+    public var pendingLossSum = 0.0
+
+    public init() {}
+
+    /// Add one step's loss; `stepsPerEpoch` sets the run of steps a point averages.
+    mutating func add(loss: Double, epoch: Double, stepsPerEpoch: Int) {
+        pendingSteps += 1
+        pendingLossSum += loss
+        if pendingSteps >= max(1, stepsPerEpoch / Self.pointsPerEpoch) {
+            points.append(Point(epoch: epoch, loss: pendingLossSum / Double(pendingSteps)))
+            pendingSteps = 0
+            pendingLossSum = 0
+        }
+    }
 }
 
 /// Where a run is inside an epoch, for progress displays.
@@ -130,6 +188,8 @@ public final class Trainer {
             state.epochCorrect += result.correct
             state.epochSeen += batch.count
             state.position = batch.position + batch.count
+            state.lossCurve.add(loss: result.loss, epoch: Double(state.epoch) + Double(state.position) / Double(max(total, 1)),
+                                stepsPerEpoch: (total + options.batchSize - 1) / options.batchSize)
             let now = Date()
             state.epochSeconds += now.timeIntervalSince(start)
             start = now

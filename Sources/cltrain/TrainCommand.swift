@@ -151,7 +151,7 @@ struct Train: ParsableCommand {
                     progress.finishLine()
                     if !quiet { print(RunReporter.line(metrics, epochs: run.options.epochs)) }
                     try events.record(metrics)
-                    try reporter.write(run.trainer.metrics)
+                    try reporter.write(run.trainer.metrics, curve: run.trainer.state.lossCurve.points)
                 }
             } catch is TrainingInterrupted {
                 progress.finishLine()

@@ -75,6 +75,24 @@ final class TrainingPlotTests: XCTestCase {
         XCTAssertFalse(svg.contains("NaN"))
     }
 
+    /// The loss panel's thin per-step line: drawn under the epoch points (no dots of its own) and
+    /// inside the panel, for a 1-epoch run too (its points lie between epochs 0 and 1).
+    func testTheLossPanelDrawsTheStepCurveInsideItself() throws {
+        for epochs in [1, 3] {
+            let curve = (1...(25 * epochs)).map { LossCurve.Point(epoch: Double($0) / 25, loss: 2 / (1 + Double($0) / 10)) }
+            let svg = TrainingPlot.svg(metrics(epochs), curve: curve, title: "curve")
+            assertWellFormedPlot(svg, title: "curve")
+            XCTAssertEqual(svg.components(separatedBy: "<circle").count - 1, 2 + 4 * epochs, "\(epochs) epochs: dots only for epochs")
+            let thin = try XCTUnwrap(svg.components(separatedBy: "\n").first { $0.contains("stroke-opacity") })
+            let xs = thin.components(separatedBy: "points=\"")[1].components(separatedBy: "\"")[0]
+                .split(separator: " ").map { Double($0.split(separator: ",")[0])! }
+            XCTAssertEqual(xs.count, curve.count)
+            // The loss panel spans x 62 ... 387 in an 800-wide plot.
+            XCTAssertGreaterThanOrEqual(xs.min()!, 62, "\(epochs) epochs")
+            XCTAssertLessThanOrEqual(xs.max()!, 387.01, "\(epochs) epochs")
+        }
+    }
+
     func testNaNInfinityAndMissingTestValuesAreSkipped() {
         var m = metrics(6)
         m[2].trainLoss = .nan

@@ -61,6 +61,8 @@ final class CheckpointTests: XCTestCase {
         }
         XCTAssertEqual(whole.metrics.map(\.testAccuracy), second.metrics.map(\.testAccuracy))
         XCTAssertEqual(whole.metrics.map(\.trainLoss), second.metrics.map(\.trainLoss))
+        XCTAssertFalse(whole.state.lossCurve.points.isEmpty)
+        XCTAssertEqual(whole.state.lossCurve, second.state.lossCurve, "the plot's per-step loss curve continues exactly")
         XCTAssertEqual(zip(whole.model.batchNorms, second.model.batchNorms).filter { $0.batchesTracked != $1.batchesTracked }.count, 0)
     }
 

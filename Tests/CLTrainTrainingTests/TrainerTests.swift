@@ -69,6 +69,24 @@ final class TrainerTests: XCTestCase {
         XCTAssertNotEqual(Double(Float(0.1)), 0.1)
     }
 
+    /// A checkpoint written before the loss curve existed still resumes, with an empty curve.
+    func testStateWithoutALossCurveDecodes() throws {
+        let old = #"{"epoch":1,"position":64,"step":12,"metrics":[],"epochLossSum":3.5,"epochCorrect":40,"epochSeen":64,"epochSeconds":2}"#
+        let state = try JSONDecoder().decode(TrainerState.self, from: Data(old.utf8))
+        XCTAssertEqual(state.step, 12)
+        XCTAssertEqual(state.lossCurve, LossCurve())
+    }
+
+    /// One point per 1/25 of an epoch, each the mean of its steps' losses.
+    func testTheLossCurveAveragesRunsOfSteps() {
+        var curve = LossCurve()
+        for step in 0..<100 { curve.add(loss: Double(step), epoch: Double(step + 1) / 50, stepsPerEpoch: 50) }
+        XCTAssertEqual(curve.points.count, 50)
+        XCTAssertEqual(curve.points[0], LossCurve.Point(epoch: 0.04, loss: 0.5))
+        XCTAssertEqual(curve.points[49].epoch, 2)
+        XCTAssertEqual(curve.pendingSteps, 0)
+    }
+
     func testItLearnsAnEasyProblemAndRecordsEveryEpoch() throws {
         let (trainer, _) = try train(options(epochs: 3), device: Device(backend: CPUBackend()))
         XCTAssertEqual(trainer.metrics.map(\.epoch), [1, 2, 3])
