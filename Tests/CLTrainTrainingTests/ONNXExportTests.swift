@@ -159,3 +159,85 @@ final class ONNXExportTests: XCTestCase {
         try checkExport("resnet-18", size: 28)
     }
 }
+
+/// The use case's bad inputs: each fails with an error that names what to do, and leaves an
+/// existing output file as it was and no temporary file behind. No Python needed.
+final class ModelExportErrorTests: XCTestCase {
+    var directory: URL!
+    var output: URL!
+    static let previous = Data("previous export".utf8)
+
+    override func setUpWithError() throws {
+        directory = try makeTemporaryDirectory()
+        output = directory.appendingPathComponent("m.onnx")
+        try Self.previous.write(to: output)
+    }
+
+    /// densenet-bc-10-k4 weights for 1-channel images, with cltrain's metadata unless `metadata` is false.
+    func weights(metadata: Bool = true, size: Int = 8) throws -> String {
+        let model = try XCTUnwrap(ModelCatalog.entry(named: "densenet-bc-10-k4"))
+            .make(inputChannels: 1, classes: 3, device: Device(backend: CPUBackend()), seed: 1)
+        let url = directory.appendingPathComponent(metadata ? "w.safetensors" : "plain.safetensors")
+        let stored = RunMetadata(model: "densenet-bc-10-k4", dataset: "synthetic", inputChannels: 1, classes: 3, height: size, width: size,
+                                 normalization: .identity(channels: 1))
+        try ModelWeights.save(model, to: url, metadata: metadata ? stored.dictionary : [:])
+        return url.path
+    }
+
+    func expectFailure(_ body: () throws -> ModelExport.Summary, mentioning words: [String], line: UInt = #line) {
+        XCTAssertThrowsError(try body(), line: line) { error in
+            let message = String(describing: error)
+            XCTAssertFalse(message.contains("\n"), message, line: line)
+            for word in words { XCTAssertTrue(message.contains(word), "'\(message)' lacks '\(word)'", line: line) }
+        }
+        XCTAssertEqual(try Data(contentsOf: output), Self.previous, "the previous file was changed", line: line)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".tmp") }, [],
+                       line: line)
+    }
+
+    func testUnknownModel() throws {
+        let w = try weights()
+        expectFailure({ try ModelExport.onnx(model: "vgg-16", weights: w, output: output.path, channels: nil, size: nil, classes: 10) },
+                      mentioning: ["vgg-16", "cltrain models"])
+    }
+
+    func testWeightsOfAnotherModel() throws {
+        let w = try weights()
+        expectFailure({ try ModelExport.onnx(model: "densenet-bc-16-k4", weights: w, output: output.path, channels: nil, size: nil,
+                                             classes: 10) },
+                      mentioning: ["w.safetensors"])
+    }
+
+    func testNoMetadataNeedsChannelsAndSize() throws {
+        let w = try weights(metadata: false)
+        expectFailure({ try ModelExport.onnx(model: "densenet-bc-10-k4", weights: w, output: output.path, channels: nil, size: nil,
+                                             classes: 3) },
+                      mentioning: ["--channels", "--size"])
+        let summary = try ModelExport.onnx(model: "densenet-bc-10-k4", weights: w, output: output.path, channels: 1, size: 12, classes: 3)
+        XCTAssertEqual(summary.inputShape, [1, 12, 12])
+        XCTAssertFalse(summary.shapeFromMetadata)
+        XCTAssertEqual(Array(try Data(contentsOf: output).prefix(2)), [0x08, 0x08])  // ir_version 8
+    }
+
+    func testChannelsDisagreeingWithMetadata() throws {
+        let w = try weights()
+        expectFailure({ try ModelExport.onnx(model: "densenet-bc-10-k4", weights: w, output: output.path, channels: 3, size: nil,
+                                             classes: 3) },
+                      mentioning: ["1-channel"])
+    }
+
+    func testInputTooSmall() throws {
+        let w = try weights()
+        expectFailure({ try ModelExport.onnx(model: "densenet-bc-10-k4", weights: w, output: output.path, channels: nil, size: 2,
+                                             classes: 3) },
+                      mentioning: ["too small", "--size"])
+    }
+
+    func testUnwritableOutput() throws {
+        let w = try weights()
+        let elsewhere = directory.appendingPathComponent("missing/m.onnx").path
+        expectFailure({ try ModelExport.onnx(model: "densenet-bc-10-k4", weights: w, output: elsewhere, channels: nil, size: nil,
+                                             classes: 3) },
+                      mentioning: ["missing/m.onnx"])
+    }
+}
