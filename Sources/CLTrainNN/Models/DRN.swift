@@ -62,9 +62,9 @@ public final class DRN: Model {
     public let buffers: [Buffer]
     public let batchNorms: [BatchNorm2d]
 
-    private let stages: [Stage]
-    private let pool = GlobalAvgPool()
-    private let fc: Conv2d
+    let stages: [Stage]
+    let pool = GlobalAvgPool()
+    let fc: Conv2d
 
     public init(_ configuration: Configuration, inputChannels: Int, classes: Int, device: Device, seed: UInt64) throws {
         precondition(configuration.layers.count == 8 && configuration.channels.count == 8, "DRN has eight levels")

@@ -61,14 +61,14 @@ public final class DenseNet: Model {
         }
     }
 
-    private let conv0: Conv2d
-    private let norm0: BatchNorm2d?
-    private let pool0 = MaxPool2d(Pool2dGeometry(kernel: 3, stride: 2, padding: 1))
-    private let denseBlocks: [DenseBlock]
-    private let transitions: [Transition]
-    private let norm5: BatchNorm2d
-    private let pool = GlobalAvgPool()
-    private let classifier: Linear
+    let conv0: Conv2d
+    let norm0: BatchNorm2d?
+    let pool0 = MaxPool2d(Pool2dGeometry(kernel: 3, stride: 2, padding: 1))
+    let denseBlocks: [DenseBlock]
+    let transitions: [Transition]
+    let norm5: BatchNorm2d
+    let pool = GlobalAvgPool()
+    let classifier: Linear
 
     public init(_ configuration: Configuration, inputChannels: Int, classes: Int, device: Device, seed: UInt64) throws {
         precondition(!configuration.blocks.isEmpty && configuration.blocks.allSatisfy { $0 > 0 }, "DenseNet needs blocks of at least one layer")

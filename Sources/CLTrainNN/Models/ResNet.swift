@@ -45,11 +45,11 @@ public final class ResNet: Model {
     public let buffers: [Buffer]
     public let batchNorms: [BatchNorm2d]
 
-    private let stem: ConvNormReLU
-    private let maxPool: MaxPool2d?
-    private let blocks: [BasicBlock]
-    private let pool = GlobalAvgPool()
-    private let fc: Linear
+    let stem: ConvNormReLU
+    let maxPool: MaxPool2d?
+    let blocks: [BasicBlock]
+    let pool = GlobalAvgPool()
+    let fc: Linear
 
     public init(_ configuration: Configuration, inputChannels: Int, classes: Int, device: Device, seed: UInt64) throws {
         self.configuration = configuration
