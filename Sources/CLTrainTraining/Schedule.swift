@@ -92,3 +92,17 @@ public struct LearningRateCurve: Equatable, Sendable {
         }
     }
 }
+
+extension LearningRateCurve: CustomStringConvertible {
+    /// "step from 0.1 over 938 steps, x0.1 at steps 469, 704", for the run's log.
+    public var description: String {
+        var text = "\(schedule.rawValue) from \(Float(base)) over \(totalSteps) steps"
+        if warmupSteps > 0 { text += " (the first \(warmupSteps) warming up from \(Float(base * Self.warmupStartFactor)))" }
+        switch schedule {
+        case .step, .multistep: text += ", x\(Self.gamma) at steps " + milestones.map(String.init).joined(separator: ", ")
+        case .cosine: text += " to \(Float(minimum))"
+        case .constant: break
+        }
+        return text
+    }
+}

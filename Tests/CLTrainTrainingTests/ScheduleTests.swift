@@ -74,6 +74,12 @@ final class ScheduleTests: XCTestCase {
         XCTAssertEqual(curve.rate(atStep: 234), 0.1, accuracy: 1e-8)
         XCTAssertEqual(curve.rate(atStep: 235), 0.01, accuracy: 1e-8)
         XCTAssertEqual(curve.rate(atStep: 468), 0.001, accuracy: 1e-8)
+        XCTAssertEqual("\(curve)", "step from 0.1 over 469 steps, x0.1 at steps 235, 352")
+        o.schedule = .cosine
+        o.warmupEpochs = 0.1
+        o.minLearningRate = 0.001
+        XCTAssertEqual("\(LearningRateCurve(options: o, stepsPerEpoch: 469))",
+                       "cosine from 0.1 over 469 steps (the first 47 warming up from 0.001) to 0.001")
     }
 
     func testBadScheduleOptionsAreOneLineErrors() {
