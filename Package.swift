@@ -129,7 +129,8 @@ let package = Package(
         ),
         .testTarget(
             name: "CLTrainTrainingTests",
-            dependencies: ["CLTrainTraining", "CLTrainNN", "CLTrainData", "CLTrainRuntime", "CLTrainRandom", "CLTrainTestSupport", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CLTrainTraining", "CLTrainNN", "CLTrainData", "CLTrainRuntime", "CLTrainRandom", "CLTrainTestSupport", .product(name: "Logging", package: "swift-log")],
+            resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "cltrainTests",

@@ -6,7 +6,7 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
     public var epoch: Int
     /// Optimizer steps taken so far, this epoch included.
     public var step: Int
-    /// Learning rate used in this epoch (the last one if it changed within the epoch).
+    /// Learning rate of the epoch's last step (the rate changes every step; see `LearningRateCurve`).
     public var learningRate: Double
     public var trainLoss: Double
     /// Fraction correct, 0...1.

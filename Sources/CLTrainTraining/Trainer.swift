@@ -111,8 +111,8 @@ public struct TrainingProgress: Sendable {
     public var stepImages: Int
 }
 
-/// The training loop: epochs of shuffled, augmented batches, the learning-rate schedule, SGD or
-/// Adam, a test pass after each epoch, and metrics.
+/// The training loop: epochs of shuffled, augmented batches, the learning rate set before every
+/// step from the schedule, SGD or Adam, a test pass after each epoch, and metrics.
 public final class Trainer {
     public let options: TrainingOptions
     public let model: Model
@@ -123,6 +123,8 @@ public final class Trainer {
     let trainingStep: TrainingStep
     let batcher: Batcher
     let testSet: ImageDataset?
+    /// The learning rate of every step of this run.
+    public let learningRates: LearningRateCurve
 
     /// Epoch, position, step, metrics: everything a checkpoint needs besides tensors.
     public private(set) var state = TrainerState()
@@ -156,6 +158,7 @@ public final class Trainer {
                               options: BatchOptions(batchSize: options.batchSize, shuffle: options.shuffle, augment: options.augment,
                                                     resize: options.resize, seed: options.seed))
         trainingStep = try TrainingStep(model: model, options: options)
+        learningRates = LearningRateCurve(options: options, stepsPerEpoch: batcher.batchesPerEpoch)
     }
 
     /// Continue from a checkpoint's counters (its tensors are loaded separately).
@@ -178,8 +181,6 @@ public final class Trainer {
 
     /// Train the rest of the current epoch (all of it unless resumed), then evaluate.
     public func runEpoch() throws {
-        let rate = options.schedule.learningRate(base: options.learningRate, epoch: state.epoch, epochs: options.epochs)
-        optimizer.learningRate = rate
         var start = Date()
         let total = batcher.dataset.count
         for batch in try batcher.prefetchingBatches(epoch: state.epoch, position: state.position) {
@@ -214,6 +215,8 @@ public final class Trainer {
                                            batchSize: options.batchSize, resize: options.resize)
         }
         let seen = Double(max(state.epochSeen, 1))
+        // The rate of the epoch's last step (a function of the step, so a resumed epoch records the same).
+        let rate = Float(learningRates.rate(atStep: max(state.step - 1, 0)))
         let entry = EpochMetrics(epoch: state.epoch + 1, step: state.step, learningRate: Self.decimal(rate),
                                  trainLoss: state.epochLossSum / seen, trainAccuracy: Double(state.epochCorrect) / seen,
                                  testLoss: test?.loss, testAccuracy: test?.accuracy, seconds: state.epochSeconds,
@@ -233,6 +236,7 @@ public final class Trainer {
     func trainStep(_ batch: Batch) throws -> SoftmaxCrossEntropy.Result {
         let input = try device.tensor(batch.images, shape: [batch.count, batch.channels, batch.height, batch.width])
         let labels = try device.tensor(batch.labels, shape: [batch.count])
+        optimizer.learningRate = Float(learningRates.rate(atStep: state.step))
         let result = try trainingStep(input, labels: labels) { result in
             guard result.loss.isFinite else {
                 throw NonFiniteLossError(step: state.step + 1, epoch: state.epoch + 1, loss: result.loss)

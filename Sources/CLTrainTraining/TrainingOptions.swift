@@ -26,6 +26,12 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var nesterov = true
     public var weightDecay: Float = 1e-4
     public var schedule: LearningRateSchedule = .step
+    /// Epochs of linear warm-up before the schedule (fractions allowed); see `LearningRateCurve`.
+    public var warmupEpochs = 0.0
+    /// Cosine's floor (PyTorch's eta_min).
+    public var minLearningRate: Float = 0
+    /// Where `multistep` multiplies the rate by 0.1, in epochs of the run (fractions allowed).
+    public var milestones: [Double] = []
     public var augment = true
     public var shuffle = true
     /// Use only the first N training images.
@@ -51,6 +57,7 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         guard learningRate.isFinite, learningRate > 0 else { throw UsageError("--lr must be a positive number (got \(learningRate))") }
         guard momentum.isFinite, momentum >= 0, momentum < 1 else { throw UsageError("--momentum must be in [0, 1) (got \(momentum))") }
         guard weightDecay.isFinite, weightDecay >= 0 else { throw UsageError("--weight-decay must be zero or positive (got \(weightDecay))") }
+        try validateSchedule()
         if let limit, limit <= 0 { throw UsageError("--limit must be at least 1 (got \(limit))") }
         if let steps, steps <= 0 { throw UsageError("--steps must be at least 1 (got \(steps))") }
         if let resize, resize < 8 { throw UsageError("--resize must be at least 8 pixels (got \(resize))") }
@@ -62,6 +69,62 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         if dropout > 0, !entry.takesDropout {
             throw UsageError("--dropout applies to DenseNet models (torchvision's drop_rate); \(model) has no dropout")
         }
+    }
+}
+
+extension TrainingOptions {
+    func validateSchedule() throws {
+        guard warmupEpochs.isFinite, warmupEpochs >= 0, warmupEpochs < Double(epochs) else {
+            throw UsageError("--warmup-epochs must be at least 0 and less than --epochs (\(epochs)) (got \(warmupEpochs))")
+        }
+        guard minLearningRate.isFinite, minLearningRate >= 0 else { throw UsageError("--min-lr must be zero or positive (got \(minLearningRate))") }
+        if minLearningRate > learningRate { throw UsageError("--min-lr (\(minLearningRate)) must not exceed --lr (\(learningRate))") }
+        if minLearningRate > 0, schedule != .cosine { throw UsageError("--min-lr is cosine's floor: add --schedule cosine, or drop --min-lr") }
+        if !milestones.isEmpty, schedule != .multistep { throw UsageError("--milestones go with --schedule multistep") }
+        if schedule == .multistep, milestones.isEmpty { throw UsageError("--schedule multistep needs --milestones (epochs, e.g. --milestones 150 225)") }
+        for (earlier, later) in zip(milestones, milestones.dropFirst()) where !(later > earlier) {
+            throw UsageError("--milestones must increase (got \(earlier) then \(later))")
+        }
+        if let bad = milestones.first(where: { !($0.isFinite && $0 > 0 && $0 < Double(epochs)) }) {
+            throw UsageError("--milestones must lie inside the run, between 0 and --epochs (\(epochs)) (got \(bad))")
+        }
+        let firstMilestone = schedule == .step ? 0.5 * Double(epochs) : schedule == .multistep ? milestones[0] : nil
+        if let firstMilestone, warmupEpochs > firstMilestone {
+            throw UsageError("--warmup-epochs (\(warmupEpochs)) must end by the schedule's first decay, at epoch \(firstMilestone)")
+        }
+    }
+}
+
+extension TrainingOptions {
+    /// Decoding keeps checkpoints written before a field existed readable: a missing newer field
+    /// takes its default.
+    public init(from decoder: Decoder) throws {
+        self.init()
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        model = try c.decode(String.self, forKey: .model)
+        dataset = try c.decode(DatasetKind.self, forKey: .dataset)
+        dataDirectory = try c.decodeIfPresent(String.self, forKey: .dataDirectory)
+        epochs = try c.decode(Int.self, forKey: .epochs)
+        batchSize = try c.decode(Int.self, forKey: .batchSize)
+        optimizer = try c.decode(OptimizerKind.self, forKey: .optimizer)
+        learningRate = try c.decode(Float.self, forKey: .learningRate)
+        momentum = try c.decode(Float.self, forKey: .momentum)
+        nesterov = try c.decode(Bool.self, forKey: .nesterov)
+        weightDecay = try c.decode(Float.self, forKey: .weightDecay)
+        schedule = try c.decode(LearningRateSchedule.self, forKey: .schedule)
+        warmupEpochs = try c.decodeIfPresent(Double.self, forKey: .warmupEpochs) ?? warmupEpochs
+        minLearningRate = try c.decodeIfPresent(Float.self, forKey: .minLearningRate) ?? minLearningRate
+        milestones = try c.decodeIfPresent([Double].self, forKey: .milestones) ?? milestones
+        augment = try c.decode(Bool.self, forKey: .augment)
+        shuffle = try c.decode(Bool.self, forKey: .shuffle)
+        limit = try c.decodeIfPresent(Int.self, forKey: .limit)
+        steps = try c.decodeIfPresent(Int.self, forKey: .steps)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        device = try c.decode(DeviceChoice.self, forKey: .device)
+        mean = try c.decodeIfPresent([Float].self, forKey: .mean)
+        std = try c.decodeIfPresent([Float].self, forKey: .std)
+        resize = try c.decodeIfPresent(Int.self, forKey: .resize)
+        dropout = try c.decode(Float.self, forKey: .dropout)
     }
 }
 

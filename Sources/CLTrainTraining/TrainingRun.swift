@@ -81,6 +81,7 @@ public final class TrainingRun {
                                classes: train.classes, height: height, width: width, normalization: normalization)
         trainer = try Trainer(options: options, model: model, device: device, train: train, test: test,
                               normalization: normalization, logger: logger)
+        logger.info("learning rate: \(trainer.learningRates)")
         if let saved { try Checkpoint.restore(saved, into: trainer) }
         trainer.checkpointEvery = request.checkpointEvery
         self.options = options

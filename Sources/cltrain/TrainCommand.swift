@@ -39,13 +39,22 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "L2 weight decay.")
     var weightDecay = Train.defaults.weightDecay
 
-    @Option(name: .long, help: "step (/10 at 50% and 75% of the epochs), cosine or constant.", transform: { text in
+    @Option(name: .long, help: "Learning-rate schedule, set every step: step (x0.1 at 50% and 75% of the steps), multistep (x0.1 at each of --milestones), cosine (to --min-lr) or constant.", transform: { text in
         guard let schedule = LearningRateSchedule(rawValue: text.lowercased()) else {
-            throw ValidationError("unknown schedule '\(text)': use step, cosine or constant")
+            throw ValidationError("unknown schedule '\(text)': use step, multistep, cosine or constant")
         }
         return schedule
     })
     var schedule = Train.defaults.schedule
+
+    @Option(name: .long, help: "Epochs (fractions allowed) of linear warm-up from 0.01 x --lr to --lr before the schedule.")
+    var warmupEpochs = Train.defaults.warmupEpochs
+
+    @Option(name: .long, help: "The rate cosine ends at (PyTorch's eta_min).")
+    var minLr = Train.defaults.minLearningRate
+
+    @Option(name: .long, parsing: .upToNextOption, help: "Epochs (fractions allowed) at which multistep multiplies the rate by 0.1.")
+    var milestones = Train.defaults.milestones
 
     @Flag(name: .long, inversion: .prefixedNo, help: "Random crop after 4-pixel padding and horizontal flip.")
     var augment = Train.defaults.augment
@@ -110,6 +119,9 @@ struct Train: ParsableCommand {
         o.nesterov = nesterov
         o.weightDecay = weightDecay
         o.schedule = schedule
+        o.warmupEpochs = warmupEpochs
+        o.minLearningRate = minLr
+        o.milestones = milestones
         o.augment = augment
         o.shuffle = shuffle
         o.limit = limit

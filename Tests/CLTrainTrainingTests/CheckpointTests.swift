@@ -34,15 +34,25 @@ final class CheckpointTests: XCTestCase {
                     normalization: Normalization(mean: [0.5], std: [0.25]))
     }
 
-    func checkResumeIsExact(_ optimizer: OptimizerKind, stopAfter: Int, dropout: Float = 0) throws {
+    /// The rate each step of `trainer` used, recorded as it runs.
+    final class RateLog {
+        var rates: [Float] = []
+        init(_ trainer: Trainer) { trainer.onProgress = { [unowned self, unowned trainer] _ in rates.append(trainer.optimizer.learningRate) } }
+    }
+
+    func checkResumeIsExact(_ optimizer: OptimizerKind, stopAfter: Int, dropout: Float = 0,
+                            configure: (inout TrainingOptions) -> Void = { _ in }) throws {
         let directory = try makeTemporaryDirectory()
 
         var settings = options(optimizer)
         settings.dropout = dropout
+        configure(&settings)
         let whole = try makeTrainer(settings, device: Device(backend: CPUBackend()))
+        let wholeRates = RateLog(whole)
         try whole.run()
 
         let first = try makeTrainer(settings, device: Device(backend: CPUBackend()))
+        let firstRates = RateLog(first)
         first.onCheckpoint = { try Checkpoint.write(first, to: directory, metadata: self.metadata()) }
         first.stopRequested = { first.step >= stopAfter }
         XCTAssertThrowsError(try first.run()) { XCTAssertTrue($0 is TrainingInterrupted, "\($0)") }
@@ -53,7 +63,14 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(saved.trainer.step, stopAfter)
         let second = try makeTrainer(saved.options, device: Device(backend: CPUBackend()))
         try Checkpoint.restore(saved, into: second)
+        let secondRates = RateLog(second)
         try second.run()
+
+        // The resumed run continues the rate curve where the first stopped: every step's rate is
+        // the curve's at that step, interrupted or not.
+        XCTAssertEqual(firstRates.rates + secondRates.rates, wholeRates.rates)
+        XCTAssertEqual(wholeRates.rates, (0..<whole.step).map { Float(whole.learningRates.rate(atStep: $0)) })
+        XCTAssertEqual(whole.metrics.map(\.learningRate), second.metrics.map(\.learningRate))
 
         XCTAssertEqual(second.step, whole.step)
         for (a, b) in zip(try ModelWeights.stateTensors(of: whole.model), try ModelWeights.stateTensors(of: second.model)) {
@@ -73,6 +90,15 @@ final class CheckpointTests: XCTestCase {
     func testResumingWithDropoutIsExact() throws {
         // Dropout masks follow the step count that checkpoints keep.
         try checkResumeIsExact(.sgd, stopAfter: 6, dropout: 0.3)
+    }
+
+    func testAResumedRunContinuesTheLearningRateCurve() throws {
+        // Cosine after a fractional warm-up changes the rate at every step (5 steps per epoch: a
+        // warm-up of ceil(0.5 x 5) = 3 steps); stopped inside the warm-up.
+        // Multistep's fractional milestones fall at steps 3, 7 and 11.
+        let schedule: (inout TrainingOptions) -> Void = { $0.schedule = .cosine; $0.warmupEpochs = 0.5; $0.minLearningRate = 1e-3 }
+        try checkResumeIsExact(.sgd, stopAfter: 2, configure: schedule)
+        try checkResumeIsExact(.sgd, stopAfter: 8) { $0.schedule = .multistep; $0.milestones = [0.5, 1.4, 2.2] }
     }
 
     func testResumingWithAdamIsExact() throws {

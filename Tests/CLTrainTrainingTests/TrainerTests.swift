@@ -92,12 +92,13 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(trainer.metrics.map(\.epoch), [1, 2, 3])
         XCTAssertEqual(trainer.metrics.last?.step, 3 * 10)
         XCTAssertGreaterThan(trainer.metrics.last?.testAccuracy ?? 0, 0.9)
-        // The step schedule divides by 10 from the epoch at 50% of the run (index 2 of 3: 2 >= 1.5)
-        // and again from 75% (2 < 2.25: not yet).
+        // The step schedule divides by 10 from the step at 50% of the run's 30 steps (step 15) and
+        // again from 75% (step ceil(22.5) = 23); an epoch records the rate of its last step
+        // (steps 9, 19 and 29).
         let rates = trainer.metrics.map(\.learningRate)
         XCTAssertEqual(rates[0], 0.1, accuracy: 1e-6)
-        XCTAssertEqual(rates[1], 0.1, accuracy: 1e-6)
-        XCTAssertEqual(rates[2], 0.01, accuracy: 1e-6)
+        XCTAssertEqual(rates[1], 0.01, accuracy: 1e-6)
+        XCTAssertEqual(rates[2], 0.001, accuracy: 1e-6)
     }
 
     func testStepsStopTheRunAndSkipTheTestPass() throws {

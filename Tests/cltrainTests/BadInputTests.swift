@@ -135,6 +135,16 @@ final class BadInputTests: XCTestCase {
         try expectFailure(train(data, ["--mean", "0", "--std", "1e-38"]), mentioning: ["step 1", "nan"])
     }
 
+    func testBadScheduleFlags() throws {
+        let data = try dataFolder("schedule")
+        try expectFailure(train(data, ["--schedule", "linear"]), mentioning: ["linear", "multistep"])
+        try expectFailure(train(data, ["--milestones", "0.5"]), mentioning: ["--milestones", "--schedule multistep"])
+        try expectFailure(train(data, ["--epochs", "3", "--schedule", "multistep", "--milestones", "2", "1"]), mentioning: ["--milestones must increase"])
+        try expectFailure(train(data, ["--schedule", "multistep"]), mentioning: ["needs --milestones"])
+        try expectFailure(train(data, ["--warmup-epochs", "1"]), mentioning: ["--warmup-epochs", "--epochs"])
+        try expectFailure(train(data, ["--schedule", "cosine", "--min-lr", "0.5"]), mentioning: ["--min-lr", "--lr"])
+    }
+
     // MARK: Weights
 
     /// Valid weights of densenet-bc-10-k4 for 28x28 one-channel images, written by cltrain.

@@ -32,8 +32,9 @@ final class TensorBoardRunTests: XCTestCase {
         for tag in ["test/loss", "test/accuracy", "learning_rate", "images_per_second"] {
             XCTAssertEqual(scalars[tag]?.map { $0[0] }, [4, 8], tag)
         }
-        // The step schedule divides by 10 at 50% of the epochs: from epoch 2 of 2.
-        XCTAssertEqual(scalars["learning_rate"]?.map { $0[1] }, [Double(Float(0.1)), Double(Float(0.01))])
+        // The rate of each epoch's last step: the step schedule divides by 10 at 50% and 75% of the
+        // run's 8 steps (steps 4 and 6), so epoch 1 ends at 0.1 and epoch 2 at 0.001.
+        XCTAssertEqual(scalars["learning_rate"]?.map { $0[1] }, [Double(Float(0.1)), Double(Float(0.001))])
         for point in scalars.values.joined() { XCTAssertTrue(point[1].isFinite && point[1] >= 0, "\(point)") }
         for point in scalars["test/accuracy"]! + scalars["train/accuracy"]! { XCTAssertLessThanOrEqual(point[1], 1) }
 
