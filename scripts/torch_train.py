@@ -44,7 +44,9 @@ print(f"normalisation mean {mean:.6f} std {std:.6f}")
 
 model = MODELS[a.model](in_ch=1, classes=10)
 opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=0.9, weight_decay=1e-4, nesterov=True)
-sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[math.ceil(0.5 * a.epochs), math.ceil(0.75 * a.epochs)], gamma=0.1)
+# cltrain's step schedule moves per step: /10 at 50% and 75% of all the run's steps.
+total = a.epochs * math.ceil(len(xtr) / a.batch)
+sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[math.ceil(0.5 * total), math.ceil(0.75 * total)], gamma=0.1)
 
 
 def augment(x):
@@ -74,12 +76,12 @@ for epoch in range(a.epochs):
         loss = F.cross_entropy(logits, y)
         loss.backward()
         opt.step()
+        lr = opt.param_groups[0]["lr"]  # the rate of the epoch's last step, as cltrain records it
+        sched.step()
         seen += len(idxs)
         loss_sum += loss.item() * len(idxs)
         correct += (logits.argmax(1) == y).sum().item()
     seconds = time.time() - start
-    lr = opt.param_groups[0]["lr"]
-    sched.step()
     model.eval()
     with torch.no_grad():
         tl, tc = 0.0, 0
