@@ -4,7 +4,8 @@ import CLTrainRuntime
 
 /// Which optimizer a run uses.
 public enum OptimizerKind: String, Codable, CaseIterable, Sendable {
-    case sgd, adam
+    /// `adamw`: Adam with decoupled weight decay (`torch.optim.AdamW`).
+    case sgd, adam, adamw
 }
 
 /// Everything that defines a training run: what the CLI flags set, and what a checkpoint keeps

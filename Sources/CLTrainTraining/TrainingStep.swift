@@ -42,6 +42,8 @@ extension TrainingOptions {
                            nesterov: nesterov)
         case .adam:
             return try Adam(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay)
+        case .adamw:
+            return try Adam(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay, decoupled: true)
         }
     }
 }

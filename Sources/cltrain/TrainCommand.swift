@@ -24,8 +24,8 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Base learning rate.")
     var lr = Train.defaults.learningRate
 
-    @Option(name: .long, help: "sgd or adam.", transform: { text in
-        guard let kind = OptimizerKind(rawValue: text.lowercased()) else { throw ValidationError("unknown optimizer '\(text)': use sgd or adam") }
+    @Option(name: .long, help: "sgd, adam (L2 weight decay) or adamw (decoupled weight decay, as torch.optim.AdamW).", transform: { text in
+        guard let kind = OptimizerKind(rawValue: text.lowercased()) else { throw ValidationError("unknown optimizer '\(text)': use sgd, adam or adamw") }
         return kind
     })
     var optimizer = Train.defaults.optimizer
@@ -36,7 +36,7 @@ struct Train: ParsableCommand {
     @Flag(name: .long, inversion: .prefixedNo, help: "Nesterov momentum.")
     var nesterov = Train.defaults.nesterov
 
-    @Option(name: .long, help: "L2 weight decay.")
+    @Option(name: .long, help: "Weight decay: L2 for sgd and adam, decoupled for adamw.")
     var weightDecay = Train.defaults.weightDecay
 
     @Option(name: .long, help: "Learning-rate schedule, set every step: step (x0.1 at 50% and 75% of the steps), multistep (x0.1 at each of --milestones), cosine (to --min-lr) or constant.", transform: { text in

@@ -103,6 +103,7 @@ final class CheckpointTests: XCTestCase {
 
     func testResumingWithAdamIsExact() throws {
         try checkResumeIsExact(.adam, stopAfter: 3)
+        try checkResumeIsExact(.adamw, stopAfter: 3) { $0.weightDecay = 0.05 }
     }
 
     func testAFolderWithoutCheckpointIsAClearError() throws {
