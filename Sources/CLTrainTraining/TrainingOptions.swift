@@ -48,6 +48,8 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var resize: Int?
     /// Dropout rate after each dense layer (DenseNet models only).
     public var dropout: Float = 0
+    /// Write `best.safetensors` after each tested epoch whose test accuracy beats every earlier one.
+    public var keepBest = false
 
     public init() {}
 
@@ -126,6 +128,7 @@ extension TrainingOptions {
         std = try c.decodeIfPresent([Float].self, forKey: .std)
         resize = try c.decodeIfPresent(Int.self, forKey: .resize)
         dropout = try c.decode(Float.self, forKey: .dropout)
+        keepBest = try c.decodeIfPresent(Bool.self, forKey: .keepBest) ?? keepBest
     }
 }
 

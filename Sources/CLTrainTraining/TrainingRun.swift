@@ -8,7 +8,8 @@ import Logging
 /// A training run, new or resumed, as `cltrain train` runs it: the data sets, which normalisation
 /// wins, the device, the model and its `--init` weights, the output folder and its checks, and
 /// the files a run keeps up to date (a checkpoint after every epoch and every `checkpointEvery`
-/// steps, `weights.safetensors` after every epoch, the `save` file at the end). What a person
+/// steps, `weights.safetensors` after every epoch, `best.safetensors` with `--keep-best`, the
+/// `save` file at the end). What a person
 /// sees (progress, epoch lines, plots) is the caller's: it gets each step's progress and each
 /// epoch's metrics.
 public final class TrainingRun {
@@ -97,6 +98,17 @@ public final class TrainingRun {
     /// Where each epoch's weights go.
     public var weightsURL: URL { outDirectory.appendingPathComponent("weights.safetensors") }
 
+    /// Where `--keep-best` keeps the weights of the epoch with the best test accuracy.
+    public var bestWeightsURL: URL { outDirectory.appendingPathComponent("best.safetensors") }
+
+    /// True when the last epoch was tested and its accuracy beats every earlier epoch's (ties keep
+    /// the earlier). The metrics live in the trainer's state, so a resumed run compares with the
+    /// epochs before the stop too.
+    public static func lastEpochIsBest(_ metrics: [EpochMetrics]) -> Bool {
+        guard let last = metrics.last?.testAccuracy else { return false }
+        return metrics.dropLast().allSatisfy { ($0.testAccuracy ?? -1) < last }
+    }
+
     /// Train until the run is finished. `onEpochEnd` sees each epoch's metrics after its
     /// checkpoint and before its weights are written. When `stopRequested` turns true the run
     /// writes a checkpoint and throws `TrainingInterrupted`.
@@ -109,6 +121,9 @@ public final class TrainingRun {
         trainer.onEpochEnd = { [unowned self] metrics in
             try onEpochEnd?(metrics)
             try ModelWeights.save(model, to: weightsURL, metadata: metadata.dictionary)
+            if options.keepBest, Self.lastEpochIsBest(trainer.metrics) {
+                try ModelWeights.save(model, to: bestWeightsURL, metadata: metadata.dictionary)
+            }
         }
         try trainer.run()
         if let save { try ModelWeights.save(model, to: URL(fileURLWithPath: save), metadata: metadata.dictionary) }

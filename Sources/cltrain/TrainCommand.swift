@@ -74,6 +74,9 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Dropout rate after each dense layer (DenseNet only; 0 turns it off).")
     var dropout = Train.defaults.dropout
 
+    @Flag(name: .long, help: "Also write best.safetensors in --out: the weights of the epoch with the best test accuracy so far.")
+    var keepBest = Train.defaults.keepBest
+
     @Option(name: .long, help: "Seed of initialisation, shuffling and augmentation.")
     var seed = Train.defaults.seed
 
@@ -128,6 +131,7 @@ struct Train: ParsableCommand {
         o.steps = steps
         o.resize = resize
         o.dropout = dropout
+        o.keepBest = keepBest
         o.seed = seed
         o.device = deviceOptions.device
         o.mean = data.mean.isEmpty ? nil : data.mean

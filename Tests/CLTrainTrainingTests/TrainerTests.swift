@@ -62,6 +62,19 @@ final class TrainerTests: XCTestCase {
 
     /// metrics.csv and the checkpoint show the rate as the user wrote it, not float32's binary
     /// expansion of it (0.1 read as a float is 0.10000000149011612 as a double).
+    func testTheBestEpochIsTheFirstWithTheHighestTestAccuracy() {
+        func metrics(_ accuracies: [Double?]) -> [EpochMetrics] {
+            accuracies.enumerated().map { EpochMetrics(epoch: $0.offset + 1, step: 0, learningRate: 0.1, trainLoss: 1, trainAccuracy: 0.5,
+                                                       testAccuracy: $0.element, seconds: 1, imagesPerSecond: 1) }
+        }
+        XCTAssertTrue(TrainingRun.lastEpochIsBest(metrics([0.5])))
+        XCTAssertTrue(TrainingRun.lastEpochIsBest(metrics([0.5, nil, 0.6])))
+        XCTAssertFalse(TrainingRun.lastEpochIsBest(metrics([0.7, 0.6])))
+        XCTAssertFalse(TrainingRun.lastEpochIsBest(metrics([0.6, 0.6])), "a tie keeps the earlier epoch")
+        XCTAssertFalse(TrainingRun.lastEpochIsBest(metrics([0.6, nil])), "an untested epoch is never the best")
+        XCTAssertFalse(TrainingRun.lastEpochIsBest([]))
+    }
+
     func testMetricsKeepTheRateAsWritten() {
         XCTAssertEqual(Trainer.decimal(0.1), 0.1)
         XCTAssertEqual(Trainer.decimal(0.01), 0.01)
