@@ -50,6 +50,8 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var dropout: Float = 0
     /// Write `best.safetensors` after each tested epoch whose test accuracy beats every earlier one.
     public var keepBest = false
+    /// Clip the global L2 norm of all gradients to this before each update; nil: no clipping.
+    public var gradientClip: Float?
 
     public init() {}
 
@@ -65,6 +67,9 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         if let steps, steps <= 0 { throw UsageError("--steps must be at least 1 (got \(steps))") }
         if let resize, resize < 8 { throw UsageError("--resize must be at least 8 pixels (got \(resize))") }
         guard dropout.isFinite, dropout >= 0, dropout < 1 else { throw UsageError("--dropout must be in [0, 1) (got \(dropout))") }
+        if let gradientClip, !(gradientClip.isFinite && gradientClip > 0) {
+            throw UsageError("--grad-clip must be a positive number, the largest gradient norm (got \(gradientClip))")
+        }
         if (mean == nil) != (std == nil) { throw UsageError("--mean and --std go together: give both, one value per channel") }
         guard let entry = ModelCatalog.entry(named: model) else {
             throw UsageError("unknown model '\(model)': see `cltrain models` for the list")
@@ -129,6 +134,7 @@ extension TrainingOptions {
         resize = try c.decodeIfPresent(Int.self, forKey: .resize)
         dropout = try c.decode(Float.self, forKey: .dropout)
         keepBest = try c.decodeIfPresent(Bool.self, forKey: .keepBest) ?? keepBest
+        gradientClip = try c.decodeIfPresent(Float.self, forKey: .gradientClip)
     }
 }
 

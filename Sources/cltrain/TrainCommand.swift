@@ -74,6 +74,9 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Dropout rate after each dense layer (DenseNet only; 0 turns it off).")
     var dropout = Train.defaults.dropout
 
+    @Option(name: .long, help: "Clip the global L2 norm of the gradients to NORM before each update (torch.nn.utils.clip_grad_norm_).")
+    var gradClip: Float?
+
     @Flag(name: .long, help: "Also write best.safetensors in --out: the weights of the epoch with the best test accuracy so far.")
     var keepBest = Train.defaults.keepBest
 
@@ -132,6 +135,7 @@ struct Train: ParsableCommand {
         o.resize = resize
         o.dropout = dropout
         o.keepBest = keepBest
+        o.gradientClip = gradClip
         o.seed = seed
         o.device = deviceOptions.device
         o.mean = data.mean.isEmpty ? nil : data.mean

@@ -91,6 +91,11 @@ final class PyTorchParityTests: XCTestCase {
         configure(step)
         let result = try step(input, labels: labels)
         let expected = try SafetensorsFile.read(contentsOf: fixture("\(name)-\(variant)"))
+        if let norm = step.lastGradientNorm {
+            let reference = Double(try expected.floats("recipe.grad_norm")[0])
+            XCTAssertEqual(norm, reference, accuracy: 1e-4 * reference, "\(variant) gradient norm")
+            print("\(variant) on \(device.name): gradient norm \(norm), PyTorch's \(reference)")
+        }
         let loss = Double(try expected.floats("recipe.loss")[0])
         XCTAssertEqual(result.loss, loss, accuracy: 1e-4 * max(1, loss), "\(variant) loss")
         var worst: Float = 0
@@ -105,5 +110,11 @@ final class PyTorchParityTests: XCTestCase {
     func testOneAdamWStepMatchesPyTorch() throws {
         try checkRecipe("adamw", on: Device(backend: CPUBackend()))
         if let device = try? SharedOpenCL.device.get() { try checkRecipe("adamw", on: device) }
+    }
+
+    func testOneStepWithGradientClippingMatchesPyTorch() throws {
+        // The fixture's gradients have a norm of 8.39: clipped to 0.5, every gradient shrinks.
+        try checkRecipe("clip", on: Device(backend: CPUBackend())) { $0.gradientClip = 0.5 }
+        if let device = try? SharedOpenCL.device.get() { try checkRecipe("clip", on: device) { $0.gradientClip = 0.5 } }
     }
 }

@@ -106,6 +106,10 @@ final class CheckpointTests: XCTestCase {
         try checkResumeIsExact(.adamw, stopAfter: 3) { $0.weightDecay = 0.05 }
     }
 
+    func testResumingWithTheRecipeOptionsIsExact() throws {
+        try checkResumeIsExact(.sgd, stopAfter: 7) { $0.gradientClip = 0.5 }
+    }
+
     func testAFolderWithoutCheckpointIsAClearError() throws {
         let directory = try makeTemporaryDirectory()
         XCTAssertThrowsError(try Checkpoint.read(from: directory)) { error in
