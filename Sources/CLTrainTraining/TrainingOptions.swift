@@ -52,6 +52,8 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var keepBest = false
     /// Clip the global L2 norm of all gradients to this before each update; nil: no clipping.
     public var gradientClip: Float?
+    /// Decay of an exponential moving average of the weights, evaluated and saved beside them; nil: none.
+    public var ema: Float?
 
     public init() {}
 
@@ -70,6 +72,7 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         if let gradientClip, !(gradientClip.isFinite && gradientClip > 0) {
             throw UsageError("--grad-clip must be a positive number, the largest gradient norm (got \(gradientClip))")
         }
+        if let ema, !(ema > 0 && ema < 1) { throw UsageError("--ema must be a decay in (0, 1), e.g. 0.9998 (got \(ema))") }
         if (mean == nil) != (std == nil) { throw UsageError("--mean and --std go together: give both, one value per channel") }
         guard let entry = ModelCatalog.entry(named: model) else {
             throw UsageError("unknown model '\(model)': see `cltrain models` for the list")
@@ -135,6 +138,7 @@ extension TrainingOptions {
         dropout = try c.decode(Float.self, forKey: .dropout)
         keepBest = try c.decodeIfPresent(Bool.self, forKey: .keepBest) ?? keepBest
         gradientClip = try c.decodeIfPresent(Float.self, forKey: .gradientClip)
+        ema = try c.decodeIfPresent(Float.self, forKey: .ema)
     }
 }
 

@@ -77,6 +77,9 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Clip the global L2 norm of the gradients to NORM before each update (torch.nn.utils.clip_grad_norm_).")
     var gradClip: Float?
 
+    @Option(name: .long, help: "Keep an exponential moving average of the weights with this decay (e.g. 0.9998): tested each epoch and saved as weights-ema.safetensors.")
+    var ema: Float?
+
     @Flag(name: .long, help: "Also write best.safetensors in --out: the weights of the epoch with the best test accuracy so far.")
     var keepBest = Train.defaults.keepBest
 
@@ -136,6 +139,7 @@ struct Train: ParsableCommand {
         o.dropout = dropout
         o.keepBest = keepBest
         o.gradientClip = gradClip
+        o.ema = ema
         o.seed = seed
         o.device = deviceOptions.device
         o.mean = data.mean.isEmpty ? nil : data.mean

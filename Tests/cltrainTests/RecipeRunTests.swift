@@ -50,4 +50,17 @@ final class RecipeRunTests: XCTestCase {
         try train(1, ["--out", directory.appendingPathComponent("plain").path])
         XCTAssertFalse(FileManager.default.fileExists(atPath: directory.appendingPathComponent("plain/best.safetensors").path))
     }
+
+    func testEMAIsTestedAndSavedEachEpoch() throws {
+        let directory = try makeTemporaryDirectory()
+        try CLI.writeDataset(in: directory)
+        let run = directory.appendingPathComponent("run")
+        let result = try CLI.run(["train", "--model", "densenet-bc-10-k4", "--data", directory.path, "--epochs", "1", "--device", "cpu",
+                                  "--ema", "0.9", "--out", run.path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("ema acc"), result.stdout)
+        let ema = try tensorBytes(run.appendingPathComponent("weights-ema.safetensors"))
+        XCTAssertEqual(ema.count, try tensorBytes(run.appendingPathComponent("weights.safetensors")).count)
+        XCTAssertNotEqual(ema, try tensorBytes(run.appendingPathComponent("weights.safetensors")))
+    }
 }
