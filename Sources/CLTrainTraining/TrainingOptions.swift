@@ -54,6 +54,8 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var gradientClip: Float?
     /// Decay of an exponential moving average of the weights, evaluated and saved beside them; nil: none.
     public var ema: Float?
+    /// The training loss's label smoothing ε (`F.cross_entropy(label_smoothing=ε)`); 0: none.
+    public var labelSmoothing: Float = 0
 
     public init() {}
 
@@ -73,6 +75,7 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
             throw UsageError("--grad-clip must be a positive number, the largest gradient norm (got \(gradientClip))")
         }
         if let ema, !(ema > 0 && ema < 1) { throw UsageError("--ema must be a decay in (0, 1), e.g. 0.9998 (got \(ema))") }
+        guard labelSmoothing >= 0, labelSmoothing < 1 else { throw UsageError("--label-smoothing must be in [0, 1), e.g. 0.1 (got \(labelSmoothing))") }
         if (mean == nil) != (std == nil) { throw UsageError("--mean and --std go together: give both, one value per channel") }
         guard let entry = ModelCatalog.entry(named: model) else {
             throw UsageError("unknown model '\(model)': see `cltrain models` for the list")
@@ -139,6 +142,7 @@ extension TrainingOptions {
         keepBest = try c.decodeIfPresent(Bool.self, forKey: .keepBest) ?? keepBest
         gradientClip = try c.decodeIfPresent(Float.self, forKey: .gradientClip)
         ema = try c.decodeIfPresent(Float.self, forKey: .ema)
+        labelSmoothing = try c.decodeIfPresent(Float.self, forKey: .labelSmoothing) ?? labelSmoothing
     }
 }
 

@@ -7,22 +7,24 @@ import CLTrainRuntime
 public final class TrainingStep {
     public let model: Model
     public let optimizer: Optimizer
-    let criterion = SoftmaxCrossEntropy()
+    public let criterion: SoftmaxCrossEntropy
     /// Scale the gradients so that their global L2 norm is at most this before the update
     /// (`torch.nn.utils.clip_grad_norm_`); nil: no clipping.
     public var gradientClip: Float?
     /// The gradients' global L2 norm before clipping, of the last step (when clipping).
     public private(set) var lastGradientNorm: Double?
 
-    public init(model: Model, optimizer: Optimizer, gradientClip: Float? = nil) {
+    public init(model: Model, optimizer: Optimizer, gradientClip: Float? = nil, labelSmoothing: Float = 0) {
         self.model = model
         self.optimizer = optimizer
         self.gradientClip = gradientClip
+        criterion = SoftmaxCrossEntropy(labelSmoothing: labelSmoothing)
     }
 
     /// The step of `options`' recipe (its optimizer and settings) for `model`.
     public convenience init(model: Model, options: TrainingOptions) throws {
-        self.init(model: model, optimizer: try options.makeOptimizer(model.parameters), gradientClip: options.gradientClip)
+        self.init(model: model, optimizer: try options.makeOptimizer(model.parameters), gradientClip: options.gradientClip,
+                  labelSmoothing: options.labelSmoothing)
     }
 
     /// Forward `input` [N, C, H, W] against `labels` [N]; when `accept` takes the loss, backward

@@ -80,6 +80,9 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Keep an exponential moving average of the weights with this decay (e.g. 0.9998): tested each epoch and saved as weights-ema.safetensors.")
     var ema: Float?
 
+    @Option(name: .long, help: "Label smoothing of the training loss, as F.cross_entropy(label_smoothing=E) (0 turns it off).")
+    var labelSmoothing = Train.defaults.labelSmoothing
+
     @Flag(name: .long, help: "Also write best.safetensors in --out: the weights of the epoch with the best test accuracy so far.")
     var keepBest = Train.defaults.keepBest
 
@@ -140,6 +143,7 @@ struct Train: ParsableCommand {
         o.keepBest = keepBest
         o.gradientClip = gradClip
         o.ema = ema
+        o.labelSmoothing = labelSmoothing
         o.seed = seed
         o.device = deviceOptions.device
         o.mean = data.mean.isEmpty ? nil : data.mean

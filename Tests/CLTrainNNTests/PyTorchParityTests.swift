@@ -117,4 +117,9 @@ final class PyTorchParityTests: XCTestCase {
         try checkRecipe("clip", on: Device(backend: CPUBackend())) { $0.gradientClip = 0.5 }
         if let device = try? SharedOpenCL.device.get() { try checkRecipe("clip", on: device) { $0.gradientClip = 0.5 } }
     }
+
+    func testOneStepWithLabelSmoothingMatchesPyTorch() throws {
+        try checkRecipe("smooth", on: Device(backend: CPUBackend())) { $0.criterion.labelSmoothing = 0.1 }
+        if let device = try? SharedOpenCL.device.get() { try checkRecipe("smooth", on: device) { $0.criterion.labelSmoothing = 0.1 } }
+    }
 }
