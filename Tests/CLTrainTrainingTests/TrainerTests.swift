@@ -106,6 +106,23 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(try weights(), seen[2])
     }
 
+    func testOptionsWrittenBeforeTheRecipeFlagsStillDecode() throws {
+        var o = options()
+        o.optimizer = .adamw
+        o.keepBest = true
+        o.gradientClip = 2
+        o.ema = 0.999
+        o.labelSmoothing = 0.1
+        XCTAssertEqual(try JSONDecoder().decode(TrainingOptions.self, from: JSONEncoder().encode(o)), o)
+        var fields = try XCTUnwrap(JSONSerialization.jsonObject(with: JSONEncoder().encode(o)) as? [String: Any])
+        for key in ["keepBest", "gradientClip", "ema", "labelSmoothing"] {
+            XCTAssertNotNil(fields.removeValue(forKey: key), key)
+        }
+        fields["optimizer"] = "sgd"
+        let old = try JSONDecoder().decode(TrainingOptions.self, from: JSONSerialization.data(withJSONObject: fields))
+        XCTAssertEqual(old, options(), "a checkpoint written before the recipe flags resumes with them off")
+    }
+
     func testMetricsKeepTheRateAsWritten() {
         XCTAssertEqual(Trainer.decimal(0.1), 0.1)
         XCTAssertEqual(Trainer.decimal(0.01), 0.01)
