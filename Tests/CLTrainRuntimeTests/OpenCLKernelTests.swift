@@ -377,6 +377,10 @@ final class OpenCLKernelTests: XCTestCase {
         }
         let y = try twin(shape, padding: (3, 1))
         try compare("axpy", outputs: [y]) { backend, on in try backend.axpy(alpha: -0.75, x: on(a), y: on(y)) }
+        let scaled = try twin(shape, padding: (2, 1))
+        try compare("axpy into its own input (a scaling)", outputs: [scaled]) { backend, on in
+            try backend.axpy(alpha: -0.25, x: on(scaled), y: on(scaled))
+        }
     }
 
     func testSgemmWithOffsets() throws {

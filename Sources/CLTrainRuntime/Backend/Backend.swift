@@ -64,7 +64,8 @@ public protocol Backend: RawAllocator {
     func fill(_ tensor: Tensor, value: Float) throws
     /// `output = a + b` element-wise (same shapes; `output` may be `a` or `b`).
     func add(_ a: Tensor, _ b: Tensor, output: Tensor) throws
-    /// `y += alpha * x` element-wise (same shapes).
+    /// `y += alpha * x` element-wise (same shapes; `x` may be `y`, which scales `y` by 1 + alpha: how
+    /// AdamW's decay, gradient clipping and the weights' moving average scale in place).
     func axpy(alpha: Float, x: Tensor, y: Tensor) throws
     /// Copy `source` into `destination` (same shapes, both sample-contiguous, any sample strides),
     /// or add it when `accumulate`. Concatenation writes each input into a channel slice with
