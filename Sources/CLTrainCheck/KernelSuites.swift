@@ -45,6 +45,8 @@ public enum KernelSuites {
             OpCatalog.linearBackwardWeight(n: n, inFeatures: 342, outFeatures: 10),
             OpCatalog.softmaxCrossEntropyForward(n: n, classes: 10),
             OpCatalog.softmaxCrossEntropyBackward(n: n, classes: 10),
+            OpCatalog.softmaxCrossEntropyForward(n: n, classes: 10, labelSmoothing: 0.1),
+            OpCatalog.softmaxCrossEntropyBackward(n: n, classes: 10, labelSmoothing: 0.1),
             OpCatalog.sgdUpdate(count: 768_730),
             OpCatalog.adamUpdate(count: 768_730),
         ]

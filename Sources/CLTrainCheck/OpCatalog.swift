@@ -414,27 +414,28 @@ public enum OpCatalog {
         (0..<n).map { _ in Float(random.next() % UInt64(classes)) }
     }
 
-    public static func softmaxCrossEntropyForward(n: Int, classes: Int) -> OpCase {
-        OpCase(op: "softmax_cross_entropy_forward", family: "loss", shape: "\(n)x\(classes)",
+    public static func softmaxCrossEntropyForward(n: Int, classes: Int, labelSmoothing: Float = 0) -> OpCase {
+        OpCase(op: "softmax_cross_entropy_forward", family: "loss", shape: "\(n)x\(classes)\(labelSmoothing > 0 ? " smoothing \(labelSmoothing)" : "")",
                bytes: floatBytes * Double(2 * n * classes + 2 * n)) { device, random in
             let logits = try Self.random(device, [n, classes], &random, -4, 4)
             let labels = try device.tensor(Self.labels(n, classes: classes, &random), shape: [n])
             let probabilities = try device.zeros([n, classes]), losses = try device.zeros([n])
             return PreparedOp(run: {
-                try device.backend.softmaxCrossEntropyForward(logits: logits, labels: labels, probabilities: probabilities, losses: losses)
+                try device.backend.softmaxCrossEntropyForward(logits: logits, labels: labels, probabilities: probabilities, losses: losses,
+                                                              labelSmoothing: labelSmoothing)
             }, results: { try device.read(probabilities) + device.read(losses) })
         }
     }
 
-    public static func softmaxCrossEntropyBackward(n: Int, classes: Int) -> OpCase {
-        OpCase(op: "softmax_cross_entropy_backward", family: "loss", shape: "\(n)x\(classes)",
+    public static func softmaxCrossEntropyBackward(n: Int, classes: Int, labelSmoothing: Float = 0) -> OpCase {
+        OpCase(op: "softmax_cross_entropy_backward", family: "loss", shape: "\(n)x\(classes)\(labelSmoothing > 0 ? " smoothing \(labelSmoothing)" : "")",
                bytes: floatBytes * Double(2 * n * classes + n)) { device, random in
             let probabilities = try Self.random(device, [n, classes], &random, 0, 1)
             let labels = try device.tensor(Self.labels(n, classes: classes, &random), shape: [n])
             let gradLogits = try Self.random(device, [n, classes], &random)
             return PreparedOp(run: {
                 try device.backend.softmaxCrossEntropyBackward(probabilities: probabilities, labels: labels, gradLogits: gradLogits,
-                                                               scale: 1 / Float(n))
+                                                               scale: 1 / Float(n), labelSmoothing: labelSmoothing)
             }, results: { try device.read(gradLogits) })
         }
     }

@@ -188,14 +188,16 @@ public final class ProfiledBackend: Backend, @unchecked Sendable {
         count(2 * Double(gradOutput.count) * Double(gradWeight.shape[1]))
         try timed(.linearAndLoss) { try inner.linearBackwardWeight(input: input, gradOutput: gradOutput, gradWeight: gradWeight, gradBias: gradBias) }
     }
-    public func softmaxCrossEntropyForward(logits: Tensor, labels: Tensor, probabilities: Tensor, losses: Tensor) throws {
+    public func softmaxCrossEntropyForward(logits: Tensor, labels: Tensor, probabilities: Tensor, losses: Tensor, labelSmoothing: Float) throws {
         try timed(.linearAndLoss) {
-            try inner.softmaxCrossEntropyForward(logits: logits, labels: labels, probabilities: probabilities, losses: losses)
+            try inner.softmaxCrossEntropyForward(logits: logits, labels: labels, probabilities: probabilities, losses: losses,
+                                                 labelSmoothing: labelSmoothing)
         }
     }
-    public func softmaxCrossEntropyBackward(probabilities: Tensor, labels: Tensor, gradLogits: Tensor, scale: Float) throws {
+    public func softmaxCrossEntropyBackward(probabilities: Tensor, labels: Tensor, gradLogits: Tensor, scale: Float, labelSmoothing: Float) throws {
         try timed(.linearAndLoss) {
-            try inner.softmaxCrossEntropyBackward(probabilities: probabilities, labels: labels, gradLogits: gradLogits, scale: scale)
+            try inner.softmaxCrossEntropyBackward(probabilities: probabilities, labels: labels, gradLogits: gradLogits, scale: scale,
+                                                  labelSmoothing: labelSmoothing)
         }
     }
     public func sgdUpdate(parameter: Tensor, gradient: Tensor, momentumBuffer: Tensor, hyper: SGDParameters) throws {

@@ -26,6 +26,7 @@ public struct RunReporter {
         if let loss = m.testLoss, let accuracy = m.testAccuracy {
             text += String(format: "  test loss %.4f acc %.2f%%", loss, 100 * accuracy)
         }
+        if let accuracy = m.emaTestAccuracy { text += String(format: "  ema acc %.2f%%", 100 * accuracy) }
         text += String(format: "  %.0f img/s  %@", m.imagesPerSecond, ProgressBar.formatDuration(m.seconds))
         return text
     }

@@ -5,7 +5,8 @@ import CLTrainRuntime
 import Foundation
 
 /// A run's checkpoint: one safetensors file in the run's folder holding the model's weights and
-/// BN statistics, the optimizer's buffers (`optimizer.<parameter>.momentum_buffer`, ...), and in
+/// BN statistics, the optimizer's buffers (`optimizer.<parameter>.momentum_buffer`, ...), the
+/// weights' moving average with `--ema` (`ema.<parameter>`), and in
 /// its metadata the run's settings, normalisation and the trainer's counters (epoch, position in
 /// the epoch, step, metrics). One file written aside and renamed: a kill at any moment leaves
 /// the previous checkpoint whole. Shuffling and augmentation depend only on (seed, epoch,
@@ -34,7 +35,7 @@ public enum Checkpoint {
     /// Write `trainer`'s checkpoint into `directory`.
     public static func write(_ trainer: Trainer, to directory: URL, metadata: RunMetadata) throws {
         let device = trainer.device
-        let optimizerTensors = try trainer.optimizer.state.map { ("optimizer.\($0.name)", $0.tensor.shape, try device.read($0.tensor)) }
+        let optimizerTensors = try trainer.extraState.map { ($0.name, $0.tensor.shape, try device.read($0.tensor)) }
         let contents = Contents(options: trainer.options, normalization: trainer.normalization, trainer: trainer.state)
         let json = String(decoding: try JSONEncoder().encode(contents), as: UTF8.self)
         var fields = metadata.dictionary
@@ -57,14 +58,20 @@ public enum Checkpoint {
         return Saved(options: contents.options, normalization: contents.normalization, trainer: contents.trainer, file: weights)
     }
 
-    /// Load a checkpoint's tensors into `trainer`'s model and optimizer, and its counters.
+    /// Load a checkpoint's tensors (model, optimizer, EMA) into `trainer`'s model and optimizer, and its counters.
     public static func restore(_ saved: Saved, into trainer: Trainer) throws {
-        let optimizerState = trainer.optimizer.state
-        let names = Set(optimizerState.map { "optimizer.\($0.name)" })
-        try ModelWeights.load(saved.file, into: trainer.model, allowExtra: names)
-        for (name, tensor) in optimizerState {
-            try trainer.device.write(try saved.file.floats("optimizer.\(name)", shape: tensor.shape), to: tensor)
+        let extraState = trainer.extraState
+        try ModelWeights.load(saved.file, into: trainer.model, allowExtra: Set(extraState.map(\.name)))
+        for (name, tensor) in extraState {
+            try trainer.device.write(try saved.file.floats(name, shape: tensor.shape), to: tensor)
         }
         trainer.restore(saved.trainer)
+    }
+}
+
+extension Trainer {
+    /// The tensors a checkpoint keeps besides the model's, by their names in the file.
+    var extraState: [(name: String, tensor: Tensor)] {
+        optimizer.state.map { ("optimizer.\($0.name)", $0.tensor) } + (ema?.state.map { ("ema.\($0.name)", $0.tensor) } ?? [])
     }
 }

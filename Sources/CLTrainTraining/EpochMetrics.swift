@@ -15,6 +15,8 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
     public var testLoss: Double?
     /// Fraction correct, 0...1; absent when not evaluated.
     public var testAccuracy: Double?
+    /// The test accuracy of the weights' moving average (`--ema`); absent without one.
+    public var emaTestAccuracy: Double?
     /// Wall time of the epoch in seconds.
     public var seconds: Double
     /// Training throughput over the epoch.
@@ -24,8 +26,9 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
         epoch: Int, step: Int, learningRate: Double,
         trainLoss: Double, trainAccuracy: Double,
         testLoss: Double? = nil, testAccuracy: Double? = nil,
-        seconds: Double, imagesPerSecond: Double
+        seconds: Double, imagesPerSecond: Double, emaTestAccuracy: Double? = nil
     ) {
+        self.emaTestAccuracy = emaTestAccuracy
         self.epoch = epoch
         self.step = step
         self.learningRate = learningRate

@@ -47,34 +47,41 @@ public final class SGD: Optimizer {
     }
 }
 
-/// Adam with L2 weight decay (PyTorch's `torch.optim.Adam`).
+/// Adam with L2 weight decay (PyTorch's `torch.optim.Adam`), or with decoupled weight decay
+/// (`torch.optim.AdamW`: `p -= lr * wd * p` before the Adam step, which then has no L2 term).
 public final class Adam: Optimizer {
     public var learningRate: Float
     public let beta1: Float
     public let beta2: Float
     public let epsilon: Float
     public let weightDecay: Float
+    /// AdamW: the decay shrinks the weights directly instead of entering the gradient.
+    public let decoupled: Bool
     public var steps = 0
     private let parameters: [Parameter]
     private let moments: [(first: Tensor, second: Tensor)]
 
     public init(parameters: [Parameter], learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
-                weightDecay: Float = 0) throws {
+                weightDecay: Float = 0, decoupled: Bool = false) throws {
         self.parameters = parameters
         self.learningRate = learningRate
         self.beta1 = beta1
         self.beta2 = beta2
         self.epsilon = epsilon
         self.weightDecay = weightDecay
+        self.decoupled = decoupled
         moments = try parameters.map { (try $0.value.device.zeros($0.shape), try $0.value.device.zeros($0.shape)) }
     }
 
     public func step() throws {
         steps += 1
         for (p, m) in zip(parameters, moments) {
+            let decay = p.decays ? weightDecay : 0
             let hyper = AdamParameters(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
-                                       weightDecay: p.decays ? weightDecay : 0, step: steps)
+                                       weightDecay: decoupled ? 0 : decay, step: steps)
             let backend = p.value.device.backend
+            // AdamW's p *= 1 - lr * wd, as p += (-lr * wd) * p: an existing op, no kernel of its own.
+            if decoupled, decay > 0 { try backend.axpy(alpha: -learningRate * decay, x: p.value, y: p.value) }
             try backend.adamUpdate(parameter: p.value, gradient: p.gradient, firstMoment: m.first, secondMoment: m.second, hyper: hyper)
             try backend.fill(p.gradient, value: 0)
         }

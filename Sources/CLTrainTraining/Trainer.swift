@@ -120,6 +120,8 @@ public final class Trainer {
     public let normalization: Normalization
     public let logger: Logger
     public var optimizer: Optimizer { trainingStep.optimizer }
+    /// The weights' moving average (`--ema`), updated after every step.
+    public let ema: ModelEMA?
     let trainingStep: TrainingStep
     let batcher: Batcher
     let testSet: ImageDataset?
@@ -158,6 +160,7 @@ public final class Trainer {
                               options: BatchOptions(batchSize: options.batchSize, shuffle: options.shuffle, augment: options.augment,
                                                     resize: options.resize, seed: options.seed))
         trainingStep = try TrainingStep(model: model, options: options)
+        ema = try options.ema.map { try ModelEMA(model, decay: $0) }
         learningRates = LearningRateCurve(options: options, stepsPerEpoch: batcher.batchesPerEpoch)
     }
 
@@ -208,11 +211,16 @@ public final class Trainer {
             if let every = checkpointEvery, state.step % every == 0, state.position < total { try onCheckpoint?() }
         }
         var test: (loss: Double, accuracy: Double)?
+        var emaTest: (loss: Double, accuracy: Double)?
         // A run stopped by --steps (a quick or debugging run) skips the test pass.
         let cutShort = state.position < total || (options.steps.map { state.step >= $0 } ?? false)
         if let testSet, !cutShort {
-            test = try Evaluation.evaluate(model, on: device, dataset: testSet, normalization: normalization,
-                                           batchSize: options.batchSize, resize: options.resize)
+            let evaluate = { [self] in
+                try Evaluation.evaluate(model, on: device, dataset: testSet, normalization: normalization,
+                                        batchSize: options.batchSize, resize: options.resize)
+            }
+            test = try evaluate()
+            emaTest = try ema?.withAveragedWeights(evaluate)
         }
         let seen = Double(max(state.epochSeen, 1))
         // The rate of the epoch's last step (a function of the step, so a resumed epoch records the same).
@@ -220,7 +228,8 @@ public final class Trainer {
         let entry = EpochMetrics(epoch: state.epoch + 1, step: state.step, learningRate: Self.decimal(rate),
                                  trainLoss: state.epochLossSum / seen, trainAccuracy: Double(state.epochCorrect) / seen,
                                  testLoss: test?.loss, testAccuracy: test?.accuracy, seconds: state.epochSeconds,
-                                 imagesPerSecond: Double(state.epochSeen) / max(state.epochSeconds, 1e-9))
+                                 imagesPerSecond: Double(state.epochSeen) / max(state.epochSeconds, 1e-9),
+                                 emaTestAccuracy: emaTest?.accuracy)
         state.metrics.append(entry)
         state.epoch += 1
         state.position = 0
@@ -243,6 +252,7 @@ public final class Trainer {
             }
         }
         state.step += 1
+        try ema?.update()
         return result
     }
 

@@ -4,7 +4,8 @@ import CLTrainRuntime
 
 /// Which optimizer a run uses.
 public enum OptimizerKind: String, Codable, CaseIterable, Sendable {
-    case sgd, adam
+    /// `adamw`: Adam with decoupled weight decay (`torch.optim.AdamW`).
+    case sgd, adam, adamw
 }
 
 /// Everything that defines a training run: what the CLI flags set, and what a checkpoint keeps
@@ -47,6 +48,14 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var resize: Int?
     /// Dropout rate after each dense layer (DenseNet models only).
     public var dropout: Float = 0
+    /// Write `best.safetensors` after each tested epoch whose test accuracy beats every earlier one.
+    public var keepBest = false
+    /// Clip the global L2 norm of all gradients to this before each update; nil: no clipping.
+    public var gradientClip: Float?
+    /// Decay of an exponential moving average of the weights, evaluated and saved beside them; nil: none.
+    public var ema: Float?
+    /// The training loss's label smoothing ε (`F.cross_entropy(label_smoothing=ε)`); 0: none.
+    public var labelSmoothing: Float = 0
 
     public init() {}
 
@@ -62,6 +71,11 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         if let steps, steps <= 0 { throw UsageError("--steps must be at least 1 (got \(steps))") }
         if let resize, resize < 8 { throw UsageError("--resize must be at least 8 pixels (got \(resize))") }
         guard dropout.isFinite, dropout >= 0, dropout < 1 else { throw UsageError("--dropout must be in [0, 1) (got \(dropout))") }
+        if let gradientClip, !(gradientClip.isFinite && gradientClip > 0) {
+            throw UsageError("--grad-clip must be a positive number, the largest gradient norm (got \(gradientClip))")
+        }
+        if let ema, !(ema > 0 && ema < 1) { throw UsageError("--ema must be a decay in (0, 1), e.g. 0.9998 (got \(ema))") }
+        guard labelSmoothing >= 0, labelSmoothing < 1 else { throw UsageError("--label-smoothing must be in [0, 1), e.g. 0.1 (got \(labelSmoothing))") }
         if (mean == nil) != (std == nil) { throw UsageError("--mean and --std go together: give both, one value per channel") }
         guard let entry = ModelCatalog.entry(named: model) else {
             throw UsageError("unknown model '\(model)': see `cltrain models` for the list")
@@ -125,6 +139,10 @@ extension TrainingOptions {
         std = try c.decodeIfPresent([Float].self, forKey: .std)
         resize = try c.decodeIfPresent(Int.self, forKey: .resize)
         dropout = try c.decode(Float.self, forKey: .dropout)
+        keepBest = try c.decodeIfPresent(Bool.self, forKey: .keepBest) ?? keepBest
+        gradientClip = try c.decodeIfPresent(Float.self, forKey: .gradientClip)
+        ema = try c.decodeIfPresent(Float.self, forKey: .ema)
+        labelSmoothing = try c.decodeIfPresent(Float.self, forKey: .labelSmoothing) ?? labelSmoothing
     }
 }
 

@@ -8,7 +8,9 @@ import Logging
 /// A training run, new or resumed, as `cltrain train` runs it: the data sets, which normalisation
 /// wins, the device, the model and its `--init` weights, the output folder and its checks, and
 /// the files a run keeps up to date (a checkpoint after every epoch and every `checkpointEvery`
-/// steps, `weights.safetensors` after every epoch, the `save` file at the end). What a person
+/// steps, `weights.safetensors` after every epoch (and `weights-ema.safetensors` with `--ema`),
+/// `best.safetensors` with `--keep-best`, the
+/// `save` file at the end). What a person
 /// sees (progress, epoch lines, plots) is the caller's: it gets each step's progress and each
 /// epoch's metrics.
 public final class TrainingRun {
@@ -74,7 +76,9 @@ public final class TrainingRun {
         // Checkpoint (weights, BN statistics, one or two optimizer buffers per parameter) twice
         // over while it is replaced, plus the weights file.
         let stateBytes = 4 * (model.parameterCount + model.buffers.reduce(0) { $0 + $1.value.count })
-        try Self.checkFreeSpace(at: outDirectory, needed: 2 * (3 * stateBytes) + stateBytes + (1 << 20))
+        // With --ema: one more copy in the checkpoint, and its weights file.
+        let extraCopies = options.ema == nil ? 0 : 1
+        try Self.checkFreeSpace(at: outDirectory, needed: 2 * ((3 + extraCopies) * stateBytes) + (1 + extraCopies) * stateBytes + (1 << 20))
 
         let height = options.resize ?? train.height, width = options.resize ?? train.width
         metadata = RunMetadata(model: options.model, dataset: options.dataset.rawValue, inputChannels: train.channels,
@@ -97,6 +101,20 @@ public final class TrainingRun {
     /// Where each epoch's weights go.
     public var weightsURL: URL { outDirectory.appendingPathComponent("weights.safetensors") }
 
+    /// Where `--ema` writes each epoch's averaged weights.
+    public var emaWeightsURL: URL { outDirectory.appendingPathComponent("weights-ema.safetensors") }
+
+    /// Where `--keep-best` keeps the weights of the epoch with the best test accuracy.
+    public var bestWeightsURL: URL { outDirectory.appendingPathComponent("best.safetensors") }
+
+    /// True when the last epoch was tested and its accuracy beats every earlier epoch's (ties keep
+    /// the earlier). The metrics live in the trainer's state, so a resumed run compares with the
+    /// epochs before the stop too.
+    public static func lastEpochIsBest(_ metrics: [EpochMetrics]) -> Bool {
+        guard let last = metrics.last?.testAccuracy else { return false }
+        return metrics.dropLast().allSatisfy { ($0.testAccuracy ?? -1) < last }
+    }
+
     /// Train until the run is finished. `onEpochEnd` sees each epoch's metrics after its
     /// checkpoint and before its weights are written. When `stopRequested` turns true the run
     /// writes a checkpoint and throws `TrainingInterrupted`.
@@ -109,6 +127,10 @@ public final class TrainingRun {
         trainer.onEpochEnd = { [unowned self] metrics in
             try onEpochEnd?(metrics)
             try ModelWeights.save(model, to: weightsURL, metadata: metadata.dictionary)
+            try trainer.ema?.withAveragedWeights { try ModelWeights.save(model, to: emaWeightsURL, metadata: metadata.dictionary) }
+            if options.keepBest, Self.lastEpochIsBest(trainer.metrics) {
+                try ModelWeights.save(model, to: bestWeightsURL, metadata: metadata.dictionary)
+            }
         }
         try trainer.run()
         if let save { try ModelWeights.save(model, to: URL(fileURLWithPath: save), metadata: metadata.dictionary) }

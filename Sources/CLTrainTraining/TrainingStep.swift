@@ -7,16 +7,24 @@ import CLTrainRuntime
 public final class TrainingStep {
     public let model: Model
     public let optimizer: Optimizer
-    let criterion = SoftmaxCrossEntropy()
+    public let criterion: SoftmaxCrossEntropy
+    /// Scale the gradients so that their global L2 norm is at most this before the update
+    /// (`torch.nn.utils.clip_grad_norm_`); nil: no clipping.
+    public var gradientClip: Float?
+    /// The gradients' global L2 norm before clipping, of the last step (when clipping).
+    public private(set) var lastGradientNorm: Double?
 
-    public init(model: Model, optimizer: Optimizer) {
+    public init(model: Model, optimizer: Optimizer, gradientClip: Float? = nil, labelSmoothing: Float = 0) {
         self.model = model
         self.optimizer = optimizer
+        self.gradientClip = gradientClip
+        criterion = SoftmaxCrossEntropy(labelSmoothing: labelSmoothing)
     }
 
     /// The step of `options`' recipe (its optimizer and settings) for `model`.
     public convenience init(model: Model, options: TrainingOptions) throws {
-        self.init(model: model, optimizer: try options.makeOptimizer(model.parameters))
+        self.init(model: model, optimizer: try options.makeOptimizer(model.parameters), gradientClip: options.gradientClip,
+                  labelSmoothing: options.labelSmoothing)
     }
 
     /// Forward `input` [N, C, H, W] against `labels` [N]; when `accept` takes the loss, backward
@@ -28,8 +36,27 @@ public final class TrainingStep {
         let result = try criterion.forward(model.forward(input, training: true), labels: labels)
         try accept(result)
         try model.backward(criterion.backward())
+        if let gradientClip { lastGradientNorm = try Self.clipGradients(model.parameters, maxNorm: gradientClip) }
         try optimizer.step()
         return result
+    }
+
+    /// `torch.nn.utils.clip_grad_norm_`: every gradient times min(1, maxNorm / (norm + 1e-6)),
+    /// where norm is the L2 norm of all gradients together; returns that norm. The norm is summed
+    /// on the host (the backends have no reduction op yet: one read of the gradients per step);
+    /// the scaling is the backend's axpy (g += (c - 1) g), skipped when c is 1.
+    @discardableResult
+    public static func clipGradients(_ parameters: [Parameter], maxNorm: Float) throws -> Double {
+        var sumOfSquares = 0.0
+        for p in parameters {
+            for g in try p.value.device.read(p.gradient) { sumOfSquares += Double(g) * Double(g) }
+        }
+        let norm = sumOfSquares.squareRoot()
+        let coefficient = Float(Double(maxNorm) / (norm + 1e-6))
+        if coefficient < 1 {
+            for p in parameters { try p.value.device.backend.axpy(alpha: coefficient - 1, x: p.gradient, y: p.gradient) }
+        }
+        return norm
     }
 }
 
@@ -42,6 +69,8 @@ extension TrainingOptions {
                            nesterov: nesterov)
         case .adam:
             return try Adam(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay)
+        case .adamw:
+            return try Adam(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay, decoupled: true)
         }
     }
 }

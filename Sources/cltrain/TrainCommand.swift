@@ -24,8 +24,8 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Base learning rate.")
     var lr = Train.defaults.learningRate
 
-    @Option(name: .long, help: "sgd or adam.", transform: { text in
-        guard let kind = OptimizerKind(rawValue: text.lowercased()) else { throw ValidationError("unknown optimizer '\(text)': use sgd or adam") }
+    @Option(name: .long, help: "sgd, adam (L2 weight decay) or adamw (decoupled weight decay, as torch.optim.AdamW).", transform: { text in
+        guard let kind = OptimizerKind(rawValue: text.lowercased()) else { throw ValidationError("unknown optimizer '\(text)': use sgd, adam or adamw") }
         return kind
     })
     var optimizer = Train.defaults.optimizer
@@ -36,7 +36,7 @@ struct Train: ParsableCommand {
     @Flag(name: .long, inversion: .prefixedNo, help: "Nesterov momentum.")
     var nesterov = Train.defaults.nesterov
 
-    @Option(name: .long, help: "L2 weight decay.")
+    @Option(name: .long, help: "Weight decay: L2 for sgd and adam, decoupled for adamw.")
     var weightDecay = Train.defaults.weightDecay
 
     @Option(name: .long, help: "Learning-rate schedule, set every step: step (x0.1 at 50% and 75% of the steps), multistep (x0.1 at each of --milestones), cosine (to --min-lr) or constant.", transform: { text in
@@ -73,6 +73,18 @@ struct Train: ParsableCommand {
 
     @Option(name: .long, help: "Dropout rate after each dense layer (DenseNet only; 0 turns it off).")
     var dropout = Train.defaults.dropout
+
+    @Option(name: .long, help: "Clip the global L2 norm of the gradients to NORM before each update (torch.nn.utils.clip_grad_norm_).")
+    var gradClip: Float?
+
+    @Option(name: .long, help: "Keep an exponential moving average of the weights with this decay (e.g. 0.9998): tested each epoch and saved as weights-ema.safetensors.")
+    var ema: Float?
+
+    @Option(name: .long, help: "Label smoothing of the training loss, as F.cross_entropy(label_smoothing=E) (0 turns it off).")
+    var labelSmoothing = Train.defaults.labelSmoothing
+
+    @Flag(name: .long, help: "Also write best.safetensors in --out: the weights of the epoch with the best test accuracy so far.")
+    var keepBest = Train.defaults.keepBest
 
     @Option(name: .long, help: "Seed of initialisation, shuffling and augmentation.")
     var seed = Train.defaults.seed
@@ -128,6 +140,10 @@ struct Train: ParsableCommand {
         o.steps = steps
         o.resize = resize
         o.dropout = dropout
+        o.keepBest = keepBest
+        o.gradientClip = gradClip
+        o.ema = ema
+        o.labelSmoothing = labelSmoothing
         o.seed = seed
         o.device = deviceOptions.device
         o.mean = data.mean.isEmpty ? nil : data.mean

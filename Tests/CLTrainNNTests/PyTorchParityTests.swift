@@ -73,4 +73,53 @@ final class PyTorchParityTests: XCTestCase {
         guard let device = try? SharedOpenCL.device.get() else { throw XCTSkip("no OpenCL platform found: skipping the OpenCL parity test") }
         for name in ["densenet-bc-16-k4", "drn-c-tiny", "drn-d-tiny"] { try check(name, on: device) }
     }
+
+    /// One step of a recipe option (scripts/make_recipe_fixtures.py) from drn-c-tiny's initial
+    /// weights and batch, through `TrainingStep` as the trainer takes it: PyTorch's state after.
+    func checkRecipe(_ variant: String, on device: Device, configure: (TrainingStep) -> Void = { _ in }) throws {
+        let name = "drn-c-tiny"
+        let model = try makeModel(name, device: device)
+        try ModelWeights.load(fixture("\(name)-initial"), into: model)
+        let batch = try SafetensorsFile.read(contentsOf: fixture("\(name)-batch"))
+        let inputRecord = try batch.tensor("input")
+        let input = try device.tensor(try batch.floats("input"), shape: inputRecord.shape)
+        let labels = try device.tensor(try batch.floats("labels"), shape: [inputRecord.shape[0]])
+        let optimizer: Optimizer = variant == "adamw"
+            ? try Adam(parameters: model.parameters, learningRate: 0.01, weightDecay: 1, decoupled: true)
+            : try SGD(parameters: model.parameters, learningRate: 0.1, momentum: 0.9, weightDecay: 1e-4, nesterov: true)
+        let step = TrainingStep(model: model, optimizer: optimizer)
+        configure(step)
+        let result = try step(input, labels: labels)
+        let expected = try SafetensorsFile.read(contentsOf: fixture("\(name)-\(variant)"))
+        if let norm = step.lastGradientNorm {
+            let reference = Double(try expected.floats("recipe.grad_norm")[0])
+            XCTAssertEqual(norm, reference, accuracy: 1e-4 * reference, "\(variant) gradient norm")
+            print("\(variant) on \(device.name): gradient norm \(norm), PyTorch's \(reference)")
+        }
+        let loss = Double(try expected.floats("recipe.loss")[0])
+        XCTAssertEqual(result.loss, loss, accuracy: 1e-4 * max(1, loss), "\(variant) loss")
+        var worst: Float = 0
+        for (tensorName, _, values) in try ModelWeights.stateTensors(of: model) {
+            let reference = try expected.floats(tensorName)
+            worst = max(worst, relativeError(values, reference: reference))
+            assertMatches(values, reference, "\(name) \(variant) \(tensorName) after one step")
+        }
+        print("\(variant) on \(device.name): largest per-tensor relative error \(worst)")
+    }
+
+    func testOneAdamWStepMatchesPyTorch() throws {
+        try checkRecipe("adamw", on: Device(backend: CPUBackend()))
+        if let device = try? SharedOpenCL.device.get() { try checkRecipe("adamw", on: device) }
+    }
+
+    func testOneStepWithGradientClippingMatchesPyTorch() throws {
+        // The fixture's gradients have a norm of 8.39: clipped to 0.5, every gradient shrinks.
+        try checkRecipe("clip", on: Device(backend: CPUBackend())) { $0.gradientClip = 0.5 }
+        if let device = try? SharedOpenCL.device.get() { try checkRecipe("clip", on: device) { $0.gradientClip = 0.5 } }
+    }
+
+    func testOneStepWithLabelSmoothingMatchesPyTorch() throws {
+        try checkRecipe("smooth", on: Device(backend: CPUBackend())) { $0.criterion.labelSmoothing = 0.1 }
+        if let device = try? SharedOpenCL.device.get() { try checkRecipe("smooth", on: device) { $0.criterion.labelSmoothing = 0.1 } }
+    }
 }

@@ -233,20 +233,23 @@ final class GradientCheckTests: XCTestCase {
     // MARK: Loss
 
     func testSoftmaxCrossEntropy() throws {
-        let n = 3, classes = 5
-        let x = rng.floats(n * classes, in: -2...2), labels: [Float] = [2, 0, 4]
-        let scale = 1 / Float(n)
-        let labelTensor = try device.tensor(labels, shape: [n])
-        func forward(_ x: [Float]) throws -> (probabilities: Tensor, losses: [Float]) {
-            let p = try device.makeTensor([n, classes]), l = try device.makeTensor([n])
-            try backend.softmaxCrossEntropyForward(logits: device.tensor(x, shape: [n, classes]), labels: labelTensor,
-                                                   probabilities: p, losses: l)
-            return (p, try device.read(l))
-        }
-        let g = try device.makeTensor([n, classes])
-        try backend.softmaxCrossEntropyBackward(probabilities: forward(x).probabilities, labels: labelTensor, gradLogits: g, scale: scale)
-        try checker.check("softmax cross-entropy", at: x, analytic: try device.read(g)) { x in
-            try forward(x).losses.reduce(0) { $0 + Double($1) } * Double(scale)
+        for smoothing: Float in [0, 0.2] {
+            let n = 3, classes = 5
+            let x = rng.floats(n * classes, in: -2...2), labels: [Float] = [2, 0, 4]
+            let scale = 1 / Float(n)
+            let labelTensor = try device.tensor(labels, shape: [n])
+            func forward(_ x: [Float]) throws -> (probabilities: Tensor, losses: [Float]) {
+                let p = try device.makeTensor([n, classes]), l = try device.makeTensor([n])
+                try backend.softmaxCrossEntropyForward(logits: device.tensor(x, shape: [n, classes]), labels: labelTensor,
+                                                       probabilities: p, losses: l, labelSmoothing: smoothing)
+                return (p, try device.read(l))
+            }
+            let g = try device.makeTensor([n, classes])
+            try backend.softmaxCrossEntropyBackward(probabilities: forward(x).probabilities, labels: labelTensor, gradLogits: g, scale: scale,
+                                                    labelSmoothing: smoothing)
+            try checker.check("softmax cross-entropy, label smoothing \(smoothing)", at: x, analytic: try device.read(g)) { x in
+                try forward(x).losses.reduce(0) { $0 + Double($1) } * Double(scale)
+            }
         }
     }
 

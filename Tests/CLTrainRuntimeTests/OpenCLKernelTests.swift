@@ -377,6 +377,10 @@ final class OpenCLKernelTests: XCTestCase {
         }
         let y = try twin(shape, padding: (3, 1))
         try compare("axpy", outputs: [y]) { backend, on in try backend.axpy(alpha: -0.75, x: on(a), y: on(y)) }
+        let scaled = try twin(shape, padding: (2, 1))
+        try compare("axpy into its own input (a scaling)", outputs: [scaled]) { backend, on in
+            try backend.axpy(alpha: -0.25, x: on(scaled), y: on(scaled))
+        }
     }
 
     func testSgemmWithOffsets() throws {
@@ -425,18 +429,18 @@ final class OpenCLKernelTests: XCTestCase {
     // MARK: Loss
 
     func testSoftmaxCrossEntropy() throws {
-        for (n, classes) in [(4, 10), (1, 3), (5, 7)] {
+        for (n, classes, smoothing) in [(4, 10, Float(0)), (1, 3, 0), (5, 7, 0), (4, 10, 0.1), (5, 7, 0.3)] {
             let logits = try twin([n, classes], padding: (1, 2), values: rng.floats(n * classes, in: -30...30))
             let labels = try twin([n], values: (0..<n).map { _ in Float(Int.random(in: 0..<classes, using: &rng)) })
             let probabilities = try twin([n, classes], nan: true), losses = try twin([n], nan: true)
-            try compare("softmax cross-entropy \(n)x\(classes) forward", outputs: [probabilities, losses]) { backend, on in
+            try compare("softmax cross-entropy \(n)x\(classes) smoothing \(smoothing) forward", outputs: [probabilities, losses]) { backend, on in
                 try backend.softmaxCrossEntropyForward(logits: on(logits), labels: on(labels),
-                                                       probabilities: on(probabilities), losses: on(losses))
+                                                       probabilities: on(probabilities), losses: on(losses), labelSmoothing: smoothing)
             }
             let gradLogits = try twin([n, classes], padding: (0, 1), nan: true)
-            try compare("softmax cross-entropy \(n)x\(classes) backward", outputs: [gradLogits]) { backend, on in
+            try compare("softmax cross-entropy \(n)x\(classes) smoothing \(smoothing) backward", outputs: [gradLogits]) { backend, on in
                 try backend.softmaxCrossEntropyBackward(probabilities: on(probabilities), labels: on(labels),
-                                                        gradLogits: on(gradLogits), scale: 1 / Float(n))
+                                                        gradLogits: on(gradLogits), scale: 1 / Float(n), labelSmoothing: smoothing)
             }
         }
     }

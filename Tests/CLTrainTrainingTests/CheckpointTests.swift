@@ -77,6 +77,13 @@ final class CheckpointTests: XCTestCase {
             XCTAssertEqual(a.values, b.values, "\(a.name) differs after stop and resume")
         }
         XCTAssertEqual(whole.metrics.map(\.testAccuracy), second.metrics.map(\.testAccuracy))
+        XCTAssertEqual(whole.metrics.map(\.emaTestAccuracy), second.metrics.map(\.emaTestAccuracy))
+        if let ema = whole.ema {
+            XCTAssertNotNil(whole.metrics.last?.emaTestAccuracy)
+            for (a, b) in zip(ema.state, try XCTUnwrap(second.ema).state) {
+                XCTAssertEqual(try whole.device.read(a.tensor), try second.device.read(b.tensor), "EMA \(a.name) differs after stop and resume")
+            }
+        }
         XCTAssertEqual(whole.metrics.map(\.trainLoss), second.metrics.map(\.trainLoss))
         XCTAssertFalse(whole.state.lossCurve.points.isEmpty)
         XCTAssertEqual(whole.state.lossCurve, second.state.lossCurve, "the plot's per-step loss curve continues exactly")
@@ -103,6 +110,12 @@ final class CheckpointTests: XCTestCase {
 
     func testResumingWithAdamIsExact() throws {
         try checkResumeIsExact(.adam, stopAfter: 3)
+        try checkResumeIsExact(.adamw, stopAfter: 3) { $0.weightDecay = 0.05 }
+    }
+
+    func testResumingWithTheRecipeOptionsIsExact() throws {
+        try checkResumeIsExact(.sgd, stopAfter: 7) { $0.gradientClip = 0.5 }
+        try checkResumeIsExact(.adamw, stopAfter: 7) { $0.ema = 0.9 }
     }
 
     func testAFolderWithoutCheckpointIsAClearError() throws {

@@ -2,6 +2,7 @@ import CLTrainData
 import CLTrainNN
 import CLTrainRandom
 import CLTrainRuntime
+import CLTrainTestSupport
 import Logging
 import XCTest
 @testable import CLTrainTraining
@@ -62,6 +63,66 @@ final class TrainerTests: XCTestCase {
 
     /// metrics.csv and the checkpoint show the rate as the user wrote it, not float32's binary
     /// expansion of it (0.1 read as a float is 0.10000000149011612 as a double).
+    func testTheBestEpochIsTheFirstWithTheHighestTestAccuracy() {
+        func metrics(_ accuracies: [Double?]) -> [EpochMetrics] {
+            accuracies.enumerated().map { EpochMetrics(epoch: $0.offset + 1, step: 0, learningRate: 0.1, trainLoss: 1, trainAccuracy: 0.5,
+                                                       testAccuracy: $0.element, seconds: 1, imagesPerSecond: 1) }
+        }
+        XCTAssertTrue(TrainingRun.lastEpochIsBest(metrics([0.5])))
+        XCTAssertTrue(TrainingRun.lastEpochIsBest(metrics([0.5, nil, 0.6])))
+        XCTAssertFalse(TrainingRun.lastEpochIsBest(metrics([0.7, 0.6])))
+        XCTAssertFalse(TrainingRun.lastEpochIsBest(metrics([0.6, 0.6])), "a tie keeps the earlier epoch")
+        XCTAssertFalse(TrainingRun.lastEpochIsBest(metrics([0.6, nil])), "an untested epoch is never the best")
+        XCTAssertFalse(TrainingRun.lastEpochIsBest([]))
+    }
+
+    func testTheMovingAverageFollowsItsFormula() throws {
+        var o = options()
+        o.ema = 0.75
+        o.steps = 2
+        let device = Device(backend: CPUBackend())
+        let train = Self.dataset(count: 320, seed: 1)
+        let model = try ModelCatalog.entry(named: o.model)!.make(inputChannels: 1, classes: 2, device: device, seed: o.seed)
+        let trainer = try Trainer(options: o, model: model, device: device, train: train, test: nil,
+                                  normalization: Normalization.compute(train), logger: Logger(label: "test"))
+        func weights() throws -> [[Float]] { try model.parameters.map { try device.read($0.value) } }
+        var seen = [try weights()]
+        trainer.onProgress = { _ in seen.append(try weights()) }
+        try trainer.run()
+        XCTAssertEqual(seen.count, 3)
+        let ema = try XCTUnwrap(trainer.ema)
+        let d = 0.75
+        for (i, average) in ema.state.enumerated() {
+            // ema_2 = d (d w0 + (1 - d) w1) + (1 - d) w2, from ema_0 = w0.
+            let expected = (0..<seen[0][i].count).map { j in Float(d * (d * Double(seen[0][i][j]) + (1 - d) * Double(seen[1][i][j])) + (1 - d) * Double(seen[2][i][j])) }
+            let values = try device.read(average.tensor)
+            let error = zip(values, expected).map { abs($0 - $1) }.max()! / expected.map(abs).max()!
+            XCTAssertLessThanOrEqual(error, 1e-6, average.name)
+            XCTAssertNotEqual(values, seen[2][i], "the average differs from the weights")
+        }
+        // The averaged weights stand in for the model's while a closure runs, and go back after.
+        let inside = try ema.withAveragedWeights { try weights() }
+        XCTAssertEqual(inside, try ema.state.map { try device.read($0.tensor) })
+        XCTAssertEqual(try weights(), seen[2])
+    }
+
+    func testOptionsWrittenBeforeTheRecipeFlagsStillDecode() throws {
+        var o = options()
+        o.optimizer = .adamw
+        o.keepBest = true
+        o.gradientClip = 2
+        o.ema = 0.999
+        o.labelSmoothing = 0.1
+        XCTAssertEqual(try JSONDecoder().decode(TrainingOptions.self, from: JSONEncoder().encode(o)), o)
+        var fields = try XCTUnwrap(JSONSerialization.jsonObject(with: JSONEncoder().encode(o)) as? [String: Any])
+        for key in ["keepBest", "gradientClip", "ema", "labelSmoothing"] {
+            XCTAssertNotNil(fields.removeValue(forKey: key), key)
+        }
+        fields["optimizer"] = "sgd"
+        let old = try JSONDecoder().decode(TrainingOptions.self, from: JSONSerialization.data(withJSONObject: fields))
+        XCTAssertEqual(old, options(), "a checkpoint written before the recipe flags resumes with them off")
+    }
+
     func testMetricsKeepTheRateAsWritten() {
         XCTAssertEqual(Trainer.decimal(0.1), 0.1)
         XCTAssertEqual(Trainer.decimal(0.01), 0.01)

@@ -137,6 +137,10 @@ final class BadInputTests: XCTestCase {
 
     func testBadScheduleFlags() throws {
         let data = try dataFolder("schedule")
+        try expectFailure(train(data, ["--optimizer", "lamb"]), mentioning: ["lamb", "adamw"])
+        try expectFailure(train(data, ["--grad-clip", "0"]), mentioning: ["--grad-clip must be a positive number"])
+        try expectFailure(train(data, ["--ema", "1"]), mentioning: ["--ema must be a decay in (0, 1)"])
+        try expectFailure(train(data, ["--label-smoothing", "1.5"]), mentioning: ["--label-smoothing must be in [0, 1)"])
         try expectFailure(train(data, ["--schedule", "linear"]), mentioning: ["linear", "multistep"])
         try expectFailure(train(data, ["--milestones", "0.5"]), mentioning: ["--milestones", "--schedule multistep"])
         try expectFailure(train(data, ["--epochs", "3", "--schedule", "multistep", "--milestones", "2", "1"]), mentioning: ["--milestones must increase"])

@@ -1,11 +1,15 @@
 import CLTrainRuntime
 
-/// Mean softmax cross-entropy over a batch, with what the metrics need.
+/// Mean softmax cross-entropy over a batch, with what the metrics need; with label smoothing ε
+/// the target is (1 - ε) onehot + ε / C (PyTorch's `F.cross_entropy(label_smoothing=ε)`).
 public final class SoftmaxCrossEntropy {
+    public var labelSmoothing: Float
     private var probabilities: Tensor?
     private var labels: Tensor?
 
-    public init() {}
+    public init(labelSmoothing: Float = 0) {
+        self.labelSmoothing = labelSmoothing
+    }
 
     public struct Result {
         /// Mean loss over the batch.
@@ -24,7 +28,8 @@ public final class SoftmaxCrossEntropy {
         let n = logits.shape[0], classes = logits.shape[1]
         let probabilities = try device.makeTensor([n, classes])
         let losses = try device.makeTensor([n])
-        try device.backend.softmaxCrossEntropyForward(logits: logits, labels: labels, probabilities: probabilities, losses: losses)
+        try device.backend.softmaxCrossEntropyForward(logits: logits, labels: labels, probabilities: probabilities, losses: losses,
+                                                      labelSmoothing: labelSmoothing)
         self.probabilities = probabilities
         self.labels = labels
         let lossValues = try device.read(losses)
@@ -46,7 +51,7 @@ public final class SoftmaxCrossEntropy {
         self.labels = nil
         let grad = try probabilities.device.makeTensor(probabilities.shape)
         try probabilities.device.backend.softmaxCrossEntropyBackward(probabilities: probabilities, labels: labels, gradLogits: grad,
-                                                                     scale: 1 / Float(probabilities.shape[0]))
+                                                                     scale: 1 / Float(probabilities.shape[0]), labelSmoothing: labelSmoothing)
         return grad
     }
 }

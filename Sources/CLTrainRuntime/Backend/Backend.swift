@@ -64,7 +64,8 @@ public protocol Backend: RawAllocator {
     func fill(_ tensor: Tensor, value: Float) throws
     /// `output = a + b` element-wise (same shapes; `output` may be `a` or `b`).
     func add(_ a: Tensor, _ b: Tensor, output: Tensor) throws
-    /// `y += alpha * x` element-wise (same shapes).
+    /// `y += alpha * x` element-wise (same shapes; `x` may be `y`, which scales `y` by 1 + alpha: how
+    /// AdamW's decay, gradient clipping and the weights' moving average scale in place).
     func axpy(alpha: Float, x: Tensor, y: Tensor) throws
     /// Copy `source` into `destination` (same shapes, both sample-contiguous, any sample strides),
     /// or add it when `accumulate`. Concatenation writes each input into a channel slice with
@@ -150,10 +151,12 @@ public protocol Backend: RawAllocator {
 
     // MARK: Loss
     /// Per-sample softmax cross-entropy. `labels[N]` holds class indices as floats. Writes
-    /// `probabilities[N, C]` (softmax) and `losses[N]` (-log p[label]).
-    func softmaxCrossEntropyForward(logits: Tensor, labels: Tensor, probabilities: Tensor, losses: Tensor) throws
-    /// `gradLogits = scale * (probabilities - onehot(labels))`; scale is 1/N for a batch mean.
-    func softmaxCrossEntropyBackward(probabilities: Tensor, labels: Tensor, gradLogits: Tensor, scale: Float) throws
+    /// `probabilities[N, C]` (softmax) and `losses[N]`: -Σ_j q_j log p_j against the target
+    /// q = (1 - ε) onehot(label) + ε / C, ε being `labelSmoothing` (PyTorch's `label_smoothing`;
+    /// 0: -log p[label]).
+    func softmaxCrossEntropyForward(logits: Tensor, labels: Tensor, probabilities: Tensor, losses: Tensor, labelSmoothing: Float) throws
+    /// `gradLogits = scale * (probabilities - q)`, q the smoothed target above; scale is 1/N for a batch mean.
+    func softmaxCrossEntropyBackward(probabilities: Tensor, labels: Tensor, gradLogits: Tensor, scale: Float, labelSmoothing: Float) throws
 
     // MARK: Optimizers (all tensors of one parameter, same shape)
     /// `d = grad + wd * param; buf = momentum * buf + d; d = nesterov ? d + momentum * buf : buf; param -= lr * d`.
@@ -209,5 +212,17 @@ extension Backend {
                                      geometry: Conv2dGeometry) throws {
         try conv2dBackwardWeight(input: input, gradOutput: gradOutput, gradWeight: gradWeight, gradBias: gradBias, geometry: geometry,
                                  inputNorm: nil)
+    }
+}
+
+extension Backend {
+    /// Softmax cross-entropy without label smoothing.
+    public func softmaxCrossEntropyForward(logits: Tensor, labels: Tensor, probabilities: Tensor, losses: Tensor) throws {
+        try softmaxCrossEntropyForward(logits: logits, labels: labels, probabilities: probabilities, losses: losses, labelSmoothing: 0)
+    }
+
+    /// Its backward without label smoothing.
+    public func softmaxCrossEntropyBackward(probabilities: Tensor, labels: Tensor, gradLogits: Tensor, scale: Float) throws {
+        try softmaxCrossEntropyBackward(probabilities: probabilities, labels: labels, gradLogits: gradLogits, scale: scale, labelSmoothing: 0)
     }
 }

@@ -10,7 +10,7 @@ extension CPUBackend {
         return index
     }
 
-    public func softmaxCrossEntropyForward(logits: Tensor, labels: Tensor, probabilities: Tensor, losses: Tensor) throws {
+    public func softmaxCrossEntropyForward(logits: Tensor, labels: Tensor, probabilities: Tensor, losses: Tensor, labelSmoothing: Float) throws {
         precondition(logits.rank == 2 && probabilities.shape == logits.shape,
                      "softmaxCrossEntropy: logits \(logits.shape) and probabilities \(probabilities.shape) must be the same [N, C]")
         let n = logits.shape[0], classes = logits.shape[1]
@@ -22,26 +22,33 @@ extension CPUBackend {
             let row = x + sample * xs, out = p + sample * ps
             var largest = -Float.infinity
             for j in 0..<classes { largest = max(largest, row[j]) }
-            var sum = 0.0
-            for j in 0..<classes { sum += exp(Double(row[j] - largest)) }
+            var sum = 0.0, shiftedSum = 0.0
+            for j in 0..<classes {
+                sum += exp(Double(row[j] - largest))
+                shiftedSum += Double(row[j] - largest)
+            }
             let logSum = log(sum)
             for j in 0..<classes { out[j] = Float(exp(Double(row[j] - largest) - logSum)) }
             let label = Self.classIndex(l[sample], classes: classes, sample: sample)
-            loss[sample] = Float(logSum - Double(row[label] - largest))
+            // -Σ q_j log p_j = logSum - (1 - ε)(z_label - max) - ε/C Σ_j (z_j - max).
+            let e = Double(labelSmoothing)
+            loss[sample] = Float(logSum - (1 - e) * Double(row[label] - largest) - e / Double(classes) * shiftedSum)
         }
     }
 
-    public func softmaxCrossEntropyBackward(probabilities: Tensor, labels: Tensor, gradLogits: Tensor, scale: Float) throws {
+    public func softmaxCrossEntropyBackward(probabilities: Tensor, labels: Tensor, gradLogits: Tensor, scale: Float,
+                                            labelSmoothing: Float) throws {
         precondition(probabilities.rank == 2 && gradLogits.shape == probabilities.shape,
                      "softmaxCrossEntropyBackward: probabilities \(probabilities.shape) and gradLogits \(gradLogits.shape) must be the same [N, C]")
         let n = probabilities.shape[0], classes = probabilities.shape[1]
         precondition(labels.count == n, "softmaxCrossEntropyBackward: labels \(labels.shape) need \(n) values")
         let p = pointer(probabilities), g = pointer(gradLogits), l = dense(labels)
         let ps = probabilities.sampleStride, gs = gradLogits.sampleStride
+        let off = labelSmoothing / Float(classes), on = 1 - labelSmoothing + off
         parallel.forEach(n, cost: classes) { sample in
             let row = p + sample * ps, out = g + sample * gs
             let label = Self.classIndex(l[sample], classes: classes, sample: sample)
-            for j in 0..<classes { out[j] = scale * (row[j] - (j == label ? 1 : 0)) }
+            for j in 0..<classes { out[j] = scale * (row[j] - (j == label ? on : off)) }
         }
     }
 }
