@@ -36,13 +36,19 @@ final class PyTorchParityTests: XCTestCase {
         XCTAssertLessThanOrEqual(error, tolerance, "\(what): relative error \(error)", file: file, line: line)
     }
 
-    func check(_ name: String, on device: Device) throws {
+    /// The fixture model `name` with its initial weights, and the fixture batch on `device`.
+    func start(_ name: String, on device: Device) throws -> (model: Model, batch: SafetensorsFile, input: Tensor, labels: Tensor) {
         let model = try makeModel(name, device: device)
         try ModelWeights.load(fixture("\(name)-initial"), into: model)
         let batch = try SafetensorsFile.read(contentsOf: fixture("\(name)-batch"))
         let inputRecord = try batch.tensor("input")
         let input = try device.tensor(try batch.floats("input"), shape: inputRecord.shape)
         let labels = try device.tensor(try batch.floats("labels"), shape: [inputRecord.shape[0]])
+        return (model, batch, input, labels)
+    }
+
+    func check(_ name: String, on device: Device) throws {
+        let (model, batch, input, labels) = try start(name, on: device)
 
         // Eval-mode logits.
         let logits = try device.read(model.forward(input, training: false))
@@ -78,12 +84,7 @@ final class PyTorchParityTests: XCTestCase {
     /// weights and batch, through `TrainingStep` as the trainer takes it: PyTorch's state after.
     func checkRecipe(_ variant: String, on device: Device, configure: (TrainingStep) -> Void = { _ in }) throws {
         let name = "drn-c-tiny"
-        let model = try makeModel(name, device: device)
-        try ModelWeights.load(fixture("\(name)-initial"), into: model)
-        let batch = try SafetensorsFile.read(contentsOf: fixture("\(name)-batch"))
-        let inputRecord = try batch.tensor("input")
-        let input = try device.tensor(try batch.floats("input"), shape: inputRecord.shape)
-        let labels = try device.tensor(try batch.floats("labels"), shape: [inputRecord.shape[0]])
+        let (model, _, input, labels) = try start(name, on: device)
         let optimizer: Optimizer = variant == "adamw"
             ? try Adam(parameters: model.parameters, learningRate: 0.01, weightDecay: 1, decoupled: true)
             : try SGD(parameters: model.parameters, learningRate: 0.1, momentum: 0.9, weightDecay: 1e-4, nesterov: true)
