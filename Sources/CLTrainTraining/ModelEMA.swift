@@ -15,11 +15,7 @@ public final class ModelEMA {
     public init(_ model: Model, decay: Float) throws {
         self.decay = decay
         parameters = model.parameters
-        averages = try parameters.map { p in
-            let copy = try p.value.device.zeros(p.shape)
-            try p.value.device.backend.axpy(alpha: 1, x: p.value, y: copy)
-            return copy
-        }
+        averages = try parameters.map { try Self.duplicate($0.value) }
     }
 
     /// Fold the model's current parameters in: ema += (decay - 1) ema, then ema += (1 - decay) w,
@@ -35,17 +31,21 @@ public final class ModelEMA {
     /// Run `body` with the averaged parameters in the model, then put the model's own back (also
     /// when `body` throws).
     public func withAveragedWeights<T>(_ body: () throws -> T) throws -> T {
-        let saved = try parameters.map { p in
-            let copy = try p.value.device.zeros(p.shape)
-            try p.value.device.backend.axpy(alpha: 1, x: p.value, y: copy)
-            return copy
-        }
-        try copy(averages, into: parameters.map(\.value))
-        defer { try? copy(saved, into: parameters.map(\.value)) }
+        let saved = try parameters.map { try Self.duplicate($0.value) }
+        try Self.copy(averages, into: parameters.map(\.value))
+        defer { try? Self.copy(saved, into: parameters.map(\.value)) }
         return try body()
     }
 
-    private func copy(_ sources: [Tensor], into destinations: [Tensor]) throws {
+    /// A new tensor holding `tensor`'s values.
+    private static func duplicate(_ tensor: Tensor) throws -> Tensor {
+        let copy = try tensor.device.makeTensor(tensor.shape)
+        try Self.copy([tensor], into: [copy])
+        return copy
+    }
+
+    /// Each source's values into its destination, on the device (0, then + 1 x source: exact).
+    private static func copy(_ sources: [Tensor], into destinations: [Tensor]) throws {
         for (source, destination) in zip(sources, destinations) {
             let backend = destination.device.backend
             try backend.fill(destination, value: 0)
