@@ -48,6 +48,7 @@ let package = Package(
                 .embedInCode("elementwise.cl"),
                 .embedInCode("loss.cl"),
                 .embedInCode("optim.cl"),
+                .embedInCode("conv_implicit_gemm.cl"),
             ]
         ),
         // The seeded generator (SplitMix64) behind initial weights, shuffling, augmentation and

@@ -6,6 +6,8 @@ import Foundation
 /// One `.cl` file of `Kernels/`.
 public enum KernelFamily: String, CaseIterable, Sendable {
     case conv, pool, concat, norm, elementwise, loss, optim
+    /// The tiled implicit-GEMM convolutions, built once per tile configuration (`-D` defines).
+    case convImplicitGemm = "conv_implicit_gemm"
 
     /// The file name inside `Kernels/`.
     public var fileName: String { "\(rawValue).cl" }
@@ -39,6 +41,7 @@ public enum KernelSources {
         case .elementwise: return PackageResources.elementwise_cl
         case .loss: return PackageResources.loss_cl
         case .optim: return PackageResources.optim_cl
+        case .convImplicitGemm: return PackageResources.conv_implicit_gemm_cl
         }
     }
 }

@@ -18,6 +18,7 @@ public final class ProfiledBackend: Backend, @unchecked Sendable {
 
     public var info: DeviceInfo { inner.info }
     public var underlying: any Backend { inner.underlying }
+    public var tuner: Autotuner { inner.tuner }
 
     /// Seconds spent per family since the last reset.
     public var secondsByFamily: [Family: Double] {

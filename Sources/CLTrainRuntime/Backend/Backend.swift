@@ -49,6 +49,9 @@ public protocol Backend: RawAllocator {
     var info: DeviceInfo { get }
     /// The backend that owns the memory: itself, or the one a wrapper (`ProfiledBackend`) runs.
     var underlying: any Backend { get }
+    /// Chooses among this backend's algorithms for an op at a shape (the convolutions' candidates),
+    /// by timing them here; `Autotuner.off()` where the backend has one algorithm per op.
+    var tuner: Autotuner { get }
 
     // MARK: Memory
     /// Copy `bytes` bytes from host memory into `buffer` at byte `offset`; returns when the host

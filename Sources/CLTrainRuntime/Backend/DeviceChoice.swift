@@ -73,15 +73,17 @@ public enum DeviceSelectionError: Error, CustomStringConvertible {
 }
 
 extension Device {
-    /// Open the device `choice` names. `auto` never picks an OpenCL CPU device.
-    public static func open(_ choice: DeviceChoice, cacheDirectory: URL? = OpenCLProgramCache.defaultDirectory()) throws -> Device {
+    /// Open the device `choice` names. `auto` never picks an OpenCL CPU device. `tune` says how
+    /// its convolutions choose among their algorithms.
+    public static func open(_ choice: DeviceChoice, tune: TuneMode = .cached,
+                            cacheDirectory: URL? = OpenCLProgramCache.defaultDirectory()) throws -> Device {
         switch choice {
         case .cpu:
             return Device(backend: CPUBackend())
         case .auto:
             let entries = (try? OpenCLPlatforms.devices()) ?? []
             if case .opencl(let index?) = DeviceChoice.auto(among: entries) {
-                return Device(backend: try OpenCLBackend(entry: entries[index], cacheDirectory: cacheDirectory))
+                return Device(backend: try OpenCLBackend(entry: entries[index], cacheDirectory: cacheDirectory, tune: tune))
             }
             return Device(backend: CPUBackend())
         case .opencl(let index):
@@ -94,7 +96,7 @@ extension Device {
             } else {
                 entry = entries.first(where: { $0.info.kind == .gpu }) ?? entries[0]
             }
-            return Device(backend: try OpenCLBackend(entry: entry, cacheDirectory: cacheDirectory))
+            return Device(backend: try OpenCLBackend(entry: entry, cacheDirectory: cacheDirectory, tune: tune))
         }
     }
 }

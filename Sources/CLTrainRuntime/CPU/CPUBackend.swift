@@ -7,6 +7,8 @@ import Foundation
 /// calling thread (helped by worker threads), so `synchronize()` has nothing to wait for.
 public final class CPUBackend: Backend {
     public let info: DeviceInfo
+    /// The CPU's algorithms are chosen by rules so far.
+    public let tuner = Autotuner.off()
     let parallel: CPUParallel
 
     public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount) {

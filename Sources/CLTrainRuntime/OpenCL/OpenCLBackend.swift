@@ -9,6 +9,10 @@ public final class OpenCLBackend: @unchecked Sendable {
     public let info: DeviceInfo
     public let context: OpenCLContext
     public let programs: OpenCLProgramCache
+    /// Chooses each convolution's algorithm (see `OpenCLConvOps.swift`).
+    public let tuner: Autotuner
+    /// Bytes of local memory a work-group may use.
+    public let localMemoryBytes: Int
     /// Build options of every kernel file.
     public let buildOptions = "-cl-std=CL1.2"
     /// A folder of `.cl` files that replaces the embedded ones (development).
@@ -23,17 +27,26 @@ public final class OpenCLBackend: @unchecked Sendable {
     private var allocatedBytes = 0
 
     /// Open the device `entry` (see `OpenCLPlatforms.devices()`).
-    public init(entry: OpenCLDeviceEntry, cacheDirectory: URL? = OpenCLProgramCache.defaultDirectory()) throws {
+    /// `tune` says how convolutions choose among their algorithms; the choices are kept in
+    /// `cacheDirectory` beside the compiled programs.
+    public init(entry: OpenCLDeviceEntry, cacheDirectory: URL? = OpenCLProgramCache.defaultDirectory(), tune: TuneMode = .cached) throws {
         self.info = entry.info
         self.context = try OpenCLContext(device: entry.id)
         self.programs = OpenCLProgramCache(context: context, info: entry.info, directory: cacheDirectory)
         let env = ProcessInfo.processInfo.environment["CLTRAIN_KERNELS_DIR"]
         self.kernelDirectory = (env?.isEmpty ?? true) ? nil : env
+        let local: cl_ulong = try OpenCLPlatforms.deviceValue(entry.id, CL_DEVICE_LOCAL_MEM_SIZE)
+        self.localMemoryBytes = Int(local)
+        // The candidates' code is part of the key: new kernels are tuned again.
+        let code = [KernelFamily.conv, .convImplicitGemm].map { (try? KernelSources.source($0, overrideDirectory: env)) ?? "" }.joined()
+        self.tuner = Autotuner(mode: tune, deviceKey: "\(entry.info.vendor)|\(entry.info.name)|\(entry.info.driver)|\(fnv1aHex(code))",
+                               directory: cacheDirectory)
     }
 
     /// Build every kernel file now (otherwise each is built on first use).
     public func buildAllPrograms() throws {
-        for family in KernelFamily.allCases { _ = try program(family) }
+        for family in KernelFamily.allCases where family != .convImplicitGemm { _ = try program(family) }
+        for configuration in ImplicitGemmConfiguration.candidates(for: self) { _ = try program(.convImplicitGemm, defines: configuration.defines) }
     }
 
     /// Build a program from arbitrary source through the cache (tests, tools).
@@ -41,21 +54,22 @@ public final class OpenCLBackend: @unchecked Sendable {
         try programs.program(name: name, source: source, options: buildOptions)
     }
 
-    func program(_ family: KernelFamily) throws -> OpenCLProgram {
+    /// The program of `family`, built with `defines` (`-D` options) after the common options.
+    func program(_ family: KernelFamily, defines: String = "") throws -> OpenCLProgram {
         let source = KernelSources.prelude + (try KernelSources.source(family, overrideDirectory: kernelDirectory))
-        return try programs.program(name: family.fileName, source: source, options: buildOptions)
+        return try programs.program(name: family.fileName, source: source, options: defines.isEmpty ? buildOptions : "\(buildOptions) \(defines)")
     }
 
-    /// The kernel `name` of `family`, created once.
-    func kernel(_ family: KernelFamily, _ name: String) throws -> OpenCLKernel {
-        let key = "\(family.rawValue)/\(name)"
+    /// The kernel `name` of `family` (built with `defines`), created once.
+    func kernel(_ family: KernelFamily, _ name: String, defines: String = "") throws -> OpenCLKernel {
+        let key = "\(family.rawValue)/\(name)/\(defines)"
         lock.lock()
         if let kernel = kernels[key] {
             lock.unlock()
             return kernel
         }
         lock.unlock()
-        let kernel = try program(family).kernel(name)
+        let kernel = try program(family, defines: defines).kernel(name)
         lock.lock()
         kernels[key] = kernel
         lock.unlock()
@@ -64,10 +78,11 @@ public final class OpenCLBackend: @unchecked Sendable {
 
     /// Enqueue kernel `name` of `family` over `global` work-items (rounded up to multiples of
     /// `local` when given; kernels check their bounds).
-    func launch(_ family: KernelFamily, _ name: String, global: [Int], local: [Int]? = nil, _ arguments: [KernelArgument]) throws {
+    func launch(_ family: KernelFamily, _ name: String, defines: String = "", global: [Int], local: [Int]? = nil,
+                _ arguments: [KernelArgument]) throws {
         precondition(!global.isEmpty && global.count <= 3)
         if global.contains(0) { return }
-        let kernel = try kernel(family, name)
+        let kernel = try kernel(family, name, defines: defines)
         lock.lock()
         defer { lock.unlock() }
         try kernel.setArguments(arguments)

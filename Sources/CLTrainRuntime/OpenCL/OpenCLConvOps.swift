@@ -1,10 +1,11 @@
-// Launch code of Kernels/conv.cl and the convolutions built from it and CLBlast GEMMs.
+// The OpenCL convolutions: the launch code of Kernels/conv.cl, and the three convolution ops,
+// each of which runs the algorithm the tuner chose for its shape among
+// - the implicit-GEMM kernels of conv_implicit_gemm.cl, one per tile configuration that fits the
+//   device (OpenCLConvImplicitGemmOps.swift), and
+// - im2col/col2im around CLBlast GEMMs, per sample or over a chunk of samples
+//   (OpenCLConvGemmOps.swift).
+// The first candidate is the rule `--tune off` takes.
 import CLTrainKernels
-//
-// A convolution of a chunk of nb samples is im2col (column matrix [K = Cin*kh*kw][nb*P],
-// P = Ho*Wo) followed by one batched GEMM per sample; 1x1/stride-1 convolutions skip the
-// column matrix. The batch is split in chunks so the scratch stays under
-// `convolutionScratchBytes`.
 
 extension OpenCLBackend {
     /// Sizes of one convolution, checked against the tensors.
@@ -79,105 +80,128 @@ extension OpenCLBackend {
                    Self.args(Self.strided(gradOutput), [.tensor(gradBias), .int(gradOutput.n), .int(gradOutput.c),
                                                .int(gradOutput.h * gradOutput.w), .localFloats(group)]))
     }
+    /// The tuning key of this convolution: every size and flag that may change the fastest algorithm.
+    func problem(_ op: String, inputNorm: Bool = false, bias: Bool = false, accumulate: Bool = false, shape s: ConvShape) -> TuningProblem {
+        let g = s.g
+        var text = "n\(s.n) \(s.cin)x\(s.h)x\(s.w) -> \(s.cout)x\(s.ho)x\(s.wo) k\(g.kernelH)x\(g.kernelW) s\(g.strideH)x\(g.strideW)"
+            + " p\(g.padH)x\(g.padW) d\(g.dilationH)x\(g.dilationW)"
+        if inputNorm { text += " bn-relu" }
+        if bias { text += " bias" }
+        if accumulate { text += " accumulate" }
+        return TuningProblem(op: op, shape: text)
+    }
 
-    // MARK: Ops
+    /// The algorithm `problem` runs with: the tuner's choice among `candidates` (rule first), timed
+    /// by `run`, which must write only scratch outputs.
+    func choose(_ problem: TuningProblem, among candidates: [ConvAlgorithm], run: (ConvAlgorithm) throws -> Void) throws -> ConvAlgorithm {
+        let byName = Dictionary(candidates.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let name = try tuner.choose(problem, candidates: candidates.map(\.name), run: { try run(byName[$0]!) },
+                                    synchronize: { try synchronize() })
+        return byName[name]!
+    }
+}
 
-    /// `inputNorm` applied to `input`, into a new tensor (the convolutions then read that).
-    func normalized(_ input: Tensor, by norm: BatchNormReLU) throws -> Tensor {
-        precondition(norm.channels == input.c, "batch norm + ReLU of \(norm.channels) channels for an input of \(input.shape)")
-        let output = try input.device.makeTensor(input.shape)
-        try batchNormApply(input: input, output: output, mean: norm.mean, invStd: norm.invStd, weight: norm.weight, bias: norm.bias,
-                           relu: true)
-        return output
+/// How an OpenCL convolution is computed: what the tuner chooses among.
+enum ConvAlgorithm: Hashable, Sendable {
+    /// The tiled implicit-GEMM kernels, with one tile configuration.
+    case implicitGemm(ImplicitGemmConfiguration)
+    /// im2col into a column matrix, then one CLBlast GEMM per sample (m = output channels).
+    case gemmPerSample
+    /// One CLBlast GEMM over a chunk of samples (n = samples x positions), with the layout changes
+    /// around it: fills GEMM tiles when output channels are few.
+    case gemmBatched
+
+    var name: String {
+        switch self {
+        case .implicitGemm(let configuration): return "implicit-gemm \(configuration)"
+        case .gemmPerSample: return "im2col+clblast per sample"
+        case .gemmBatched: return "im2col+clblast batched"
+        }
+    }
+}
+
+/// The three convolution ops, as the candidates are listed per op.
+enum ConvPass { case forward, backwardData, backwardWeight }
+
+// MARK: - Ops
+
+extension OpenCLBackend {
+    /// The candidates of a convolution op, the rule first.
+    func convolutionCandidates(_ pass: ConvPass, shape s: ConvShape) -> [ConvAlgorithm] {
+        let tiled = ImplicitGemmConfiguration.candidates(for: self).map(ConvAlgorithm.implicitGemm)
+        switch pass {
+        case .forward, .backwardData: return tiled + [.gemmPerSample, .gemmBatched]
+        case .backwardWeight: return tiled + [.gemmBatched]
+        }
     }
 
     public func conv2dForward(input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry: Conv2dGeometry,
                               inputNorm: BatchNormReLU?) throws {
-        let input = try inputNorm.map { try normalized(input, by: $0) } ?? input
         let s = ConvShape(input: input, weight: weight, output: output, geometry: geometry)
-        if geometry.isPointwise {
-            // output_i (Cout x P) = W (Cout x Cin) * input_i (Cin x P)
-            try sgemmStridedBatched(transposeA: false, transposeB: false, m: s.cout, n: s.p, k: s.cin, alpha: 1,
-                                    a: weight, lda: s.cin, strideA: 0,
-                                    b: input, ldb: s.p, strideB: input.sampleStride, beta: 0,
-                                    c: output, ldc: s.p, strideC: output.sampleStride, batch: s.n)
-        } else {
-            let nb = s.chunk(floatsPerSample: s.k * s.p, budgetBytes: convolutionScratchBytes)
-            let columns = try input.device.makeTensor([s.k, nb * s.p])
-            for start in stride(from: 0, to: s.n, by: nb) {
-                let count = min(nb, s.n - start)
-                try conv2dIm2col(input: input.samples(start..<start + count), columns: columns, shape: s)
-                // output_i (Cout x P) = W (Cout x K) * col_i (K x P), col_i = columns i*P..
-                try sgemmStridedBatched(transposeA: false, transposeB: false, m: s.cout, n: s.p, k: s.k, alpha: 1,
-                                        a: weight, lda: s.k, strideA: 0,
-                                        b: columns, ldb: count * s.p, strideB: s.p, beta: 0,
-                                        c: output, cOffset: start * output.sampleStride, ldc: s.p,
-                                        strideC: output.sampleStride, batch: count)
+        func run(_ algorithm: ConvAlgorithm, _ output: Tensor) throws {
+            switch algorithm {
+            case .implicitGemm(let configuration):
+                try conv2dForwardImplicitGemm(input: input, weight: weight, bias: bias, output: output, shape: s, inputNorm: inputNorm,
+                                              configuration: configuration)
+            case .gemmPerSample:
+                try conv2dForwardGemmPerSample(input: input, weight: weight, bias: bias, output: output, geometry: geometry, inputNorm: inputNorm)
+            case .gemmBatched:
+                try conv2dForwardGemmBatched(input: input, weight: weight, bias: bias, output: output, geometry: geometry, inputNorm: inputNorm)
             }
         }
-        if let bias { try conv2dBiasForward(output: output, bias: bias) }
+        var scratch: Tensor?
+        let algorithm = try choose(problem("conv2d_forward", inputNorm: inputNorm != nil, bias: bias != nil, shape: s),
+                                   among: convolutionCandidates(.forward, shape: s)) { candidate in
+            if scratch == nil { scratch = try output.device.makeTensor(output.shape) }
+            try run(candidate, scratch!)
+        }
+        try run(algorithm, output)
     }
 
     public func conv2dBackwardData(gradOutput: Tensor, weight: Tensor, gradInput: Tensor, geometry: Conv2dGeometry, accumulate: Bool) throws {
         let s = ConvShape(input: gradInput, weight: weight, output: gradOutput, geometry: geometry)
-        if geometry.isPointwise {
-            // gradInput_i (Cin x P) (+)= W^T (Cin x Cout) * gradOutput_i (Cout x P)
-            try sgemmStridedBatched(transposeA: true, transposeB: false, m: s.cin, n: s.p, k: s.cout, alpha: 1,
-                                    a: weight, lda: s.cin, strideA: 0,
-                                    b: gradOutput, ldb: s.p, strideB: gradOutput.sampleStride, beta: accumulate ? 1 : 0,
-                                    c: gradInput, ldc: s.p, strideC: gradInput.sampleStride, batch: s.n)
-            return
+        func run(_ algorithm: ConvAlgorithm, _ gradInput: Tensor) throws {
+            switch algorithm {
+            case .implicitGemm(let configuration):
+                try conv2dBackwardDataImplicitGemm(gradOutput: gradOutput, weight: weight, gradInput: gradInput, shape: s,
+                                                   accumulate: accumulate, configuration: configuration)
+            case .gemmPerSample:
+                try conv2dBackwardDataGemmPerSample(gradOutput: gradOutput, weight: weight, gradInput: gradInput, geometry: geometry,
+                                                    accumulate: accumulate)
+            case .gemmBatched:
+                try conv2dBackwardDataGemmBatched(gradOutput: gradOutput, weight: weight, gradInput: gradInput, geometry: geometry,
+                                                  accumulate: accumulate)
+            }
         }
-        let nb = s.chunk(floatsPerSample: s.k * s.p, budgetBytes: convolutionScratchBytes)
-        let columns = try gradInput.device.makeTensor([s.k, nb * s.p])
-        for start in stride(from: 0, to: s.n, by: nb) {
-            let count = min(nb, s.n - start)
-            // col_i (K x P) = W^T (K x Cout) * gradOutput_i (Cout x P)
-            try sgemmStridedBatched(transposeA: true, transposeB: false, m: s.k, n: s.p, k: s.cout, alpha: 1,
-                                    a: weight, lda: s.k, strideA: 0,
-                                    b: gradOutput, bOffset: start * gradOutput.sampleStride, ldb: s.p,
-                                    strideB: gradOutput.sampleStride, beta: 0,
-                                    c: columns, ldc: count * s.p, strideC: s.p, batch: count)
-            try conv2dCol2im(columns: columns, gradInput: gradInput.samples(start..<start + count), shape: s, accumulate: accumulate)
+        var scratch: Tensor?
+        let algorithm = try choose(problem("conv2d_backward_data", accumulate: accumulate, shape: s),
+                                   among: convolutionCandidates(.backwardData, shape: s)) { candidate in
+            if scratch == nil { scratch = try gradInput.device.zeros(gradInput.shape) }
+            try run(candidate, scratch!)
         }
+        try run(algorithm, gradInput)
     }
 
     public func conv2dBackwardWeight(input: Tensor, gradOutput: Tensor, gradWeight: Tensor, gradBias: Tensor?, geometry: Conv2dGeometry,
                                      inputNorm: BatchNormReLU?) throws {
-        let input = try inputNorm.map { try normalized(input, by: $0) } ?? input
         let s = ConvShape(input: input, weight: gradWeight, output: gradOutput, geometry: geometry)
-        let nb = s.chunk(floatsPerSample: (s.k + s.cout) * s.p, budgetBytes: convolutionScratchBytes)
-        // With one sample per chunk a sample's gradOutput (and a pointwise input) already is the
-        // [C][P] matrix the GEMM wants; otherwise transpose the chunk to [C][nb*P].
-        let single = nb == 1
-        let gradOutputT: Tensor? = single ? nil : try input.device.makeTensor([s.cout, nb * s.p])
-        let columns: Tensor? = single && geometry.isPointwise ? nil : try input.device.makeTensor([s.k, nb * s.p])
-        for start in stride(from: 0, to: s.n, by: nb) {
-            let count = min(nb, s.n - start)
-            let x = input.samples(start..<start + count)
-            let dy = gradOutput.samples(start..<start + count)
-            let a: Tensor, b: Tensor
-            if let gradOutputT {
-                try conv2dNchwToCnhw(input: dy, output: gradOutputT)
-                a = gradOutputT
-            } else {
-                a = dy
+        func run(_ algorithm: ConvAlgorithm, _ gradWeight: Tensor) throws {
+            switch algorithm {
+            case .implicitGemm(let configuration):
+                try conv2dBackwardWeightImplicitGemm(input: input, gradOutput: gradOutput, gradWeight: gradWeight, shape: s,
+                                                     inputNorm: inputNorm, configuration: configuration)
+            case .gemmPerSample, .gemmBatched:
+                try conv2dBackwardWeightGemmBatched(input: input, gradOutput: gradOutput, gradWeight: gradWeight, geometry: geometry,
+                                                    inputNorm: inputNorm)
             }
-            if let columns {
-                if geometry.isPointwise {
-                    try conv2dNchwToCnhw(input: x, output: columns)
-                } else {
-                    try conv2dIm2col(input: x, columns: columns, shape: s)
-                }
-                b = columns
-            } else {
-                b = x
-            }
-            // gradWeight (Cout x K) += dyT (Cout x count*P) * col^T (count*P x K)
-            let inner = count * s.p
-            try sgemm(transposeA: false, transposeB: true, m: s.cout, n: s.k, k: inner, alpha: 1,
-                      a: a, lda: inner, b: b, ldb: inner, beta: 1, c: gradWeight, ldc: s.k)
         }
+        var scratch: Tensor?
+        let algorithm = try choose(problem("conv2d_backward_weight", inputNorm: inputNorm != nil, shape: s),
+                                   among: convolutionCandidates(.backwardWeight, shape: s)) { candidate in
+            if scratch == nil { scratch = try gradWeight.device.zeros(gradWeight.shape) }
+            try run(candidate, scratch!)
+        }
+        try run(algorithm, gradWeight)
         if let gradBias { try conv2dBiasBackward(gradOutput: gradOutput, gradBias: gradBias) }
     }
 }

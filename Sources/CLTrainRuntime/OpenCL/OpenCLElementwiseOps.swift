@@ -28,9 +28,9 @@ extension OpenCLBackend {
 
     /// Launch a kernel with one work-item per element of `count`, in groups of `elementGroupSize`.
     /// Kernels index with 32-bit ints, so `count` must fit one.
-    func launchElements(_ family: KernelFamily, _ name: String, count: Int, _ arguments: [KernelArgument]) throws {
+    func launchElements(_ family: KernelFamily, _ name: String, defines: String = "", count: Int, _ arguments: [KernelArgument]) throws {
         precondition(count <= Int(Int32.max) - elementGroupSize, "\(name) over \(count) elements: too many for 32-bit kernel indexing")
-        try launch(family, name, global: [count], local: [elementGroupSize], arguments)
+        try launch(family, name, defines: defines, global: [count], local: [elementGroupSize], arguments)
     }
 
     // MARK: Basic

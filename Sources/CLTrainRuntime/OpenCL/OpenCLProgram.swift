@@ -162,13 +162,5 @@ public final class OpenCLProgramCache: @unchecked Sendable {
         return data
     }
 
-    /// 64-bit FNV-1a, as hex: a stable key for cache files.
-    static func hash(_ text: String) -> String {
-        var value: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 {
-            value ^= UInt64(byte)
-            value = value &* 0x100_0000_01b3
-        }
-        return String(value, radix: 16)
-    }
+    static func hash(_ text: String) -> String { fnv1aHex(text) }
 }

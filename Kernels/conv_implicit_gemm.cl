@@ -1,0 +1,307 @@
+// Convolutions as tiled GEMMs that read their operands in place (implicit GEMM): no column
+// matrix in global memory, the input's batch norm + ReLU applied as a tile loads, the bias added
+// as the tile stores.
+//
+// Each op is C[M][N] (+)= A[M][K] * B[K][N]:
+//   forward          M = Cout, N = n*Ho*Wo (positions across the batch), K = Cin*kh*kw;
+//                    A = the weights, B = the input gathered at each tap (im2col, never written).
+//   input gradient   M = Cin,  N = n*H*W, K = Cout*kh*kw;
+//                    A = the weights transposed, B = gradOutput where a tap read the position.
+//   weight gradient  M = Cout, N = Cin*kh*kw, K = n*Ho*Wo, split in slices across work-groups;
+//                    A = gradOutput, B = the input gathered at each tap.
+// Taking positions across the batch keeps the tiles full when channels are few (DenseNet's
+// growth convolutions have 12 output channels).
+//
+// Built once per tile configuration with these defines:
+//   TM, TN   the work-group's tile of C (rows x columns); TK the reduction step;
+//   WM, WN   results per work-item, held in registers: rows tm + i*RM, columns tn + j*RN, so
+//            neighbouring work-items store neighbouring columns (coalesced) and read
+//            neighbouring local-memory words;
+//   VEC      how many consecutive weights the forward loads at once (1, 2 or 4).
+// The launch code guarantees THREADS % TN == 0 and THREADS % TK == 0, so each work-item loads
+// the same GEMM column (forward, input gradient) or reduction row (weight gradient) of every
+// tile, and works out where that lives once.
+//
+// Local tiles are stored k-major, one float of padding per row against bank conflicts.
+
+#define RM (TM / WM)
+#define RN (TN / WN)
+#define THREADS (RM * RN)
+#define AS(k, m) as[(k) * (TM + 1) + (m)]
+#define BS(k, n) bs[(k) * (TN + 1) + (n)]
+
+// The input's batch norm + ReLU at channel c, as batch_norm_apply computes it.
+#define NORMALISE(v, c) fmax(((v) - norm_mean[norm_mean_off + (c)]) * norm_inv[norm_inv_off + (c)] \
+                             * norm_w[norm_w_off + (c)] + norm_b[norm_b_off + (c)], 0.0f)
+
+// acc += the product of the staged tiles.
+#define TILE_PRODUCT()                                                   \
+    for (int kk = 0; kk < TK; ++kk) {                                    \
+        float a[WM], b[WN];                                              \
+        for (int i = 0; i < WM; ++i) a[i] = AS(kk, tm + i * RM);         \
+        for (int j = 0; j < WN; ++j) b[j] = BS(kk, tn + j * RN);         \
+        for (int i = 0; i < WM; ++i)                                     \
+            for (int j = 0; j < WN; ++j) acc[i][j] = mad(a[i], b[j], acc[i][j]); \
+    }
+
+#define CLEAR_ACC()                                                      \
+    float acc[WM][WN];                                                   \
+    for (int i = 0; i < WM; ++i)                                         \
+        for (int j = 0; j < WN; ++j) acc[i][j] = 0.0f;
+
+__kernel __attribute__((reqd_work_group_size(THREADS, 1, 1)))
+void conv2d_forward_implicit_gemm(__global const float* x, int x_off, int x_stride,
+                                  __global const float* w, int w_off,
+                                  __global float* y, int y_off, int y_stride,
+                                  __global const float* bias, int bias_off, int has_bias,
+                                  __global const float* norm_mean, int norm_mean_off,
+                                  __global const float* norm_inv, int norm_inv_off,
+                                  __global const float* norm_w, int norm_w_off,
+                                  __global const float* norm_b, int norm_b_off, int has_norm,
+                                  int nb, int C, int H, int W, int Ho, int Wo,
+                                  int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw,
+                                  int Co)
+{
+    __local float as[TK * (TM + 1)];
+    __local float bs[TK * (TN + 1)];
+    const int P = Ho * Wo;
+    const int KK = kh * kw;
+    const int K = C * KK;
+    const int columns = nb * P;
+    const int t = get_local_id(0);
+    const int tm = t / RN, tn = t % RN;
+    const int n0 = get_group_id(0) * TN;
+    const int m0 = get_group_id(1) * TM;
+
+    // This work-item's column of every B tile: sample i, output position (oy, ox).
+    const int b_n = t % TN;
+    const int b_k = t / TN;
+    const int col = n0 + b_n;
+    const bool col_ok = col < columns;
+    const int ci = col_ok ? col / P : 0;
+    const int cp = col - ci * P;
+    const int oy = cp / Wo;
+    const int ox = cp - oy * Wo;
+    const int iy0 = oy * sh - ph, ix0 = ox * sw - pw;
+    __global const float* xs = x + x_off + ci * x_stride;
+
+    // This work-item's reduction step of every A tile (the weights are contiguous along K).
+    const int a_k = t % TK;
+    const int a_m = t / TK;
+
+    CLEAR_ACC()
+    for (int k0 = 0; k0 < K; k0 += TK) {
+        for (int mm = a_m; mm < TM; mm += THREADS / TK) {
+            const int m = m0 + mm, k = k0 + a_k;
+            AS(a_k, mm) = (m < Co && k < K) ? w[w_off + m * K + k] : 0.0f;
+        }
+        for (int kk = b_k; kk < TK; kk += THREADS / TN) {
+            const int k = k0 + kk;
+            float v = 0.0f;
+            if (col_ok && k < K) {
+                const int c = k / KK;
+                const int r = k - c * KK;
+                const int ky = r / kw;
+                const int iy = iy0 + ky * dh;
+                const int ix = ix0 + (r - ky * kw) * dw;
+                if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
+                    v = xs[(c * H + iy) * W + ix];
+                    if (has_norm) v = NORMALISE(v, c);
+                }
+            }
+            BS(kk, b_n) = v;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        TILE_PRODUCT()
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+
+    for (int j = 0; j < WN; ++j) {
+        const int n = n0 + tn + j * RN;
+        if (n >= columns) continue;
+        const int i = n / P;
+        const int p = n - i * P;
+        for (int r = 0; r < WM; ++r) {
+            const int m = m0 + tm + r * RM;
+            if (m >= Co) continue;
+            y[y_off + i * y_stride + m * P + p] = acc[r][j] + (has_bias ? bias[bias_off + m] : 0.0f);
+        }
+    }
+}
+
+__kernel __attribute__((reqd_work_group_size(THREADS, 1, 1)))
+void conv2d_backward_data_implicit_gemm(__global const float* dy, int dy_off, int dy_stride,
+                                        __global const float* w, int w_off,
+                                        __global float* dx, int dx_off, int dx_stride,
+                                        int nb, int C, int H, int W, int Ho, int Wo,
+                                        int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw,
+                                        int Co, int accumulate)
+{
+    __local float as[TK * (TM + 1)];
+    __local float bs[TK * (TN + 1)];
+    const int P = Ho * Wo;
+    const int HW = H * W;
+    const int KK = kh * kw;
+    const int K = Co * KK;
+    const int columns = nb * HW;
+    const int t = get_local_id(0);
+    const int tm = t / RN, tn = t % RN;
+    const int n0 = get_group_id(0) * TN;
+    const int m0 = get_group_id(1) * TM;
+
+    // This work-item's column of every B tile: sample i, input position (y, x).
+    const int b_n = t % TN;
+    const int b_k = t / TN;
+    const int col = n0 + b_n;
+    const bool col_ok = col < columns;
+    const int ci = col_ok ? col / HW : 0;
+    const int q = col - ci * HW;
+    const int yy = q / W;
+    const int xx = q - yy * W;
+    __global const float* dys = dy + dy_off + ci * dy_stride;
+
+    const int a_k = t % TK;
+    const int a_m = t / TK;
+
+    CLEAR_ACC()
+    for (int k0 = 0; k0 < K; k0 += TK) {
+        // A[m = input channel][k = (output channel, tap)] = w[co][m][tap].
+        for (int mm = a_m; mm < TM; mm += THREADS / TK) {
+            const int m = m0 + mm, k = k0 + a_k;
+            float v = 0.0f;
+            if (m < C && k < K) {
+                const int co = k / KK;
+                v = w[w_off + (co * C + m) * KK + (k - co * KK)];
+            }
+            AS(a_k, mm) = v;
+        }
+        // B[k = (co, ky, kx)][(i, y, x)] = dy[i][co][oy][ox] where oy*sh = y + ph - ky*dh.
+        for (int kk = b_k; kk < TK; kk += THREADS / TN) {
+            const int k = k0 + kk;
+            float v = 0.0f;
+            if (col_ok && k < K) {
+                const int co = k / KK;
+                const int r = k - co * KK;
+                const int ky = r / kw;
+                const int ty = yy + ph - ky * dh;
+                const int tx = xx + pw - (r - ky * kw) * dw;
+                if (ty >= 0 && tx >= 0 && ty % sh == 0 && tx % sw == 0) {
+                    const int oy = ty / sh, ox = tx / sw;
+                    if (oy < Ho && ox < Wo) v = dys[co * P + oy * Wo + ox];
+                }
+            }
+            BS(kk, b_n) = v;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        TILE_PRODUCT()
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+
+    for (int j = 0; j < WN; ++j) {
+        const int n = n0 + tn + j * RN;
+        if (n >= columns) continue;
+        const int i = n / HW;
+        const int p = n - i * HW;
+        for (int r = 0; r < WM; ++r) {
+            const int m = m0 + tm + r * RM;
+            if (m >= C) continue;
+            const int d = dx_off + i * dx_stride + m * HW + p;
+            ACCUMULATE(dx[d], acc[r][j], accumulate);
+        }
+    }
+}
+
+// One slice of the reduction per get_group_id(2), `slice` positions long (a multiple of TK).
+// `direct`: one slice only, added straight into the gradient; otherwise the slice's partial sums
+// go to out[slice][Co][C*kh*kw] for conv2d_backward_weight_reduce.
+__kernel __attribute__((reqd_work_group_size(THREADS, 1, 1)))
+void conv2d_backward_weight_implicit_gemm(__global const float* x, int x_off, int x_stride,
+                                          __global const float* dy, int dy_off, int dy_stride,
+                                          __global float* out, int out_off, int direct,
+                                          __global const float* norm_mean, int norm_mean_off,
+                                          __global const float* norm_inv, int norm_inv_off,
+                                          __global const float* norm_w, int norm_w_off,
+                                          __global const float* norm_b, int norm_b_off, int has_norm,
+                                          int nb, int C, int H, int W, int Ho, int Wo,
+                                          int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw,
+                                          int Co, int slice)
+{
+    __local float as[TK * (TM + 1)];
+    __local float bs[TK * (TN + 1)];
+    const int P = Ho * Wo;
+    const int KK = kh * kw;
+    const int N = C * KK;
+    const int K = nb * P;
+    const int t = get_local_id(0);
+    const int tm = t / RN, tn = t % RN;
+    const int n0 = get_group_id(0) * TN;
+    const int m0 = get_group_id(1) * TM;
+    const int k_begin = get_group_id(2) * slice;
+    const int k_end = min(K, k_begin + slice);
+
+    // Each work-item loads reduction row k0 + t % TK of both tiles (consecutive work-items read
+    // consecutive positions of gradOutput and of the input).
+    const int l_k = t % TK;
+    const int l_c = t / TK;
+
+    CLEAR_ACC()
+    for (int k0 = k_begin; k0 < k_end; k0 += TK) {
+        const int k = k0 + l_k;
+        const bool k_ok = k < k_end;
+        const int i = k_ok ? k / P : 0;
+        const int p = k - i * P;
+        const int oy = p / Wo;
+        const int ox = p - oy * Wo;
+        // A[m = output channel][k = (i, p)] = dy[i][m][p].
+        for (int mm = l_c; mm < TM; mm += THREADS / TK) {
+            const int m = m0 + mm;
+            AS(l_k, mm) = (k_ok && m < Co) ? dy[dy_off + i * dy_stride + m * P + p] : 0.0f;
+        }
+        // B[k = (i, oy, ox)][n = (c, ky, kx)] = the normalised input the tap reads.
+        __global const float* xs = x + x_off + i * x_stride;
+        const int iy0 = oy * sh - ph, ix0 = ox * sw - pw;
+        for (int nn = l_c; nn < TN; nn += THREADS / TK) {
+            const int n = n0 + nn;
+            float v = 0.0f;
+            if (k_ok && n < N) {
+                const int c = n / KK;
+                const int r = n - c * KK;
+                const int ky = r / kw;
+                const int iy = iy0 + ky * dh;
+                const int ix = ix0 + (r - ky * kw) * dw;
+                if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
+                    v = xs[(c * H + iy) * W + ix];
+                    if (has_norm) v = NORMALISE(v, c);
+                }
+            }
+            BS(l_k, nn) = v;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        TILE_PRODUCT()
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+
+    __global float* o = out + out_off + (direct ? 0 : get_group_id(2) * Co * N);
+    for (int r = 0; r < WM; ++r) {
+        const int m = m0 + tm + r * RM;
+        if (m >= Co) continue;
+        for (int j = 0; j < WN; ++j) {
+            const int n = n0 + tn + j * RN;
+            if (n >= N) continue;
+            if (direct) o[m * N + n] += acc[r][j];
+            else o[m * N + n] = acc[r][j];
+        }
+    }
+}
+
+// grad[e] += sum over s of partial[s][e], for the `slices` partial sums of the weight gradient.
+__kernel void conv2d_backward_weight_reduce(__global const float* partial, int partial_off,
+                                            __global float* grad, int grad_off,
+                                            int slices, int count)
+{
+    const int e = get_global_id(0);
+    if (e >= count) return;
+    float sum = 0.0f;
+    for (int s = 0; s < slices; ++s) sum += partial[partial_off + s * count + e];
+    grad[grad_off + e] += sum;
+}

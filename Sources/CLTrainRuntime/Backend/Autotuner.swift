@@ -1,0 +1,240 @@
+import Foundation
+
+/// How a backend chooses among its algorithms for an op at a shape (`--tune`).
+public enum TuneMode: String, CaseIterable, Sendable, Codable, CustomStringConvertible {
+    /// Never time anything: each op takes its backend's rule (the first candidate).
+    case off
+    /// Time a shape the first time it is met, keep the winner on disk, and reuse it on every later
+    /// start: a second start tunes nothing.
+    case cached
+    /// Time every shape again (once per process) and replace what the disk holds.
+    case full
+
+    public init(parsing text: String) throws {
+        guard let mode = TuneMode(rawValue: text.lowercased()) else { throw TuneModeError(text: text) }
+        self = mode
+    }
+
+    public var description: String { rawValue }
+}
+
+public struct TuneModeError: Error, CustomStringConvertible {
+    public let text: String
+    public var description: String { "unknown tuning mode '\(text)': use off, cached or full" }
+}
+
+/// One op at one shape: what the tuner keys its choices by (with the device, in the cache file's
+/// name). `shape` is the op's whole problem as text: sizes, geometry, and flags such as a fused
+/// input normalisation or accumulation, anything that may change which candidate is fastest.
+public struct TuningProblem: Hashable, Sendable, Codable, CustomStringConvertible {
+    public var op: String
+    public var shape: String
+
+    public init(op: String, shape: String) {
+        self.op = op
+        self.shape = shape
+    }
+
+    public var description: String { "\(op) \(shape)" }
+}
+
+/// What the tuner chose for one problem, and why: `cltrain tune` prints these.
+public struct TuningDecision: Sendable, Codable, Equatable {
+    public var problem: TuningProblem
+    public var choice: String
+    /// Median milliseconds of each candidate timed (empty when the choice came from the cache or the
+    /// rule); a candidate dropped early for being far slower than the best has its first time.
+    public var milliseconds: [String: Double]
+    /// How the choice was made.
+    public var source: Source
+    /// Seconds spent timing (0 for cached and rule choices).
+    public var tuneSeconds: Double
+
+    public enum Source: String, Sendable, Codable { case measured, cached, rule }
+}
+
+/// Chooses, for each (op, shape) on one device, the fastest of a backend's candidates by timing
+/// them on the device itself, and remembers the winners in a JSON file beside the compiled
+/// programs. Backend-neutral: the backend names its candidates and runs one when asked; the
+/// tuner owns the timing policy, the cache and the decisions.
+///
+/// Every candidate computes the same result up to float rounding (the kernel checks prove it), so a
+/// choice changes speed only.
+public final class Autotuner: @unchecked Sendable {
+    public let mode: TuneMode
+    /// The cache file; nil keeps choices in memory only.
+    public let file: URL?
+    private let deviceKey: String
+    private let lock = NSLock()
+    private var stored: [String: String] = [:]
+    private var decided: [TuningProblem: TuningDecision] = [:]
+    private var order: [TuningProblem] = []
+    private var pinned: String?
+    private var recording: [TuningProblem: [String]]?
+
+    /// `deviceKey` names the device, its driver and the candidates' code (a new driver or new
+    /// kernels tune again); the file is `directory/tuning-<hash of deviceKey>.json`.
+    public init(mode: TuneMode, deviceKey: String, directory: URL?) {
+        self.mode = mode
+        self.deviceKey = deviceKey
+        self.file = directory.map { $0.appendingPathComponent("tuning-\(Self.hash(deviceKey)).json") }
+        if mode != .off, let file, let data = try? Data(contentsOf: file),
+           let cache = try? JSONDecoder().decode(CacheFile.self, from: data), cache.device == deviceKey {
+            stored = cache.choices
+        }
+    }
+
+    /// A tuner that never measures: every op takes its rule.
+    public static func off() -> Autotuner { Autotuner(mode: .off, deviceKey: "", directory: nil) }
+
+    /// The choices made so far in this process, in the order the problems were met.
+    public var decisions: [TuningDecision] {
+        lock.lock(); defer { lock.unlock() }
+        return order.compactMap { decided[$0] }
+    }
+
+    /// The candidate `problem` runs with. `candidates` lists every algorithm the backend may run it
+    /// with, its rule first; `run(name)` enqueues the problem once with that candidate (into scratch
+    /// outputs: the caller runs the winner for real afterwards) and `synchronize` waits for the
+    /// device.
+    public func choose(_ problem: TuningProblem, candidates: [String], run: (String) throws -> Void,
+                       synchronize: () throws -> Void) throws -> String {
+        precondition(!candidates.isEmpty, "no candidate for \(problem)")
+        lock.lock()
+        recording?[problem] = candidates
+        if let pinned {
+            lock.unlock()
+            precondition(candidates.contains(pinned), "candidate \(pinned) is not one of \(problem)'s: \(candidates)")
+            return pinned
+        }
+        if let decision = decided[problem], candidates.contains(decision.choice) {
+            lock.unlock()
+            return decision.choice
+        }
+        if candidates.count == 1 || mode == .off {
+            record(TuningDecision(problem: problem, choice: candidates[0], milliseconds: [:], source: .rule, tuneSeconds: 0))
+            lock.unlock()
+            return candidates[0]
+        }
+        if mode == .cached, let choice = stored[problem.description], candidates.contains(choice) {
+            record(TuningDecision(problem: problem, choice: choice, milliseconds: [:], source: .cached, tuneSeconds: 0))
+            lock.unlock()
+            return choice
+        }
+        lock.unlock()
+
+        let start = Date()
+        var times: [String: Double] = [:]
+        var best = Double.infinity
+        for candidate in candidates {
+            let time = try measure(candidate, bestSoFar: best, run: run, synchronize: synchronize)
+            times[candidate] = time * 1000
+            best = min(best, time)
+        }
+        let choice = candidates.min { times[$0]! < times[$1]! }!
+        let decision = TuningDecision(problem: problem, choice: choice, milliseconds: times, source: .measured,
+                                      tuneSeconds: Date().timeIntervalSince(start))
+        lock.lock()
+        record(decision)
+        stored[problem.description] = choice
+        let snapshot = stored
+        lock.unlock()
+        save(snapshot)
+        return choice
+    }
+
+    /// Run `body` with every problem taking `candidate` (which must be one of its candidates): how the
+    /// checks run each configuration the tuner may pick. Nil restores normal choosing.
+    public func pinning<R>(_ candidate: String?, _ body: () throws -> R) rethrows -> R {
+        lock.lock()
+        let previous = pinned
+        pinned = candidate
+        lock.unlock()
+        defer {
+            lock.lock()
+            pinned = previous
+            lock.unlock()
+        }
+        return try body()
+    }
+
+    /// The problems `body` met, each with its candidates (rule first).
+    public func problems(in body: () throws -> Void) rethrows -> [TuningProblem: [String]] {
+        lock.lock()
+        let previous = recording
+        recording = [:]
+        lock.unlock()
+        defer {
+            lock.lock()
+            recording = previous
+            lock.unlock()
+        }
+        try body()
+        lock.lock()
+        defer { lock.unlock() }
+        return recording ?? [:]
+    }
+
+    // MARK: Timing
+
+    /// Seconds per run of `candidate`: one untimed run (it may compile), then the median of up to
+    /// five timed runs within about 50 ms; a candidate whose first timed run is over four times the
+    /// best so far stops there.
+    private func measure(_ candidate: String, bestSoFar: Double, run: (String) throws -> Void,
+                         synchronize: () throws -> Void) throws -> Double {
+        try run(candidate)
+        try synchronize()
+        var samples: [Double] = []
+        var spent = 0.0
+        while samples.count < 5 && (samples.count < 3 || spent < 0.05) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try run(candidate)
+            try synchronize()
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            samples.append(seconds)
+            spent += seconds
+            if samples.count == 1 && seconds > 4 * bestSoFar { break }
+            if spent > 1 { break }
+        }
+        samples.sort()
+        return samples[samples.count / 2]
+    }
+
+    // MARK: Cache
+
+    private struct CacheFile: Codable {
+        var device: String
+        var choices: [String: String]
+    }
+
+    private func record(_ decision: TuningDecision) {
+        if decided[decision.problem] == nil { order.append(decision.problem) }
+        decided[decision.problem] = decision
+    }
+
+    /// Write the choices aside and rename, so a reader never sees half a file; a failure to write
+    /// only costs tuning again next time.
+    private func save(_ choices: [String: String]) {
+        guard let file else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        guard let data = try? encoder.encode(CacheFile(device: deviceKey, choices: choices)) else { return }
+        try? FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let temporary = file.appendingPathExtension("tmp\(getpid())")
+        if (try? data.write(to: temporary)) != nil, rename(temporary.path, file.path) != 0 {
+            try? FileManager.default.removeItem(at: temporary)
+        }
+    }
+
+    static func hash(_ text: String) -> String { fnv1aHex(text) }
+}
+
+/// 64-bit FNV-1a of `text`, as hex: a stable key for cache files.
+func fnv1aHex(_ text: String) -> String {
+    var value: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in text.utf8 {
+        value ^= UInt64(byte)
+        value = value &* 0x100_0000_01b3
+    }
+    return String(value, radix: 16)
+}
