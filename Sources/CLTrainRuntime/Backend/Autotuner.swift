@@ -45,12 +45,31 @@ public struct TuningDecision: Sendable, Codable, Equatable {
     /// Median milliseconds of each candidate timed (empty when the choice came from the cache or the
     /// rule); a candidate dropped early for being far slower than the best has its first time.
     public var milliseconds: [String: Double]
+    /// Candidates whose run failed while being timed (the driver refused the kernel, resources ran
+    /// out), each with its error as one line: never chosen.
+    public var unavailable: [String: String]
     /// How the choice was made.
     public var source: Source
     /// Seconds spent timing (0 for cached and rule choices).
     public var tuneSeconds: Double
 
     public enum Source: String, Sendable, Codable { case measured, cached, rule }
+
+    public init(problem: TuningProblem, choice: String, milliseconds: [String: Double] = [:], unavailable: [String: String] = [:],
+                source: Source, tuneSeconds: Double = 0) {
+        self.problem = problem
+        self.choice = choice
+        self.milliseconds = milliseconds
+        self.unavailable = unavailable
+        self.source = source
+        self.tuneSeconds = tuneSeconds
+    }
+
+    /// The fastest timed candidate other than the choice, with its milliseconds (nil when fewer
+    /// than two were timed).
+    public var runnerUp: (name: String, milliseconds: Double)? {
+        milliseconds.filter { $0.key != choice }.min { ($0.value, $0.key) < ($1.value, $1.key) }.map { ($0.key, $0.value) }
+    }
 }
 
 /// Chooses, for each (op, shape) on one device, the fastest of a backend's candidates by timing
@@ -66,22 +85,23 @@ public final class Autotuner: @unchecked Sendable {
     public let file: URL?
     private let deviceKey: String
     private let lock = NSLock()
+    /// The cache file's choices when this tuner started (what `cached` reuses).
     private var stored: [String: String] = [:]
+    /// The choices this process measured: what a save adds to the file.
+    private var measuredChoices: [String: String] = [:]
     private var decided: [TuningProblem: TuningDecision] = [:]
     private var order: [TuningProblem] = []
     private var pinned: String?
     private var recording: [TuningProblem: [String]]?
 
     /// `deviceKey` names the device, its driver and the candidates' code (a new driver or new
-    /// kernels tune again); the file is `directory/tuning-<hash of deviceKey>.json`.
+    /// kernels tune again); the file is `directory/tuning-<hash of deviceKey>.json`. A file that
+    /// does not parse or belongs to another key is ignored (its shapes are tuned again).
     public init(mode: TuneMode, deviceKey: String, directory: URL?) {
         self.mode = mode
         self.deviceKey = deviceKey
         self.file = directory.map { $0.appendingPathComponent("tuning-\(Self.hash(deviceKey)).json") }
-        if mode != .off, let file, let data = try? Data(contentsOf: file),
-           let cache = try? JSONDecoder().decode(CacheFile.self, from: data), cache.device == deviceKey {
-            stored = cache.choices
-        }
+        if mode != .off { stored = readFile() }
     }
 
     /// A tuner that never measures: every op takes its rule.
@@ -93,10 +113,17 @@ public final class Autotuner: @unchecked Sendable {
         return order.compactMap { decided[$0] }
     }
 
+    /// How many problems this process timed (a second start in `cached` mode times none).
+    public var measuredCount: Int {
+        lock.lock(); defer { lock.unlock() }
+        return decided.values.filter { $0.source == .measured }.count
+    }
+
     /// The candidate `problem` runs with. `candidates` lists every algorithm the backend may run it
     /// with, its rule first; `run(name)` enqueues the problem once with that candidate (into scratch
     /// outputs: the caller runs the winner for real afterwards) and `synchronize` waits for the
-    /// device.
+    /// device. A candidate whose run or wait throws while timed is left out (see
+    /// `TuningDecision.unavailable`); when every candidate throws, the first error is rethrown.
     public func choose(_ problem: TuningProblem, candidates: [String], run: (String) throws -> Void,
                        synchronize: () throws -> Void) throws -> String {
         precondition(!candidates.isEmpty, "no candidate for \(problem)")
@@ -112,12 +139,12 @@ public final class Autotuner: @unchecked Sendable {
             return decision.choice
         }
         if candidates.count == 1 || mode == .off {
-            record(TuningDecision(problem: problem, choice: candidates[0], milliseconds: [:], source: .rule, tuneSeconds: 0))
+            record(TuningDecision(problem: problem, choice: candidates[0], source: .rule))
             lock.unlock()
             return candidates[0]
         }
         if mode == .cached, let choice = stored[problem.description], candidates.contains(choice) {
-            record(TuningDecision(problem: problem, choice: choice, milliseconds: [:], source: .cached, tuneSeconds: 0))
+            record(TuningDecision(problem: problem, choice: choice, source: .cached))
             lock.unlock()
             return choice
         }
@@ -125,21 +152,29 @@ public final class Autotuner: @unchecked Sendable {
 
         let start = Date()
         var times: [String: Double] = [:]
+        var unavailable: [String: String] = [:]
+        var firstError: Error?
         var best = Double.infinity
         for candidate in candidates {
-            let time = try measure(candidate, bestSoFar: best, run: run, synchronize: synchronize)
-            times[candidate] = time * 1000
-            best = min(best, time)
+            do {
+                let time = try measure(candidate, bestSoFar: best, run: run, synchronize: synchronize)
+                times[candidate] = time * 1000
+                best = min(best, time)
+            } catch {
+                firstError = firstError ?? error
+                unavailable[candidate] = String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " ")
+            }
         }
-        let choice = candidates.min { times[$0]! < times[$1]! }!
-        let decision = TuningDecision(problem: problem, choice: choice, milliseconds: times, source: .measured,
-                                      tuneSeconds: Date().timeIntervalSince(start))
+        guard let choice = candidates.filter({ times[$0] != nil }).min(by: { times[$0]! < times[$1]! }) else {
+            throw firstError!
+        }
+        let decision = TuningDecision(problem: problem, choice: choice, milliseconds: times, unavailable: unavailable,
+                                      source: .measured, tuneSeconds: Date().timeIntervalSince(start))
         lock.lock()
+        defer { lock.unlock() }
         record(decision)
-        stored[problem.description] = choice
-        let snapshot = stored
-        lock.unlock()
-        save(snapshot)
+        measuredChoices[problem.description] = choice
+        save()
         return choice
     }
 
@@ -212,16 +247,26 @@ public final class Autotuner: @unchecked Sendable {
         decided[decision.problem] = decision
     }
 
-    /// Write the choices aside and rename, so a reader never sees half a file; a failure to write
-    /// only costs tuning again next time.
-    private func save(_ choices: [String: String]) {
+    /// The file's choices, or none when it is missing, does not parse, or is another device's.
+    private func readFile() -> [String: String] {
+        guard let file, let data = try? Data(contentsOf: file),
+              let cache = try? JSONDecoder().decode(CacheFile.self, from: data), cache.device == deviceKey else { return [:] }
+        return cache.choices
+    }
+
+    /// Merge this process's measured choices into what the file holds now (other shapes' choices,
+    /// perhaps written by another process since this one started, stay), write the whole aside and
+    /// rename, so a reader never sees half a file. A failure to write only costs tuning again next
+    /// time. Called with the lock held.
+    private func save() {
         guard let file else { return }
+        let choices = readFile().merging(measuredChoices) { _, mine in mine }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         guard let data = try? encoder.encode(CacheFile(device: deviceKey, choices: choices)) else { return }
         try? FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let temporary = file.appendingPathExtension("tmp\(getpid())")
-        if (try? data.write(to: temporary)) != nil, rename(temporary.path, file.path) != 0 {
+        let temporary = file.deletingLastPathComponent().appendingPathComponent(".\(file.lastPathComponent).\(getpid()).\(UUID().uuidString).tmp")
+        if (try? data.write(to: temporary)) == nil || rename(temporary.path, file.path) != 0 {
             try? FileManager.default.removeItem(at: temporary)
         }
     }
