@@ -46,9 +46,9 @@ extension Evaluation {
 
     /// `cltrain eval`: test loss and accuracy of `weights` (a `model`) on `dataset`'s test split.
     public static func test(model: String, weights: String, dataset: DatasetKind, directory: String?, override: Normalization?,
-                            device choice: DeviceChoice, batchSize: Int) throws -> Summary {
+                            device choice: DeviceChoice, tune: TuneMode = .cached, batchSize: Int) throws -> Summary {
         let test = try DatasetLoader.load(kind: dataset, directory: directory, split: .test)
-        let device = try Device.open(choice)
+        let device = try Device.open(choice, tune: tune)
         let loaded = try LoadedModel.load(name: model, weights: weights, channels: test.channels, classes: test.classes,
                                           imageSize: test.height, override: override, device: device)
         guard loaded.model.inputChannels == test.channels, loaded.model.classes >= test.classes else {
@@ -63,9 +63,9 @@ extension Evaluation {
     /// `cltrain predict`: each image's logits from `weights` (a `model`) on the images of an IDX
     /// file, in file order, and the model's class count.
     public static func predict(model: String, weights: String, images path: String, classes: Int, override: Normalization?,
-                               device choice: DeviceChoice, batchSize: Int) throws -> (classes: Int, logits: [[Float]]) {
+                               device choice: DeviceChoice, tune: TuneMode = .cached, batchSize: Int) throws -> (classes: Int, logits: [[Float]]) {
         let images = try IDX.readUnlabeled(path)
-        let device = try Device.open(choice)
+        let device = try Device.open(choice, tune: tune)
         let loaded = try LoadedModel.load(name: model, weights: weights, channels: images.channels, classes: classes,
                                           imageSize: images.height, override: override, device: device)
         guard loaded.model.inputChannels == images.channels else {

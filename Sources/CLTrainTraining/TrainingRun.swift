@@ -27,6 +27,10 @@ public final class TrainingRun {
         public var save: String?
         /// Also write a checkpoint every N steps.
         public var checkpointEvery: Int?
+        /// How the device's convolutions choose their algorithms (`--tune`): a setting of this
+        /// invocation, not of the run, so it is never checkpointed and a resumed run takes the
+        /// resuming command's.
+        public var tune: TuneMode = .cached
 
         public init(options: TrainingOptions) { self.options = options }
     }
@@ -63,7 +67,7 @@ public final class TrainingRun {
         logger.info("data: \(options.dataset.rawValue), \(train.count) training and \(test.count) test images of \(train.channels)x\(train.height)x\(train.width), \(train.classes) classes")
         logger.info("normalisation: mean \(normalization.mean) std \(normalization.std)")
 
-        let device = try Device.open(options.device)
+        let device = try Device.open(options.device, tune: request.tune)
         guard let entry = ModelCatalog.entry(named: options.model) else {
             throw UsageError("unknown model '\(options.model)': see `cltrain models` for the list")
         }

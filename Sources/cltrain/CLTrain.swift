@@ -33,14 +33,21 @@ struct CLTrain: ParsableCommand {
     }
 }
 
-/// `--device auto|cpu|opencl[:N]`, shared by every command that runs ops.
+/// `--device auto|cpu|opencl[:N]` and `--tune off|cached|full`, shared by every command that runs ops.
 struct DeviceOptions: ParsableArguments {
     @Option(name: .long, help: "auto (an OpenCL GPU if any, else the CPU), cpu, opencl, or opencl:N (see `cltrain devices`).",
             transform: { try DeviceChoice(parsing: $0) })
     var device: DeviceChoice = .auto
 
+    @Option(name: .long, help: ArgumentHelp(
+        "How OpenCL convolutions choose their algorithm: off (a fixed rule), cached (time a new shape once, keep the winner "
+            + "beside the compiled programs, reuse it on later runs), full (time every shape again and update the cache).",
+        valueName: "off|cached|full"),
+            transform: { try TuneMode(parsing: $0) })
+    var tune: TuneMode = .cached
+
     func open() throws -> Device {
-        try Device.open(device)
+        try Device.open(device, tune: tune)
     }
 }
 

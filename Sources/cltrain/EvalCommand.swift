@@ -29,7 +29,7 @@ struct Eval: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let result = try Evaluation.test(model: model, weights: weights, dataset: data.dataset, directory: data.dataDirectory,
-                                             override: try data.normalizationOverride(), device: deviceOptions.device, batchSize: batchSize)
+                                             override: try data.normalizationOverride(), device: deviceOptions.device, tune: deviceOptions.tune, batchSize: batchSize)
             if json {
                 let object: [String: Any] = ["model": model, "weights": weights, "dataset": data.dataset.rawValue,
                                              "images": result.images, "accuracy": result.accuracy, "loss": result.loss, "device": result.device]
@@ -82,7 +82,7 @@ struct Predict: ParsableCommand {
             try checkWritableFile(output)
             let (classCount, rows) = try Evaluation.predict(model: model, weights: weights, images: input, classes: classes,
                                                             override: mean.isEmpty ? nil : Normalization(mean: mean, std: std),
-                                                            device: deviceOptions.device, batchSize: batchSize)
+                                                            device: deviceOptions.device, tune: deviceOptions.tune, batchSize: batchSize)
             var csv = "index," + (0..<classCount).map { "logit_\($0)" }.joined(separator: ",") + ",predicted\n"
             for (index, row) in rows.enumerated() {
                 let best = row.indices.max(by: { row[$0] < row[$1] }) ?? 0

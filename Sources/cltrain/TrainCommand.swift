@@ -165,6 +165,7 @@ struct Train: ParsableCommand {
             request.initialWeights = initialWeights
             request.save = save
             request.checkpointEvery = checkpointEvery
+            request.tune = deviceOptions.tune
             let run = try TrainingRun(request, logger: makeLogger(format: logFormat, quiet: quiet))
             let reporter = RunReporter(directory: run.outDirectory, title: run.title)
             let events = try TensorBoardLog(directory: run.outDirectory, every: logEvery, resumedAfter: resume.map { _ in run.trainer.step })
