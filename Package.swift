@@ -90,7 +90,7 @@ let package = Package(
         .target(
             name: "CLTrainTraining",
             dependencies: [
-                "CLTrainNN", "CLTrainData", "CLTrainIO", "CLTrainRuntime",
+                "CLTrainNN", "CLTrainData", "CLTrainIO", "CLTrainRuntime", "CLTrainRandom",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
