@@ -17,7 +17,11 @@
 //   WM, WN   results per work-item, held in registers: rows tm + i*RM, columns tn + j*RN, so
 //            neighbouring work-items store neighbouring columns (coalesced) and read
 //            neighbouring local-memory words;
-//   VEC      how many consecutive weights the forward loads at once (1, 2 or 4).
+//   LDS      1: stage both operand tiles in local memory (GPUs: each value is read from global
+//            memory once per work-group); 0: each work-item reads its operands straight from
+//            global memory with no barrier, walking the taps in nested loops with no division
+//            (CPUs such as PoCL, which keep the accumulators in registers only without barriers;
+//            forward and input gradient).
 // The launch code guarantees THREADS % TN == 0 and THREADS % TK == 0, so each work-item loads
 // the same GEMM column (forward, input gradient) or reduction row (weight gradient) of every
 // tile, and works out where that lives once.
@@ -90,6 +94,7 @@ void conv2d_forward_implicit_gemm(__global const float* x, int x_off, int x_stri
     const int a_m = t / TK;
 
     CLEAR_ACC()
+#if LDS
     for (int k0 = 0; k0 < K; k0 += TK) {
         for (int mm = a_m; mm < TM; mm += THREADS / TK) {
             const int m = m0 + mm, k = k0 + a_k;
@@ -115,6 +120,47 @@ void conv2d_forward_implicit_gemm(__global const float* x, int x_off, int x_stri
         TILE_PRODUCT()
         barrier(CLK_LOCAL_MEM_FENCE);
     }
+#else
+    // Columns tn + j*RN of the tile: where each reads the input.
+    int base[WN], ry0[WN], rx0[WN];
+    for (int j = 0; j < WN; ++j) {
+        const int n = n0 + tn + j * RN;
+        const int i = n < columns ? n / P : 0;
+        const int p = n - i * P;
+        const int qy = p / Wo;
+        base[j] = x_off + i * x_stride;
+        // A column past the end reads nothing: its window starts out of range.
+        ry0[j] = n < columns ? qy * sh - ph : -(1 << 28);
+        rx0[j] = (p - qy * Wo) * sw - pw;
+    }
+    int row[WM];
+    for (int i = 0; i < WM; ++i) row[i] = min(m0 + tm + i * RM, Co - 1) * K;
+    for (int c = 0; c < C; ++c) {
+        float scale = 1.0f, shift = 0.0f;
+        if (has_norm) {
+            scale = norm_inv[norm_inv_off + c] * norm_w[norm_w_off + c];
+            shift = norm_b[norm_b_off + c] - norm_mean[norm_mean_off + c] * scale;
+        }
+        for (int ky = 0; ky < kh; ++ky) {
+            for (int kx = 0; kx < kw; ++kx) {
+                const int k = (c * kh + ky) * kw + kx;
+                float a[WM], b[WN];
+                for (int i = 0; i < WM; ++i) a[i] = w[w_off + row[i] + k];
+                for (int j = 0; j < WN; ++j) {
+                    const int iy = ry0[j] + ky * dh, ix = rx0[j] + kx * dw;
+                    float v = 0.0f;
+                    if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
+                        v = x[base[j] + (c * H + iy) * W + ix];
+                        if (has_norm) v = fmax(v * scale + shift, 0.0f);
+                    }
+                    b[j] = v;
+                }
+                for (int i = 0; i < WM; ++i)
+                    for (int j = 0; j < WN; ++j) acc[i][j] = mad(a[i], b[j], acc[i][j]);
+            }
+        }
+    }
+#endif
 
     for (int j = 0; j < WN; ++j) {
         const int n = n0 + tn + j * RN;
@@ -164,6 +210,7 @@ void conv2d_backward_data_implicit_gemm(__global const float* dy, int dy_off, in
     const int a_m = t / TK;
 
     CLEAR_ACC()
+#if LDS
     for (int k0 = 0; k0 < K; k0 += TK) {
         // A[m = input channel][k = (output channel, tap)] = w[co][m][tap].
         for (int mm = a_m; mm < TM; mm += THREADS / TK) {
@@ -196,6 +243,38 @@ void conv2d_backward_data_implicit_gemm(__global const float* dy, int dy_off, in
         TILE_PRODUCT()
         barrier(CLK_LOCAL_MEM_FENCE);
     }
+#else
+    // Columns tn + j*RN of the tile: the input position each gathers gradOutput for.
+    int base[WN], ty0[WN], tx0[WN];
+    for (int j = 0; j < WN; ++j) {
+        const int n = n0 + tn + j * RN;
+        const int i = n < columns ? n / HW : 0;
+        const int p = n - i * HW;
+        const int py = p / W;
+        base[j] = dy_off + i * dy_stride;
+        ty0[j] = n < columns ? py + ph : -(1 << 28);
+        tx0[j] = p - py * W + pw;
+    }
+    int chan[WM];
+    for (int i = 0; i < WM; ++i) chan[i] = min(m0 + tm + i * RM, C - 1);
+    for (int co = 0; co < Co; ++co) {
+        for (int ky = 0; ky < kh; ++ky) {
+            for (int kx = 0; kx < kw; ++kx) {
+                float a[WM], b[WN];
+                for (int i = 0; i < WM; ++i) a[i] = w[w_off + ((co * C + chan[i]) * kh + ky) * kw + kx];
+                for (int j = 0; j < WN; ++j) {
+                    const int ty = ty0[j] - ky * dh, tx = tx0[j] - kx * dw;
+                    float v = 0.0f;
+                    if (ty >= 0 && tx >= 0 && ty % sh == 0 && tx % sw == 0 && ty / sh < Ho && tx / sw < Wo)
+                        v = dy[base[j] + co * P + (ty / sh) * Wo + tx / sw];
+                    b[j] = v;
+                }
+                for (int i = 0; i < WM; ++i)
+                    for (int j = 0; j < WN; ++j) acc[i][j] = mad(a[i], b[j], acc[i][j]);
+            }
+        }
+    }
+#endif
 
     for (int j = 0; j < WN; ++j) {
         const int n = n0 + tn + j * RN;

@@ -5,12 +5,13 @@ import CLTrainKernels
 /// One tile configuration of the implicit-GEMM kernels, passed to the compiler as `-D` defines:
 /// a work-group computes a `tileM` x `tileN` tile of the GEMM (output channels x positions taken
 /// across the batch), stepping through the reduction `tileK` at a time with both operand tiles
-/// staged in local memory; each work-item keeps `workM` x `workN` results in registers and loads
-/// `vector` consecutive weights at once where the weights are contiguous (forward).
+/// staged in local memory; each work-item keeps `workM` x `workN` results in registers. Without
+/// `localMemory` each work-item reads its operands from global memory with no barrier (what a CPU
+/// device runs best; forward and input gradient only).
 struct ImplicitGemmConfiguration: Hashable, Sendable, CustomStringConvertible {
     var tileM: Int, tileN: Int, tileK: Int
     var workM: Int, workN: Int
-    var vector: Int = 1
+    var localMemory = true
 
     /// Work-items per work-group.
     var threads: Int { (tileM / workM) * (tileN / workN) }
@@ -19,15 +20,17 @@ struct ImplicitGemmConfiguration: Hashable, Sendable, CustomStringConvertible {
     var localBytes: Int { (tileK * (tileM + 1) + tileK * (tileN + 1)) * MemoryLayout<Float>.stride }
 
     var defines: String {
-        "-D TM=\(tileM) -D TN=\(tileN) -D TK=\(tileK) -D WM=\(workM) -D WN=\(workN) -D VEC=\(vector)"
+        "-D TM=\(tileM) -D TN=\(tileN) -D TK=\(tileK) -D WM=\(workM) -D WN=\(workN) -D LDS=\(localMemory ? 1 : 0)"
     }
 
-    var description: String { "\(tileM)x\(tileN)x\(tileK)/\(workM)x\(workN)" + (vector > 1 ? "/v\(vector)" : "") }
+    var description: String {
+        localMemory ? "\(tileM)x\(tileN)x\(tileK)/\(workM)x\(workN)" : "direct \(tileM)x\(tileN)/\(workM)x\(workN)"
+    }
 
     /// Whether the kernels' loading scheme holds: every work-item keeps one GEMM column (forward,
     /// input gradient) and one reduction row (weight gradient) for all its loads.
     var isValid: Bool {
-        tileM % workM == 0 && tileN % workN == 0 && threads % tileN == 0 && threads % tileK == 0 && tileK % vector == 0
+        tileM % workM == 0 && tileN % workN == 0 && threads % tileN == 0 && threads % tileK == 0
     }
 
     /// Every configuration the tuner may try, before the device's limits: small-M tiles for
@@ -39,12 +42,19 @@ struct ImplicitGemmConfiguration: Hashable, Sendable, CustomStringConvertible {
         .init(tileM: 8, tileN: 128, tileK: 16, workM: 1, workN: 8),
         .init(tileM: 32, tileN: 32, tileK: 16, workM: 2, workN: 2),
         .init(tileM: 64, tileN: 128, tileK: 8, workM: 8, workN: 8),
+        .init(tileM: 16, tileN: 64, tileK: 16, workM: 4, workN: 4, localMemory: false),
+        .init(tileM: 8, tileN: 128, tileK: 16, workM: 2, workN: 4, localMemory: false),
+        .init(tileM: 32, tileN: 64, tileK: 16, workM: 8, workN: 4, localMemory: false),
     ]
 
-    /// The configurations `backend`'s device can run (work-group size and local memory within its
-    /// limits), the rule first.
-    static func candidates(for backend: OpenCLBackend) -> [ImplicitGemmConfiguration] {
-        all.filter { $0.isValid && $0.threads <= backend.info.maxWorkGroupSize && $0.localBytes <= backend.localMemoryBytes }
+    /// The configurations `backend`'s device can run for `pass` (work-group size and local memory
+    /// within its limits), the rule first: on a CPU device the direct ones lead.
+    static func candidates(for backend: OpenCLBackend, pass: ConvPass? = nil) -> [ImplicitGemmConfiguration] {
+        let fitting = all.filter {
+            $0.isValid && $0.threads <= backend.info.maxWorkGroupSize && (!$0.localMemory || $0.localBytes <= backend.localMemoryBytes)
+                && ($0.localMemory || pass != .backwardWeight)
+        }
+        return backend.info.kind == .cpu ? fitting.filter { !$0.localMemory } + fitting.filter(\.localMemory) : fitting
     }
 }
 
