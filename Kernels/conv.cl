@@ -1,15 +1,27 @@
-// Convolution kernels: im2col / col2im around CLBlast GEMMs, layout transposes for the
-// weight gradient, and the bias add and reduction.
+// Convolution kernels: im2col / col2im around CLBlast GEMMs, the layout transposes that let one
+// GEMM span a chunk of samples, and the bias add and reduction.
 //
 // Tensors are (pointer, element offset) pairs; NCHW tensors also take their sample stride
 // (distance between two samples, >= C*H*W when the tensor is a channel slice).
 // Every kernel checks its bounds: launch code rounds global sizes up to the work-group size.
 
+// The convolution input's batch norm + ReLU at channel c (batch_norm_apply's formula) when
+// has_norm, so that the layout passes below read the input normalised without a copy of it.
+#define CONV2D_INPUT_NORM_PARAMETERS \
+    __global const float* norm_mean, int norm_mean_off, __global const float* norm_inv, int norm_inv_off, \
+    __global const float* norm_w, int norm_w_off, __global const float* norm_b, int norm_b_off, int has_norm
+#define CONV2D_INPUT_NORM(v, c) (has_norm \
+    ? fmax(((v) - norm_mean[norm_mean_off + (c)]) * norm_inv[norm_inv_off + (c)] * norm_w[norm_w_off + (c)] \
+           + norm_b[norm_b_off + (c)], 0.0f) \
+    : (v))
+
 // Column matrix of a chunk of `nb` samples, layout [K = C*kh*kw rows][nb*P columns] with
 // P = Ho*Wo: sample i of the chunk occupies columns i*P .. i*P+P-1. One work-item per entry,
-// consecutive work-items along a row (coalesced writes). Padded positions read as zero.
+// consecutive work-items along a row (coalesced writes). Padded positions read as zero (the
+// padding is of the normalised input).
 __kernel void conv2d_im2col(__global const float* x, int x_off, int x_stride,
                             __global float* col, int col_off,
+                            CONV2D_INPUT_NORM_PARAMETERS,
                             int nb, int C, int H, int W, int Ho, int Wo,
                             int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw)
 {
@@ -34,7 +46,7 @@ __kernel void conv2d_im2col(__global const float* x, int x_off, int x_stride,
     const int ix = ox * sw - pw + kx * dw;
     float v = 0.0f;
     if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
-        v = x[x_off + i * x_stride + (c * H + iy) * W + ix];
+        v = CONV2D_INPUT_NORM(x[x_off + i * x_stride + (c * H + iy) * W + ix], c);
     }
     col[col_off + gid] = v;
 }
@@ -83,9 +95,11 @@ __kernel void conv2d_col2im(__global const float* col, int col_off,
 }
 
 // Transpose a chunk of nb samples of an NCHW tensor [nb][C][P] (sample stride x_stride) into
-// a dense [C][nb*P] matrix, so that one GEMM can contract over samples and positions.
+// a dense [C][nb*P] matrix, so that one GEMM can span samples and positions; normalised when
+// has_norm (a pointwise convolution's input).
 __kernel void conv2d_nchw_to_cnhw(__global const float* x, int x_off, int x_stride,
                                   __global float* y, int y_off,
+                                  CONV2D_INPUT_NORM_PARAMETERS,
                                   int nb, int C, int P)
 {
     const int columns = nb * P;
@@ -95,7 +109,27 @@ __kernel void conv2d_nchw_to_cnhw(__global const float* x, int x_off, int x_stri
     const int j = gid - c * columns;
     const int i = j / P;
     const int p = j - i * P;
-    y[y_off + gid] = x[x_off + i * x_stride + c * P + p];
+    y[y_off + gid] = CONV2D_INPUT_NORM(x[x_off + i * x_stride + c * P + p], c);
+}
+
+// The inverse: a dense [C][nb*P] matrix (a GEMM's result over a chunk) into the nb samples of an
+// NCHW tensor (sample stride y_stride), plus bias[c] when has_bias, added into y when accumulate.
+// One work-item per element of y, consecutive along a sample's positions.
+__kernel void conv2d_cnhw_to_nchw(__global const float* x, int x_off,
+                                  __global float* y, int y_off, int y_stride,
+                                  __global const float* bias, int bias_off, int has_bias,
+                                  int nb, int C, int P, int accumulate)
+{
+    const int sample = C * P;
+    const int gid = get_global_id(0);
+    if (gid >= nb * sample) return;
+    const int i = gid / sample;
+    const int rem = gid - i * sample;
+    const int c = rem / P;
+    const int p = rem - c * P;
+    float v = x[x_off + (c * nb + i) * P + p];
+    if (has_bias) v += bias[bias_off + c];
+    ACCUMULATE(y[y_off + i * y_stride + rem], v, accumulate);
 }
 
 // out[n, c, p] += bias[c] for an output [N][C][P] with sample stride out_stride.

@@ -6,6 +6,8 @@ public struct KernelMeasurement: Codable, Sendable {
     public var op: String
     public var family: String
     public var shape: String
+    /// The algorithm the op was pinned to (`--all-candidates`); nil: the tuner's choice.
+    public var candidate: String?
     /// Mean time of one run, in milliseconds.
     public var milliseconds: Double
     public var gflops: Double?
@@ -59,6 +61,33 @@ public struct KernelBenchmark {
             gflops: opCase.flops > 0 ? opCase.flops / seconds / 1e9 : nil,
             gigabytesPerSecond: opCase.bytes / seconds / 1e9,
             relativeError: error.map(Double.init), passed: error.map { $0 <= tolerance })
+    }
+
+    /// The algorithms `device`'s tuner may choose among for `opCase`, the rule first: those of every
+    /// problem one run meets (an op with one algorithm meets none: empty).
+    public func candidates(_ opCase: OpCase, on device: Device) throws -> [String] {
+        let prepared = try opCase.prepare(on: device)
+        let problems = try device.backend.tuner.problems { try prepared.run() }
+        try device.backend.synchronize()
+        // Pinning applies to every problem of the run, so only the names all of them offer.
+        let lists = problems.sorted { $0.key.description < $1.key.description }.map(\.value)
+        guard let first = lists.first else { return [] }
+        return first.filter { name in lists.allSatisfy { $0.contains(name) } }
+    }
+
+    /// `measure` once per candidate of `opCase`, the op pinned to it; one row with the tuner's
+    /// choice when the op has no candidates to choose among.
+    public func measureCandidates(_ opCase: OpCase, on device: Device, reference: Device? = nil,
+                                  tolerance: Float = 1e-4) throws -> [KernelMeasurement] {
+        let names = try candidates(opCase, on: device)
+        if names.isEmpty { return [try measure(opCase, on: device, reference: reference, tolerance: tolerance)] }
+        return try names.map { name in
+            var row = try device.backend.tuner.pinning(name) {
+                try measure(opCase, on: device, reference: reference, tolerance: tolerance)
+            }
+            row.candidate = name
+            return row
+        }
     }
 
     /// The device's SGEMM rate on n x n x n, for scale.

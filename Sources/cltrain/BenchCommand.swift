@@ -30,6 +30,9 @@ struct BenchKernels: ParsableCommand {
     @Option(name: .long, help: "Only ops whose name or shape contains this text (e.g. conv2d, d4).")
     var filter: String?
 
+    @Flag(name: .long, help: "Run each op once with every algorithm its backend may choose (one row each) rather than the tuned choice.")
+    var allCandidates = false
+
     @Option(name: .long, help: "Minimum seconds spent timing each op.")
     var seconds = 0.3
 
@@ -60,9 +63,11 @@ struct BenchKernels: ParsableCommand {
             }
             var rows: [KernelMeasurement] = []
             for opCase in cases {
-                let row = try bench.measure(opCase, on: device, reference: reference, tolerance: tolerance)
-                rows.append(row)
-                if !json { printRow(row) }
+                let measured = allCandidates
+                    ? try bench.measureCandidates(opCase, on: device, reference: reference, tolerance: tolerance)
+                    : [try bench.measure(opCase, on: device, reference: reference, tolerance: tolerance)]
+                rows += measured
+                if !json { measured.forEach(printRow) }
             }
             let failures = rows.filter { $0.passed == false }
             if json {
@@ -72,22 +77,24 @@ struct BenchKernels: ParsableCommand {
                     var sgemmGflops: Double
                     var programSeconds: Double
                     var checked: Bool
+                    var allCandidates: Bool
                     var tolerance: Float
                     var passed: Bool
                     var measurements: [KernelMeasurement]
                     var memory: String
                 }
                 let report = Report(device: device.info, batchSize: batchSize, sgemmGflops: peak, programSeconds: buildSeconds,
-                                    checked: check, tolerance: tolerance, passed: failures.isEmpty, measurements: rows,
+                                    checked: check, allCandidates: allCandidates, tolerance: tolerance, passed: failures.isEmpty, measurements: rows,
                                     memory: device.pool.statistics.description)
                 try printJSON(report)
             } else {
                 print("memory pool: \(device.pool.statistics)")
                 if check {
+                    let what = allCandidates ? "(op, candidate) pairs" : "ops"
                     print(failures.isEmpty
-                          ? "check passed: \(rows.count) ops within \(tolerance) of the CPU backend"
-                          : "check FAILED: \(failures.count) of \(rows.count) ops above \(tolerance): "
-                            + failures.map { "\($0.op) [\($0.shape)]" }.joined(separator: ", "))
+                          ? "check passed: \(rows.count) \(what) within \(tolerance) of the CPU backend"
+                          : "check FAILED: \(failures.count) of \(rows.count) \(what) above \(tolerance): "
+                            + failures.map { "\($0.op) [\($0.shape)]" + ($0.candidate.map { " \($0)" } ?? "") }.joined(separator: ", "))
                 }
             }
             if !failures.isEmpty { throw ExitCode(1) }
@@ -95,15 +102,15 @@ struct BenchKernels: ParsableCommand {
     }
 
     private func printHeader() {
-        let columns = [pad("op", 30), pad("shape", 44), lpad("ms", 9), lpad("GFLOP/s", 9), lpad("GB/s", 8)]
-            + (check ? [lpad("rel.err", 9), "  ok"] : [])
+        let columns = [pad("op", 30), pad("shape", 44)] + (allCandidates ? [pad("candidate", 30)] : [])
+            + [lpad("ms", 9), lpad("GFLOP/s", 9), lpad("GB/s", 8)] + (check ? [lpad("rel.err", 9), "  ok"] : [])
         print(columns.joined(separator: " "))
     }
 
     private func printRow(_ row: KernelMeasurement) {
-        var columns = [pad(row.op, 30), pad(row.shape, 44), lpad(String(format: "%.3f", row.milliseconds), 9),
-                       lpad(row.gflops.map { String(format: "%.1f", $0) } ?? "-", 9),
-                       lpad(String(format: "%.1f", row.gigabytesPerSecond), 8)]
+        var columns = [pad(row.op, 30), pad(row.shape, 44)] + (allCandidates ? [pad(row.candidate ?? "-", 30)] : [])
+        columns += [lpad(String(format: "%.3f", row.milliseconds), 9), lpad(row.gflops.map { String(format: "%.1f", $0) } ?? "-", 9),
+                    lpad(String(format: "%.1f", row.gigabytesPerSecond), 8)]
         if let error = row.relativeError {
             columns += [lpad(String(format: "%.1e", error), 9), row.passed == true ? "  ok" : "  FAIL"]
         }

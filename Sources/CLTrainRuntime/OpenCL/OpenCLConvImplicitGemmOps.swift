@@ -61,7 +61,7 @@ struct ImplicitGemmConfiguration: Hashable, Sendable, CustomStringConvertible {
 extension OpenCLBackend {
     /// The input normalisation's four per-channel tensors as kernel arguments (the input itself
     /// when absent: never read then), and its flag.
-    private func normArguments(_ norm: BatchNormReLU?, input: Tensor) -> [KernelArgument] {
+    func normArguments(_ norm: BatchNormReLU?, input: Tensor) -> [KernelArgument] {
         if let norm {
             precondition(norm.channels == input.c, "batch norm + ReLU of \(norm.channels) channels for an input of \(input.shape)")
             return [.tensor(norm.mean), .tensor(norm.invStd), .tensor(norm.weight), .tensor(norm.bias), .int(1)]

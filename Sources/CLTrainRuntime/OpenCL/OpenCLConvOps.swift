@@ -43,11 +43,13 @@ extension OpenCLBackend {
 
     // MARK: Kernels
 
-    /// `columns[K][nb*P]` = the im2col matrix of the nb samples of `input`.
-    func conv2dIm2col(input: Tensor, columns: Tensor, shape s: ConvShape) throws {
+    /// `columns[K][nb*P]` = the im2col matrix of the nb samples of `inputNorm(input)`.
+    func conv2dIm2col(input: Tensor, columns: Tensor, shape s: ConvShape, inputNorm: BatchNormReLU? = nil) throws {
         let nb = input.n
+        precondition(columns.count >= s.k * nb * s.p, "column matrix of \(columns.count) floats for \(s.k) x \(nb * s.p)")
         try launchElements(.conv, "conv2d_im2col", count: s.k * nb * s.p,
-                           Self.args(Self.strided(input), [.tensor(columns)], s.arguments(samples: nb)))
+                           Self.args(Self.strided(input), [.tensor(columns)], normArguments(inputNorm, input: input),
+                                     s.arguments(samples: nb)))
     }
 
     /// `gradInput (+)=` col2im(`columns`) for the nb samples of `gradInput`.
@@ -57,12 +59,24 @@ extension OpenCLBackend {
                            Self.args([.tensor(columns)], Self.strided(gradInput), s.arguments(samples: nb), [.int(accumulate ? 1 : 0)]))
     }
 
-    /// `output[C][nb*P]` = the nb samples of `input` ([nb][C][P]) with channels first.
-    func conv2dNchwToCnhw(input: Tensor, output: Tensor) throws {
+    /// `output[C][nb*P]` = the nb samples of `inputNorm(input)` ([nb][C][P]) with channels first.
+    func conv2dNchwToCnhw(input: Tensor, output: Tensor, inputNorm: BatchNormReLU? = nil) throws {
         let (nb, c, p) = (input.n, input.c, input.h * input.w)
-        precondition(output.count >= c * nb * p)
+        precondition(output.count >= c * nb * p, "\(output.count) floats for \(c) x \(nb * p)")
         try launchElements(.conv, "conv2d_nchw_to_cnhw", count: c * nb * p,
-                           Self.args(Self.strided(input), [.tensor(output), .int(nb), .int(c), .int(p)]))
+                           Self.args(Self.strided(input), [.tensor(output)], normArguments(inputNorm, input: input),
+                                     [.int(nb), .int(c), .int(p)]))
+    }
+
+    /// The nb samples of `output` ([nb][C][P]) (+)= `input[C][nb*P]` (+ `bias[c]`): the inverse of
+    /// conv2dNchwToCnhw, with a batch-spanning GEMM's bias and accumulation folded in.
+    func conv2dCnhwToNchw(input: Tensor, output: Tensor, bias: Tensor? = nil, accumulate: Bool = false) throws {
+        let (nb, c, p) = (output.n, output.c, output.h * output.w)
+        precondition(input.count >= c * nb * p, "\(input.count) floats for \(c) x \(nb * p)")
+        precondition(bias.map { $0.count == c } ?? true, "bias of \(bias?.count ?? 0) for \(c) channels")
+        try launchElements(.conv, "conv2d_cnhw_to_nchw", count: c * nb * p,
+                           Self.args([.tensor(input)], Self.strided(output), [.tensor(bias ?? input), .int(bias == nil ? 0 : 1)],
+                                     [.int(nb), .int(c), .int(p), .int(accumulate ? 1 : 0)]))
     }
 
     /// `output[n, c, :, :] += bias[c]`.
