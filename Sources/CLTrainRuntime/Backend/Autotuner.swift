@@ -213,8 +213,9 @@ public final class Autotuner: @unchecked Sendable {
     // MARK: Timing
 
     /// Seconds per run of `candidate`: one untimed run (it may compile), then the median of up to
-    /// five timed runs within about 50 ms; a candidate whose first timed run is over four times the
-    /// best so far stops there.
+    /// five timed runs: at least three when they are short, fewer once they have taken a quarter of
+    /// a second (a slow device tunes in minutes, not hours); a candidate whose first timed run is
+    /// over three times the best so far stops there.
     private func measure(_ candidate: String, bestSoFar: Double, run: (String) throws -> Void,
                          synchronize: () throws -> Void) throws -> Double {
         try run(candidate)
@@ -228,8 +229,8 @@ public final class Autotuner: @unchecked Sendable {
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             samples.append(seconds)
             spent += seconds
-            if samples.count == 1 && seconds > 4 * bestSoFar { break }
-            if spent > 1 { break }
+            if samples.count == 1 && seconds > 3 * bestSoFar { break }
+            if spent > 0.25 { break }
         }
         samples.sort()
         return samples[samples.count / 2]
