@@ -19,6 +19,15 @@ public enum KernelSources {
         // cltrain prelude: OpenCL C 1.2, float32 NCHW tensors addressed as
         // (buffer, element offset, sample stride) with contiguous C, H, W inside a sample.
         #define ACCUMULATE(dst, value, accumulate) ((dst) = (accumulate) ? (dst) + (value) : (value))
+        // A convolution input's batch norm + ReLU at channel c (batch_norm_apply's formula) when
+        // has_norm, so that the convolution kernels read the input normalised without a copy of it.
+        #define CONV2D_INPUT_NORM_PARAMETERS \\
+            __global const float* norm_mean, int norm_mean_off, __global const float* norm_inv, int norm_inv_off, \\
+            __global const float* norm_w, int norm_w_off, __global const float* norm_b, int norm_b_off, int has_norm
+        #define CONV2D_INPUT_NORM(v, c) (has_norm \\
+            ? fmax(((v) - norm_mean[norm_mean_off + (c)]) * norm_inv[norm_inv_off + (c)] * norm_w[norm_w_off + (c)] \\
+                   + norm_b[norm_b_off + (c)], 0.0f) \\
+            : (v))
 
         """
 

@@ -5,16 +5,6 @@
 // (distance between two samples, >= C*H*W when the tensor is a channel slice).
 // Every kernel checks its bounds: launch code rounds global sizes up to the work-group size.
 
-// The convolution input's batch norm + ReLU at channel c (batch_norm_apply's formula) when
-// has_norm, so that the layout passes below read the input normalised without a copy of it.
-#define CONV2D_INPUT_NORM_PARAMETERS \
-    __global const float* norm_mean, int norm_mean_off, __global const float* norm_inv, int norm_inv_off, \
-    __global const float* norm_w, int norm_w_off, __global const float* norm_b, int norm_b_off, int has_norm
-#define CONV2D_INPUT_NORM(v, c) (has_norm \
-    ? fmax(((v) - norm_mean[norm_mean_off + (c)]) * norm_inv[norm_inv_off + (c)] * norm_w[norm_w_off + (c)] \
-           + norm_b[norm_b_off + (c)], 0.0f) \
-    : (v))
-
 // Column matrix of a chunk of `nb` samples, layout [K = C*kh*kw rows][nb*P columns] with
 // P = Ho*Wo: sample i of the chunk occupies columns i*P .. i*P+P-1. One work-item per entry,
 // consecutive work-items along a row (coalesced writes). Padded positions read as zero (the

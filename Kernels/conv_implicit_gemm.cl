@@ -34,10 +34,6 @@
 #define AS(k, m) as[(k) * (TM + 1) + (m)]
 #define BS(k, n) bs[(k) * (TN + 1) + (n)]
 
-// The input's batch norm + ReLU at channel c, as batch_norm_apply computes it.
-#define NORMALISE(v, c) fmax(((v) - norm_mean[norm_mean_off + (c)]) * norm_inv[norm_inv_off + (c)] \
-                             * norm_w[norm_w_off + (c)] + norm_b[norm_b_off + (c)], 0.0f)
-
 // acc += the product of the staged tiles.
 #define TILE_PRODUCT()                                                   \
     for (int kk = 0; kk < TK; ++kk) {                                    \
@@ -58,10 +54,7 @@ void conv2d_forward_implicit_gemm(__global const float* x, int x_off, int x_stri
                                   __global const float* w, int w_off,
                                   __global float* y, int y_off, int y_stride,
                                   __global const float* bias, int bias_off, int has_bias,
-                                  __global const float* norm_mean, int norm_mean_off,
-                                  __global const float* norm_inv, int norm_inv_off,
-                                  __global const float* norm_w, int norm_w_off,
-                                  __global const float* norm_b, int norm_b_off, int has_norm,
+                                  CONV2D_INPUT_NORM_PARAMETERS,
                                   int nb, int C, int H, int W, int Ho, int Wo,
                                   int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw,
                                   int Co)
@@ -110,8 +103,7 @@ void conv2d_forward_implicit_gemm(__global const float* x, int x_off, int x_stri
                 const int iy = iy0 + ky * dh;
                 const int ix = ix0 + (r - ky * kw) * dw;
                 if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
-                    v = xs[(c * H + iy) * W + ix];
-                    if (has_norm) v = NORMALISE(v, c);
+                    v = CONV2D_INPUT_NORM(xs[(c * H + iy) * W + ix], c);
                 }
             }
             BS(kk, b_n) = v;
@@ -136,6 +128,7 @@ void conv2d_forward_implicit_gemm(__global const float* x, int x_off, int x_stri
     int row[WM];
     for (int i = 0; i < WM; ++i) row[i] = min(m0 + tm + i * RM, Co - 1) * K;
     for (int c = 0; c < C; ++c) {
+        // The input normalisation folded into one multiply-add per value.
         float scale = 1.0f, shift = 0.0f;
         if (has_norm) {
             scale = norm_inv[norm_inv_off + c] * norm_w[norm_w_off + c];
@@ -297,10 +290,7 @@ __kernel __attribute__((reqd_work_group_size(THREADS, 1, 1)))
 void conv2d_backward_weight_implicit_gemm(__global const float* x, int x_off, int x_stride,
                                           __global const float* dy, int dy_off, int dy_stride,
                                           __global float* out, int out_off, int direct,
-                                          __global const float* norm_mean, int norm_mean_off,
-                                          __global const float* norm_inv, int norm_inv_off,
-                                          __global const float* norm_w, int norm_w_off,
-                                          __global const float* norm_b, int norm_b_off, int has_norm,
+                                          CONV2D_INPUT_NORM_PARAMETERS,
                                           int nb, int C, int H, int W, int Ho, int Wo,
                                           int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw,
                                           int Co, int slice)
@@ -349,8 +339,7 @@ void conv2d_backward_weight_implicit_gemm(__global const float* x, int x_off, in
                 const int iy = iy0 + ky * dh;
                 const int ix = ix0 + (r - ky * kw) * dw;
                 if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
-                    v = xs[(c * H + iy) * W + ix];
-                    if (has_norm) v = NORMALISE(v, c);
+                    v = CONV2D_INPUT_NORM(xs[(c * H + iy) * W + ix], c);
                 }
             }
             BS(l_k, nn) = v;
