@@ -1,6 +1,7 @@
 // Launch code of Kernels/conv_implicit_gemm.cl: the three convolution ops as tiled GEMMs that
 // read the input (and gradOutput) in place, built once per tile configuration.
 import CLTrainKernels
+import COpenCL
 
 /// One tile configuration of the implicit-GEMM kernels, passed to the compiler as `-D` defines:
 /// a work-group computes a `tileM` x `tileN` tile of the GEMM (output channels x positions taken
@@ -47,6 +48,13 @@ struct ImplicitGemmConfiguration: Hashable, Sendable, CustomStringConvertible {
         .init(tileM: 32, tileN: 64, tileK: 16, workM: 8, workN: 4, localMemory: false),
     ]
 
+    /// The staged configurations a CPU device tries: on PoCL the other four never won a shape of
+    /// DenseNet or DRN (measured at batch 64) and each costs a minute of tuning per model there.
+    static let cpuStaged: Set<ImplicitGemmConfiguration> = [
+        .init(tileM: 16, tileN: 64, tileK: 16, workM: 2, workN: 4),
+        .init(tileM: 64, tileN: 128, tileK: 8, workM: 8, workN: 8),
+    ]
+
     /// The configurations `backend`'s device can run for `pass` (work-group size and local memory
     /// within its limits), the rule first: on a CPU device the direct ones lead.
     static func candidates(for backend: OpenCLBackend, pass: ConvPass? = nil) -> [ImplicitGemmConfiguration] {
@@ -54,11 +62,25 @@ struct ImplicitGemmConfiguration: Hashable, Sendable, CustomStringConvertible {
             $0.isValid && $0.threads <= backend.info.maxWorkGroupSize && (!$0.localMemory || $0.localBytes <= backend.localMemoryBytes)
                 && ($0.localMemory || pass != .backwardWeight)
         }
-        return backend.info.kind == .cpu ? fitting.filter { !$0.localMemory } + fitting.filter(\.localMemory) : fitting
+        guard backend.info.kind == .cpu else { return fitting }
+        return fitting.filter { !$0.localMemory } + fitting.filter { $0.localMemory && cpuStaged.contains($0) }
     }
 }
 
 extension OpenCLBackend {
+    /// Throws when the driver cannot run kernel `name` built with `c` at `c.threads` work-items per
+    /// group (too many registers or too much local memory for this device): the tuner then skips the
+    /// configuration, and a pinned one fails with this message rather than a launch error.
+    private func checkGroupSize(_ name: String, _ c: ImplicitGemmConfiguration) throws {
+        let kernel = try kernel(.convImplicitGemm, name, defines: c.defines)
+        var size = 0
+        try OpenCLError.check(clGetKernelWorkGroupInfo(kernel.handle, context.device, cl_kernel_work_group_info(CL_KERNEL_WORK_GROUP_SIZE),
+                                                       MemoryLayout<Int>.size, &size, nil), "clGetKernelWorkGroupInfo(\(name))")
+        if size < c.threads {
+            throw OpenCLError("\(name) with tiles \(c): the device runs at most \(size) work-items of it per group", CL_INVALID_WORK_GROUP_SIZE)
+        }
+    }
+
     /// The input normalisation's four per-channel tensors as kernel arguments (the input itself
     /// when absent: never read then), and its flag.
     func normArguments(_ norm: BatchNormReLU?, input: Tensor) -> [KernelArgument] {
@@ -74,6 +96,7 @@ extension OpenCLBackend {
     func conv2dForwardImplicitGemm(input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, shape s: ConvShape,
                                    inputNorm: BatchNormReLU?, configuration c: ImplicitGemmConfiguration) throws {
         let columns = s.n * s.p
+        try checkGroupSize("conv2d_forward_implicit_gemm", c)
         try launch(.convImplicitGemm, "conv2d_forward_implicit_gemm", defines: c.defines,
                    global: [(columns + c.tileN - 1) / c.tileN * c.threads, (s.cout + c.tileM - 1) / c.tileM], local: [c.threads, 1],
                    Self.args(Self.strided(input), [.tensor(weight)], Self.strided(output),
@@ -86,6 +109,7 @@ extension OpenCLBackend {
     func conv2dBackwardDataImplicitGemm(gradOutput: Tensor, weight: Tensor, gradInput: Tensor, shape s: ConvShape,
                                         accumulate: Bool, configuration c: ImplicitGemmConfiguration) throws {
         let columns = s.n * s.h * s.w
+        try checkGroupSize("conv2d_backward_data_implicit_gemm", c)
         try launch(.convImplicitGemm, "conv2d_backward_data_implicit_gemm", defines: c.defines,
                    global: [(columns + c.tileN - 1) / c.tileN * c.threads, (s.cin + c.tileM - 1) / c.tileM], local: [c.threads, 1],
                    Self.args(Self.strided(gradOutput), [.tensor(weight)], Self.strided(gradInput),
@@ -105,6 +129,7 @@ extension OpenCLBackend {
         let sliceLength = ((reduction + slices - 1) / slices + c.tileK - 1) / c.tileK * c.tileK
         let slicesUsed = (reduction + sliceLength - 1) / sliceLength
         let partial = slicesUsed > 1 ? try gradWeight.device.makeTensor([slicesUsed, s.cout * s.k]) : nil
+        try checkGroupSize("conv2d_backward_weight_implicit_gemm", c)
         try launch(.convImplicitGemm, "conv2d_backward_weight_implicit_gemm", defines: c.defines,
                    global: [(s.k + c.tileN - 1) / c.tileN * c.threads, (s.cout + c.tileM - 1) / c.tileM, slicesUsed],
                    local: [c.threads, 1, 1],
