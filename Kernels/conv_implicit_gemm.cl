@@ -20,8 +20,7 @@
 //   LDS      1: stage both operand tiles in local memory (GPUs: each value is read from global
 //            memory once per work-group); 0: each work-item reads its operands straight from
 //            global memory with no barrier, walking the taps in nested loops with no division
-//            (CPUs such as PoCL, which keep the accumulators in registers only without barriers;
-//            forward and input gradient).
+//            (CPUs such as PoCL, which keep the accumulators in registers only without barriers).
 // The launch code guarantees THREADS % TN == 0 and THREADS % TK == 0, so each work-item loads
 // the same GEMM column (forward, input gradient) or reduction row (weight gradient) of every
 // tile, and works out where that lives once.
@@ -314,6 +313,7 @@ void conv2d_backward_weight_implicit_gemm(__global const float* x, int x_off, in
     const int l_c = t / TK;
 
     CLEAR_ACC()
+#if LDS
     for (int k0 = k_begin; k0 < k_end; k0 += TK) {
         const int k = k0 + l_k;
         const bool k_ok = k < k_end;
@@ -348,6 +348,51 @@ void conv2d_backward_weight_implicit_gemm(__global const float* x, int x_off, in
         TILE_PRODUCT()
         barrier(CLK_LOCAL_MEM_FENCE);
     }
+#else
+    // Columns tn + j*RN of the tile: each a tap (c, ky, kx), with its channel's normalisation
+    // folded into one multiply-add.
+    int tap[WN], toy[WN], tox[WN];
+    float scale[WN], shift[WN];
+    for (int j = 0; j < WN; ++j) {
+        const int n = min(n0 + tn + j * RN, N - 1);
+        const int c = n / KK;
+        const int r = n - c * KK;
+        const int ky = r / kw;
+        tap[j] = c * H * W;
+        toy[j] = ky * dh - ph;
+        tox[j] = (r - ky * kw) * dw - pw;
+        scale[j] = has_norm ? norm_inv[norm_inv_off + c] * norm_w[norm_w_off + c] : 1.0f;
+        shift[j] = has_norm ? norm_b[norm_b_off + c] - norm_mean[norm_mean_off + c] * scale[j] : 0.0f;
+    }
+    int chan[WM];
+    for (int i = 0; i < WM; ++i) chan[i] = min(m0 + tm + i * RM, Co - 1) * P;
+    // Walk the slice's positions (sample, oy, ox) without dividing.
+    int si = k_begin / P;
+    int sp = k_begin - si * P;
+    int oy = sp / Wo;
+    int ox = sp - oy * Wo;
+    for (int k = k_begin; k < k_end; ++k) {
+        const int xb = x_off + si * x_stride;
+        const int db = dy_off + si * dy_stride + oy * Wo + ox;
+        float a[WM], b[WN];
+        for (int i = 0; i < WM; ++i) a[i] = dy[db + chan[i]];
+        for (int j = 0; j < WN; ++j) {
+            const int iy = oy * sh + toy[j], ix = ox * sw + tox[j];
+            float v = 0.0f;
+            if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
+                v = x[xb + tap[j] + iy * W + ix];
+                if (has_norm) v = fmax(v * scale[j] + shift[j], 0.0f);
+            }
+            b[j] = v;
+        }
+        for (int i = 0; i < WM; ++i)
+            for (int j = 0; j < WN; ++j) acc[i][j] = mad(a[i], b[j], acc[i][j]);
+        if (++ox == Wo) {
+            ox = 0;
+            if (++oy == Ho) { oy = 0; ++si; }
+        }
+    }
+#endif
 
     __global float* o = out + out_off + (direct ? 0 : get_group_id(2) * Co * N);
     for (int r = 0; r < WM; ++r) {

@@ -63,10 +63,8 @@ final class ConvCandidateTests: XCTestCase {
         for (index, opCase) in cases.enumerated() {
             let seed = seed + UInt64(index)
             let names = try KernelBenchmark().candidates(opCase, on: device)
-            let weight = opCase.op == "conv2d_backward_weight"
-            let tiled = ImplicitGemmConfiguration.candidates(for: backend, pass: weight ? .backwardWeight : .forward)
-                .map { ConvAlgorithm.implicitGemm($0).name }
-            let gemm = weight ? [ConvAlgorithm.gemmBatched] : [.gemmPerSample, .gemmBatched]
+            let tiled = ImplicitGemmConfiguration.candidates(for: backend).map { ConvAlgorithm.implicitGemm($0).name }
+            let gemm = opCase.op == "conv2d_backward_weight" ? [ConvAlgorithm.gemmBatched] : [.gemmPerSample, .gemmBatched]
             XCTAssertEqual(names, tiled + gemm.map(\.name), "\(opCase.op) [\(opCase.shape)]")
             let expected = try opCase.prepare(on: reference, seed: seed)
             try expected.run()

@@ -8,7 +8,7 @@ import COpenCL
 /// across the batch), stepping through the reduction `tileK` at a time with both operand tiles
 /// staged in local memory; each work-item keeps `workM` x `workN` results in registers. Without
 /// `localMemory` each work-item reads its operands from global memory with no barrier (what a CPU
-/// device runs best; forward and input gradient only).
+/// device runs best).
 struct ImplicitGemmConfiguration: Hashable, Sendable, CustomStringConvertible {
     var tileM: Int, tileN: Int, tileK: Int
     var workM: Int, workN: Int
@@ -55,12 +55,11 @@ struct ImplicitGemmConfiguration: Hashable, Sendable, CustomStringConvertible {
         .init(tileM: 64, tileN: 128, tileK: 8, workM: 8, workN: 8),
     ]
 
-    /// The configurations `backend`'s device can run for `pass` (work-group size and local memory
-    /// within its limits), the rule first: on a CPU device the direct ones lead.
-    static func candidates(for backend: OpenCLBackend, pass: ConvPass? = nil) -> [ImplicitGemmConfiguration] {
+    /// The configurations `backend`'s device can run (work-group size and local memory within its
+    /// limits), the rule first: on a CPU device the direct ones lead.
+    static func candidates(for backend: OpenCLBackend) -> [ImplicitGemmConfiguration] {
         let fitting = all.filter {
             $0.isValid && $0.threads <= backend.info.maxWorkGroupSize && (!$0.localMemory || $0.localBytes <= backend.localMemoryBytes)
-                && ($0.localMemory || pass != .backwardWeight)
         }
         guard backend.info.kind == .cpu else { return fitting }
         return fitting.filter { !$0.localMemory } + fitting.filter { $0.localMemory && cpuStaged.contains($0) }

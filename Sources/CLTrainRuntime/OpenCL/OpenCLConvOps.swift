@@ -142,7 +142,7 @@ enum ConvPass { case forward, backwardData, backwardWeight }
 extension OpenCLBackend {
     /// The candidates of a convolution op, the rule first.
     func convolutionCandidates(_ pass: ConvPass, shape s: ConvShape) -> [ConvAlgorithm] {
-        let tiled = ImplicitGemmConfiguration.candidates(for: self, pass: pass).map(ConvAlgorithm.implicitGemm)
+        let tiled = ImplicitGemmConfiguration.candidates(for: self).map(ConvAlgorithm.implicitGemm)
         switch pass {
         case .forward, .backwardData: return tiled + [.gemmPerSample, .gemmBatched]
         case .backwardWeight: return tiled + [.gemmBatched]
