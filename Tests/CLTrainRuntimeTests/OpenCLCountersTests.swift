@@ -37,4 +37,30 @@ final class OpenCLCountersTests: XCTestCase {
         XCTAssertEqual(cl.counters - before, expected)
         XCTAssertEqual(values, [3, 3, 7, 7])
     }
+
+    /// The training forward and the backward of batch norm are one launch each, with or without
+    /// the fused ReLU and its mask.
+    func testBatchNormIsOneLaunchEachWay() throws {
+        let (device, cl) = try openCL()
+        let shape = [2, 3, 4, 4]
+        let x = try device.full(shape, value: 0.5), y = try device.makeTensor(shape)
+        let dy = try device.full(shape, value: 1), dx = try device.makeTensor(shape)
+        let ones = try device.full([3], value: 1), zeros = try device.zeros([3])
+        let runningMean = try device.zeros([3]), runningVar = try device.full([3], value: 1)
+        let mean = try device.makeTensor([3]), invStd = try device.makeTensor([3])
+        let gradWeight = try device.zeros([3]), gradBias = try device.zeros([3])
+        try cl.synchronize()
+        for relu in [false, true] {
+            let before = cl.counters
+            try cl.batchNormForwardTraining(input: x, output: y, weight: ones, bias: zeros, runningMean: runningMean, runningVar: runningVar,
+                                            saveMean: mean, saveInvStd: invStd, momentum: 0.1, epsilon: 1e-5, relu: relu)
+            XCTAssertEqual((cl.counters - before).kernelLaunches, 1, "forward, relu \(relu)")
+        }
+        for mask in [nil, ReLUMask.output(y), .input(bias: zeros)] {
+            let before = cl.counters
+            try cl.batchNormBackward(input: x, gradOutput: dy, gradInput: dx, weight: ones, saveMean: mean, saveInvStd: invStd,
+                                     gradWeight: gradWeight, gradBias: gradBias, relu: mask, accumulate: false)
+            XCTAssertEqual(cl.counters - before, { var c = OpenCLBackend.Counters(); c.kernelLaunches = 1; return c }())
+        }
+    }
 }
