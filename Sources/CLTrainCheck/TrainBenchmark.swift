@@ -24,6 +24,30 @@ public enum TrainBenchmark {
         public var firstStepResidentBytes: Int?
         public var allocationsPerStepAfterFirst: Double
         public var parameters: Int
+        /// What a timed step enqueued, on an OpenCL device (nil on the CPU).
+        public var openCLPerStep: OpenCLWork?
+    }
+
+    /// Kernel launches and host-device copies per step (averages over the timed steps).
+    public struct OpenCLWork: Codable, Sendable {
+        /// Our own kernels.
+        public var kernelLaunches: Double
+        /// CLBlast calls (each may enqueue more than one kernel inside CLBlast).
+        public var clblastCalls: Double
+        public var hostToDeviceWrites: Double
+        public var hostToDeviceBytes: Double
+        public var deviceToHostReads: Double
+        public var deviceToHostBytes: Double
+
+        init(_ counts: OpenCLBackend.Counters, steps: Int) {
+            let s = Double(steps)
+            kernelLaunches = Double(counts.kernelLaunches) / s
+            clblastCalls = Double(counts.clblastCalls) / s
+            hostToDeviceWrites = Double(counts.writes) / s
+            hostToDeviceBytes = Double(counts.writeBytes) / s
+            deviceToHostReads = Double(counts.reads) / s
+            deviceToHostBytes = Double(counts.readBytes) / s
+        }
     }
 
     /// Two warm-up steps of `model` at `batchSize` x `channels` x `size` x `size`, then `steps`
@@ -54,10 +78,13 @@ public enum TrainBenchmark {
         try step()
         try device.backend.synchronize()
         profiled.reset()
+        let openCL = plain.backend.underlying as? OpenCLBackend
+        let countsBefore = openCL?.counters
         let start = Date()
         for _ in 0..<steps { try step() }
         try device.backend.synchronize()
         let seconds = Date().timeIntervalSince(start)
+        let work = openCL.flatMap { cl in countsBefore.map { OpenCLWork(cl.counters - $0, steps: steps) } }
         let stats = device.pool.statistics
         let flopsPerStep = profiled.flops / Double(steps)
         return Report(
@@ -68,6 +95,6 @@ public enum TrainBenchmark {
             secondsByFamily: Dictionary(uniqueKeysWithValues: profiled.secondsByFamily.map { ($0.key.rawValue, $0.value / Double(steps)) }),
             peakBytes: stats.peakLiveBytes, firstStepResidentBytes: firstStepResident,
             allocationsPerStepAfterFirst: Double(stats.deviceAllocations - allocationsAfterFirst) / Double(steps + 1),
-            parameters: network.parameterCount)
+            parameters: network.parameterCount, openCLPerStep: work)
     }
 }

@@ -60,6 +60,12 @@ struct BenchTrain: ParsableCommand {
             if let resident = report.firstStepResidentBytes {
                 print("  host resident memory growth over the first step: \(formatBytes(resident))")
             }
+            if let work = report.openCLPerStep {
+                func count(_ value: Double) -> String { String(format: "%.1f", value) }
+                print("  per step: \(count(work.kernelLaunches)) kernel launches + \(count(work.clblastCalls)) CLBlast calls; "
+                      + "\(count(work.hostToDeviceWrites)) writes to the device (\(formatBytes(Int(work.hostToDeviceBytes.rounded())))), "
+                      + "\(count(work.deviceToHostReads)) reads from it (\(formatBytes(Int(work.deviceToHostBytes.rounded()))))")
+            }
         }
     }
 }

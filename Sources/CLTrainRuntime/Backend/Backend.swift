@@ -4,7 +4,7 @@
 // 2. the CPU version, `CPU/CPU<Family>.swift`, under the same name;
 // 3. the OpenCL kernel, `Kernels/<family>.cl`, named as the op in snake case, and its launch
 //    code, `OpenCL/OpenCL<Family>Ops.swift`, under the op's name (an op launched in passes names
-//    each kernel after the op and its part: conv2d_im2col, batch_norm_backward_reduce; one kernel
+//    each kernel after the op and its part: conv2d_im2col, conv2d_col2im; one kernel
 //    that serves both directions of an op takes the op's stem: dropout);
 // 4. the profiling wrapper, `CLTrainCheck/ProfiledBackend.swift` (its family and FLOPs);
 // 5. its case in `CLTrainCheck/OpCatalog.swift`, and its shapes in `KernelSuites` (what

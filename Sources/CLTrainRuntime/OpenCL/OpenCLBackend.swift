@@ -25,6 +25,50 @@ public final class OpenCLBackend: @unchecked Sendable {
     private var kernels: [String: OpenCLKernel] = [:]
     private let lock = NSLock()
     private var allocatedBytes = 0
+    private var tally = Counters()
+
+    /// What this backend has enqueued since it opened: kernel launches, CLBlast calls and copies
+    /// between host and device. Take two snapshots and subtract them to count a stretch of work.
+    public struct Counters: Sendable, Codable, Equatable {
+        /// Enqueued kernels of our own (`launch`).
+        public var kernelLaunches = 0
+        /// Calls into CLBlast, one per call; CLBlast may enqueue more than one kernel for a call
+        /// (padding or transposing copies before its GEMM kernel), which this does not see.
+        public var clblastCalls = 0
+        /// Host-to-device writes and their bytes.
+        public var writes = 0
+        public var writeBytes = 0
+        /// Device-to-host reads and their bytes.
+        public var reads = 0
+        public var readBytes = 0
+
+        public init() {}
+
+        /// The counts of `self` since the snapshot `earlier`.
+        public static func - (later: Counters, earlier: Counters) -> Counters {
+            var d = Counters()
+            d.kernelLaunches = later.kernelLaunches - earlier.kernelLaunches
+            d.clblastCalls = later.clblastCalls - earlier.clblastCalls
+            d.writes = later.writes - earlier.writes
+            d.writeBytes = later.writeBytes - earlier.writeBytes
+            d.reads = later.reads - earlier.reads
+            d.readBytes = later.readBytes - earlier.readBytes
+            return d
+        }
+    }
+
+    /// A snapshot of the counters (thread-safe).
+    public var counters: Counters {
+        lock.lock()
+        defer { lock.unlock() }
+        return tally
+    }
+
+    private func record(_ update: (inout Counters) -> Void) {
+        lock.lock()
+        update(&tally)
+        lock.unlock()
+    }
 
     /// Open the device `entry` (see `OpenCLPlatforms.devices()`).
     /// `tune` says how convolutions choose among their algorithms; the choices are kept in
@@ -98,6 +142,7 @@ public final class OpenCLBackend: @unchecked Sendable {
             status = clEnqueueNDRangeKernel(context.queue, kernel.handle, cl_uint(global.count), nil, globalSize, nil, 0, nil, nil)
         }
         try OpenCLError.check(status, "clEnqueueNDRangeKernel(\(name))")
+        tally.kernelLaunches += 1  // under the lock taken above
     }
 
     /// A work-group size for reduction kernels: a power of two no larger than the device allows.
@@ -117,6 +162,7 @@ public final class OpenCLBackend: @unchecked Sendable {
                              c: Tensor, cOffset: Int = 0, ldc: Int, strideC: Int, batch: Int) throws {
         if m == 0 || n == 0 || batch == 0 { return }
         var queue: cl_command_queue? = context.queue
+        record { $0.clblastCalls += 1 }
         if batch == 1 {
             let status = CLBlastSgemm(CLBlastLayoutRowMajor, transposeA ? CLBlastTransposeYes : CLBlastTransposeNo,
                                       transposeB ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha,
@@ -179,6 +225,7 @@ extension OpenCLBackend {
         try OpenCLError.check(
             clEnqueueWriteBuffer(context.queue, OpaquePointer(buffer.handle), cl_bool(CL_TRUE), offset, bytes, source, 0, nil, nil),
             "clEnqueueWriteBuffer(\(bytes) bytes)")
+        record { $0.writes += 1; $0.writeBytes += bytes }
     }
 
     public func read(from buffer: RawBuffer, offset: Int, bytes: Int, into destination: UnsafeMutableRawPointer) throws {
@@ -186,6 +233,7 @@ extension OpenCLBackend {
         try OpenCLError.check(
             clEnqueueReadBuffer(context.queue, OpaquePointer(buffer.handle), cl_bool(CL_TRUE), offset, bytes, destination, 0, nil, nil),
             "clEnqueueReadBuffer(\(bytes) bytes)")
+        record { $0.reads += 1; $0.readBytes += bytes }
     }
 
     public func synchronize() throws {

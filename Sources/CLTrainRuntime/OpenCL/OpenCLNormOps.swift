@@ -8,17 +8,6 @@ extension OpenCLBackend {
         return (t.shape[0], t.shape[1], t.shape.dropFirst(2).reduce(1, *))
     }
 
-    /// Per-channel mean and 1/sqrt(biased var + eps) of `input`, and the running-statistics
-    /// update; one work-group per channel.
-    func batchNormForwardStatistics(input: Tensor, saveMean: Tensor, saveInvStd: Tensor, runningMean: Tensor, runningVar: Tensor,
-                                    momentum: Float, epsilon: Float) throws {
-        let (n, c, p) = Self.channelLayout(input)
-        let group = reductionGroupSize
-        try launch(.norm, "batch_norm_forward_statistics", global: [c * group], local: [group],
-                   Self.args(Self.strided(input), [.tensor(saveMean), .tensor(saveInvStd), .tensor(runningMean), .tensor(runningVar),
-                                          .int(n), .int(c), .int(p), .float(momentum), .float(epsilon), .localFloats(group)]))
-    }
-
     public func batchNormStatistics(input: Tensor, mean: Tensor, invStd: Tensor, unbiasedVariance: Tensor, epsilon: Float) throws {
         let (n, c, p) = Self.channelLayout(input)
         precondition(n * p > 1, "batch norm statistics need more than one value per channel, input \(input.shape)")
@@ -36,13 +25,17 @@ extension OpenCLBackend {
                            Self.args(Self.strided(input), Self.strided(output), [.tensor(mean), .tensor(invStd), .tensor(weight), .tensor(bias), .int(n), .int(c), .int(p), .int(relu ? 1 : 0)]))
     }
 
+    /// One work-group per channel: the statistics, the running update, then the channel normalised.
     public func batchNormForwardTraining(input: Tensor, output: Tensor, weight: Tensor, bias: Tensor,
                                          runningMean: Tensor, runningVar: Tensor, saveMean: Tensor, saveInvStd: Tensor,
                                          momentum: Float, epsilon: Float, relu: Bool) throws {
         precondition(input.shape == output.shape, "batch norm of \(input.shape) into \(output.shape)")
-        try batchNormForwardStatistics(input: input, saveMean: saveMean, saveInvStd: saveInvStd, runningMean: runningMean,
-                                runningVar: runningVar, momentum: momentum, epsilon: epsilon)
-        try batchNormApply(input: input, output: output, mean: saveMean, invStd: saveInvStd, weight: weight, bias: bias, relu: relu)
+        let (n, c, p) = Self.channelLayout(input)
+        let group = reductionGroupSize
+        try launch(.norm, "batch_norm_forward_training", global: [c * group], local: [group],
+                   Self.args(Self.strided(input), Self.strided(output),
+                             [.tensor(weight), .tensor(bias), .tensor(saveMean), .tensor(saveInvStd), .tensor(runningMean), .tensor(runningVar),
+                              .int(n), .int(c), .int(p), .float(momentum), .float(epsilon), .int(relu ? 1 : 0), .localFloats(group)]))
     }
 
     public func batchNormForwardInference(input: Tensor, output: Tensor, weight: Tensor, bias: Tensor,
@@ -64,30 +57,8 @@ extension OpenCLBackend {
         }
     }
 
-    /// Per channel: Σdy and Σdy·xhat into `sums` ([2C]); `gradBias += Σdy`, `gradWeight += Σdy·xhat`.
-    func batchNormBackwardReduce(input: Tensor, gradOutput: Tensor, relu: ReLUMask?, weight: Tensor, saveMean: Tensor, saveInvStd: Tensor,
-                                 gradWeight: Tensor, gradBias: Tensor, sums: Tensor) throws {
-        let (n, c, p) = Self.channelLayout(input)
-        let group = reductionGroupSize
-        let mask = Self.maskArguments(relu, placeholder: gradOutput)
-        try launch(.norm, "batch_norm_backward_reduce", global: [c * group], local: [group],
-                   Self.args(Self.strided(input), Self.strided(gradOutput), mask.output,
-                             [.int(mask.mode), .tensor(weight), .tensor(mask.bias), .tensor(saveMean), .tensor(saveInvStd),
-                              .tensor(gradWeight), .tensor(gradBias), .tensor(sums), .int(n), .int(c), .int(p), .localFloats(group)]))
-    }
-
-    /// `gradInput (+)= weight * invStd / M * (M * dy - Σdy - xhat * Σdy·xhat)`, element-wise.
-    func batchNormBackwardInput(input: Tensor, gradOutput: Tensor, relu: ReLUMask?, gradInput: Tensor, saveMean: Tensor,
-                                saveInvStd: Tensor, weight: Tensor, sums: Tensor, accumulate: Bool) throws {
-        let (n, c, p) = Self.channelLayout(input)
-        let mask = Self.maskArguments(relu, placeholder: gradOutput)
-        try launchElements(.norm, "batch_norm_backward_input", count: n * c * p,
-                           Self.args(Self.strided(input), Self.strided(gradOutput), mask.output,
-                                     [.int(mask.mode), .tensor(mask.bias)], Self.strided(gradInput),
-                                     [.tensor(saveMean), .tensor(saveInvStd), .tensor(weight), .tensor(sums),
-                                      .int(n), .int(c), .int(p), .int(accumulate ? 1 : 0)]))
-    }
-
+    /// One work-group per channel: Σdy and Σdy·xhat (`gradBias += Σdy`, `gradWeight += Σdy·xhat`),
+    /// then `gradInput (+)= weight * invStd / M * (M * dy - Σdy - xhat * Σdy·xhat)` for the channel.
     public func batchNormBackward(input: Tensor, gradOutput: Tensor, gradInput: Tensor, weight: Tensor,
                                   saveMean: Tensor, saveInvStd: Tensor, gradWeight: Tensor, gradBias: Tensor, relu: ReLUMask?,
                                   accumulate: Bool) throws {
@@ -97,10 +68,13 @@ extension OpenCLBackend {
         case .input(let bias): precondition(bias.count == input.shape[1], "batch norm backward: bias of \(bias.count) channels")
         case nil: break
         }
-        let sums = try input.device.makeTensor([2 * input.shape[1]])
-        try batchNormBackwardReduce(input: input, gradOutput: gradOutput, relu: relu, weight: weight, saveMean: saveMean,
-                                    saveInvStd: saveInvStd, gradWeight: gradWeight, gradBias: gradBias, sums: sums)
-        try batchNormBackwardInput(input: input, gradOutput: gradOutput, relu: relu, gradInput: gradInput, saveMean: saveMean,
-                                   saveInvStd: saveInvStd, weight: weight, sums: sums, accumulate: accumulate)
+        let (n, c, p) = Self.channelLayout(input)
+        let group = reductionGroupSize
+        let mask = Self.maskArguments(relu, placeholder: gradOutput)
+        try launch(.norm, "batch_norm_backward", global: [c * group], local: [group],
+                   Self.args(Self.strided(input), Self.strided(gradOutput), mask.output,
+                             [.int(mask.mode), .tensor(mask.bias)], Self.strided(gradInput),
+                             [.tensor(weight), .tensor(saveMean), .tensor(saveInvStd), .tensor(gradWeight), .tensor(gradBias),
+                              .int(n), .int(c), .int(p), .int(accumulate ? 1 : 0), .localFloats(group)]))
     }
 }
