@@ -18,7 +18,6 @@ work=${WORK:-$(mktemp -d)}
 echo "work folder: $work; batch $batch, $steps timed steps, $rounds rounds, device $device"
 
 median() { sort -g | awk '{v[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
-field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(d$1)"; }
 
 for model in "${models[@]}"; do
     for build in base new; do mkdir -p "$work/$build-cache"; done
@@ -49,9 +48,10 @@ while i < len(text):
     if not text_i: break
     obj, n = dec.raw_decode(text_i); rows.append(obj); i = len(text) - len(text_i) + n
 ips = sorted(r['imagesPerSecond'] for r in rows)
-launches = [r.get('launchesPerStep') for r in rows if r.get('launchesPerStep') is not None]
+work = [r['openCLPerStep'] for r in rows if r.get('openCLPerStep')]
+launches = [w['kernelLaunches'] + w['clblastCalls'] for w in work]
 print('$model $build', 'img/s', ips[len(ips)//2], 'runs', [round(v, 2) for v in ips],
-      'launches/step', (sorted(launches)[len(launches)//2] if launches else '-'))
+      'launches/step (kernels + CLBlast calls)', (sorted(launches)[len(launches)//2] if launches else '-'))
 " | tee -a "$work/summary.txt"
     done
 done
