@@ -54,23 +54,11 @@ public enum TrainBenchmark {
     /// timed ones, on `plain` seen through a `ProfiledBackend`.
     public static func run(model name: String, batchSize: Int, steps: Int, size: Int, channels: Int, classes: Int,
                            on plain: Device) throws -> Report {
-        guard let entry = ModelCatalog.entry(named: name) else {
-            throw UsageError("unknown model '\(name)': see `cltrain models` for the list")
-        }
         let profiled = ProfiledBackend(plain.backend)
         let device = Device(backend: profiled)
         let peak = try KernelBenchmark(minimumSeconds: 0.5).sgemmGflops(on: plain)
-        let network = try entry.make(inputChannels: channels, classes: classes, device: device, seed: 0)
-        var random = SeededRandom(seed: 1)
-        // Allocate on the device first: a batch too large fails here, with a clear error.
-        let input = try device.makeTensor([batchSize, channels, size, size])
-        try device.write(random.uniforms(input.count), to: input)
-        let labels = try device.tensor((0..<batchSize).map { Float($0 % classes) }, shape: [batchSize])
-        // The training recipe's optimizer (SGD, Nesterov) at a rate that keeps random data finite.
-        var recipe = TrainingOptions()
-        recipe.learningRate = 0.01
-        let trainingStep = try TrainingStep(model: network, options: recipe)
-        func step() throws { try trainingStep(input, labels: labels) }
+        let step = try SyntheticTrainingStep(model: name, batchSize: batchSize, channels: channels, height: size, width: size,
+                                             classes: classes, device: device)
         let residentBefore = ResidentMemory.startPeakWindow()
         try step()
         let firstStepResident = ResidentMemory.peakGrowth(since: residentBefore)
@@ -95,6 +83,6 @@ public enum TrainBenchmark {
             secondsByFamily: Dictionary(uniqueKeysWithValues: profiled.secondsByFamily.map { ($0.key.rawValue, $0.value / Double(steps)) }),
             peakBytes: stats.peakLiveBytes, firstStepResidentBytes: firstStepResident,
             allocationsPerStepAfterFirst: Double(stats.deviceAllocations - allocationsAfterFirst) / Double(steps + 1),
-            parameters: network.parameterCount, openCLPerStep: work)
+            parameters: step.model.parameterCount, openCLPerStep: work)
     }
 }

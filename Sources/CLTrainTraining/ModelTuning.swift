@@ -32,24 +32,11 @@ public enum ModelTuning {
     /// once per tuner, so a second call on the same device reports the same choices without timing.
     public static func run(model name: String, batchSize: Int, channels: Int, height: Int, width: Int, classes: Int,
                            on device: Device) throws -> Report {
-        guard let entry = ModelCatalog.entry(named: name) else {
-            throw UsageError("unknown model '\(name)': see `cltrain models` for the list")
-        }
-        guard batchSize > 0, channels > 0, height > 0, width > 0, classes > 1 else {
-            throw UsageError("batch size, channels and input size must be at least 1, classes at least 2")
-        }
         let start = Date()
-        let network = try entry.make(inputChannels: channels, classes: classes, device: device, seed: 0)
-        var random = SeededRandom(seed: 1)
-        let input = try device.makeTensor([batchSize, channels, height, width])
-        try device.write(random.uniforms(input.count), to: input)
-        let labels = try device.tensor((0..<batchSize).map { Float($0 % classes) }, shape: [batchSize])
-        // The recipe's step, at a rate that keeps random data finite (as `cltrain bench train`).
-        var recipe = TrainingOptions()
-        recipe.learningRate = 0.01
-        let step = try TrainingStep(model: network, options: recipe)
+        let step = try SyntheticTrainingStep(model: name, batchSize: batchSize, channels: channels, height: height, width: width,
+                                             classes: classes, device: device)
         let met = try device.backend.tuner.problems {
-            try step(input, labels: labels)
+            try step()
             try device.backend.synchronize()
         }
         // Every problem this step met, whether it was decided now or earlier on this tuner.

@@ -1,4 +1,5 @@
 import CLTrainNN
+import CLTrainRandom
 import CLTrainRuntime
 
 /// One optimizer step: the model's forward in training mode, the loss, the backward pass and the
@@ -73,4 +74,37 @@ extension TrainingOptions {
             return try Adam(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay, decoupled: true)
         }
     }
+}
+
+/// A catalogue model's training step on one seeded random batch of a run's shape: what
+/// `cltrain tune` and `cltrain bench train` run (the recipe's optimizer, at a rate that keeps
+/// random data finite), so both meet the shapes a run meets.
+public struct SyntheticTrainingStep {
+    public let model: Model
+    public let step: TrainingStep
+    public let input: Tensor
+    public let labels: Tensor
+
+    /// `name` (see `cltrain models`) on `batchSize` images of `channels` x `height` x `width` and
+    /// `classes` classes, on `device`; the input is allocated first, so a batch too large for the
+    /// device fails here with a clear error.
+    public init(model name: String, batchSize: Int, channels: Int, height: Int, width: Int, classes: Int, device: Device) throws {
+        guard let entry = ModelCatalog.entry(named: name) else {
+            throw UsageError("unknown model '\(name)': see `cltrain models` for the list")
+        }
+        guard batchSize > 0, channels > 0, height > 0, width > 0, classes > 1 else {
+            throw UsageError("batch size, channels and input size must be at least 1, classes at least 2")
+        }
+        var random = SeededRandom(seed: 1)
+        input = try device.makeTensor([batchSize, channels, height, width])
+        try device.write(random.uniforms(input.count), to: input)
+        labels = try device.tensor((0..<batchSize).map { Float($0 % classes) }, shape: [batchSize])
+        model = try entry.make(inputChannels: channels, classes: classes, device: device, seed: 0)
+        var recipe = TrainingOptions()
+        recipe.learningRate = 0.01
+        step = try TrainingStep(model: model, options: recipe)
+    }
+
+    /// One forward, loss, backward and update (enqueued; synchronise to wait for it).
+    public func callAsFunction() throws { try step(input, labels: labels) }
 }

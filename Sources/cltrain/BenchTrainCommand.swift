@@ -13,20 +13,10 @@ struct BenchTrain: ParsableCommand {
     @Option(name: .long, help: "Model name (see `cltrain models`).")
     var model = "densenet-bc-100"
 
-    @Option(name: .long, help: "Images per batch.")
-    var batchSize = 64
+    @OptionGroup var shape: StepShapeOptions
 
     @Option(name: .long, help: "Timed steps (after two warm-up steps).")
     var steps = 5
-
-    @Option(name: .long, help: "Input height and width.")
-    var size = 28
-
-    @Option(name: .long, help: "Input channels.")
-    var channels = 1
-
-    @Option(name: .long, help: "Classes.")
-    var classes = 10
 
     @OptionGroup var deviceOptions: DeviceOptions
 
@@ -34,21 +24,19 @@ struct BenchTrain: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard batchSize > 0, steps > 0, size >= 8, channels > 0, classes > 1 else {
-            throw ValidationError("--batch-size and --steps must be at least 1, --size at least 8, --classes at least 2")
-        }
+        guard steps > 0 else { throw ValidationError("--steps must be at least 1") }
         guard ModelCatalog.entry(named: model) != nil else { throw ValidationError("unknown model '\(model)': see `cltrain models`") }
     }
 
     func run() throws {
         try reportingErrors {
-            let report = try TrainBenchmark.run(model: model, batchSize: batchSize, steps: steps, size: size, channels: channels,
-                                                classes: classes, on: deviceOptions.open())
+            let report = try TrainBenchmark.run(model: model, batchSize: shape.batchSize, steps: steps, size: shape.size,
+                                                channels: shape.channels, classes: shape.classes, on: deviceOptions.open())
             if json {
                 try printJSON(report)
                 return
             }
-            print("\(model) on \(report.device), batch \(batchSize), \(steps) steps, \(report.parameters) parameters")
+            print("\(model) on \(report.device), batch \(shape.batchSize), \(steps) steps, \(report.parameters) parameters")
             print(String(format: "  %.1f img/s  %.1f ms/step  %.3f GFLOP/image  %.1f GFLOP/s  (%.0f%% of SGEMM %.1f GFLOP/s)",
                          report.imagesPerSecond, report.milliseconds, report.gflopPerImage, report.gflops, report.percentOfSgemm, report.sgemmGflops))
             let total = report.secondsByFamily.values.reduce(0, +)

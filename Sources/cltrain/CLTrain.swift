@@ -51,6 +51,28 @@ struct DeviceOptions: ParsableArguments {
     }
 }
 
+/// The shape of one synthetic training step (`bench train`, `tune`): as a run on Fashion-MNIST
+/// unless told otherwise.
+struct StepShapeOptions: ParsableArguments {
+    @Option(name: .long, help: "Images per batch (as the run's --batch-size).")
+    var batchSize = 64
+
+    @Option(name: .long, help: "Input height and width (as the run's images, or its --resize).")
+    var size = 28
+
+    @Option(name: .long, help: "Input channels.")
+    var channels = 1
+
+    @Option(name: .long, help: "Classes.")
+    var classes = 10
+
+    func validate() throws {
+        guard batchSize > 0, size >= 8, channels > 0, classes > 1 else {
+            throw ValidationError("--batch-size and --channels must be at least 1, --size at least 8, --classes at least 2")
+        }
+    }
+}
+
 /// Run `body`; report any error as one line on stderr (no stack trace) and exit non-zero.
 func reportingErrors(_ body: () throws -> Void) throws {
     do {

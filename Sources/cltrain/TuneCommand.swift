@@ -20,38 +20,22 @@ struct Tune: ParsableCommand {
     @Option(name: .long, help: "Model name (see `cltrain models`).")
     var model: String
 
-    @Option(name: .long, help: "Images per batch (as the run's --batch-size).")
-    var batchSize = TrainingOptions().batchSize
-
-    @Option(name: .long, help: "Input height and width (as the run's images, or its --resize).")
-    var size = 28
-
-    @Option(name: .long, help: "Input channels.")
-    var channels = 1
-
-    @Option(name: .long, help: "Classes.")
-    var classes = 10
+    @OptionGroup var shape: StepShapeOptions
 
     @OptionGroup var deviceOptions: DeviceOptions
 
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
-    func validate() throws {
-        guard batchSize > 0, size > 0, channels > 0, classes > 1 else {
-            throw ValidationError("--batch-size, --size and --channels must be at least 1, --classes at least 2")
-        }
-    }
-
     func run() throws {
         try reportingErrors {
-            let report = try ModelTuning.run(model: model, batchSize: batchSize, channels: channels, height: size, width: size,
-                                             classes: classes, on: deviceOptions.open())
+            let report = try ModelTuning.run(model: model, batchSize: shape.batchSize, channels: shape.channels, height: shape.size,
+                                             width: shape.size, classes: shape.classes, on: deviceOptions.open())
             if json {
                 try printJSON(report)
                 return
             }
-            print("\(model) on \(report.device), batch \(batchSize), input \(report.input.map(String.init).joined(separator: "x")), "
+            print("\(model) on \(report.device), batch \(shape.batchSize), input \(report.input.map(String.init).joined(separator: "x")), "
                   + "tune \(report.mode)")
             if report.mode == .off && deviceOptions.tune != .off {
                 print("\(report.device) has one algorithm per op (its tuner is off): nothing to tune")
