@@ -6,7 +6,9 @@
 #   1. facts: GPU, driver, the OpenCL ICD files and libnvidia-opencl.so found (or that none was),
 #      whether python3 imports torch; `cltrain devices`
 #   2. `bench kernels --check --device opencl` on an empty kernel cache (its "kernels ready in X s"
-#      is the first-start compile time), then a short bench on the filled cache (the cached start)
+#      is the first-start compile time; each convolution's GFLOP/s is against the FP32 peak printed
+#      in the facts), then a short bench on the filled cache (the cached start), then every
+#      convolution candidate checked against the CPU backend (`--all-candidates`)
 #   3. `cltrain tune` for densenet-bc-100 and drn-c-26 at batch 64 (noted, not failed, if this
 #      build has no tune command)
 #   4. `bench train --json` for densenet-bc-100 and drn-c-26 at batch 64, PyTorch on the same GPU
@@ -56,6 +58,7 @@ rm -rf "$bundle/kernel-cache"   # the first start compiles every kernel
 say "unpacked into $bundle ($(du -sh "$bundle" | cut -f1))"
 
 facts() {
+    echo "FP32 peak for the GFLOP/s columns: H200 SXM 67 TFLOP/s (NVIDIA's datasheet; TF32 off, no tensor cores)"
     echo "nvidia-smi:"; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 || echo "  (no nvidia-smi)"
     echo "ICD files in /etc/OpenCL/vendors:"
     for f in /etc/OpenCL/vendors/*.icd; do [ -e "$f" ] && echo "  $f: $(cat "$f")"; done
@@ -74,6 +77,8 @@ step "devices" 30 "$run" devices
 
 step "bench kernels --check, empty cache (first start)" 150 "$run" bench kernels --device opencl --check --seconds 0.1
 step "bench kernels, filled cache (cached start)" 40 "$run" bench kernels --device opencl --filter fill --seconds 0.1
+step "bench kernels --check --all-candidates (every configuration the tuner may pick, conv ops)" 90 \
+    "$run" bench kernels --device opencl --check --all-candidates --filter conv2d --batch-size 16 --seconds 0.02
 
 if "$run" tune --help > /dev/null 2>&1; then
     for model in densenet-bc-100 drn-c-26; do
