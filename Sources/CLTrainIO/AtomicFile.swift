@@ -27,23 +27,29 @@ public enum AtomicFile {
         let temporary = directory + "/." + destination.lastPathComponent + ".\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
 
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw WeightsFileError.writeFailed(file: path, reason: "creating a temporary file: \(errnoText())") }
+        guard fd >= 0 else { throw failure("creating a temporary file", errno, path) }
         var sink = Sink(fd: fd, path: path)
         var closed = false
         do {
             try body(&sink)
-            guard fsync(fd) == 0 else { throw WeightsFileError.writeFailed(file: path, reason: "fsync: \(errnoText())") }
+            guard fsync(fd) == 0 else { throw SystemCallFailed(stage: "fsync", code: errno) }
             closed = true
-            guard close(fd) == 0 else { throw WeightsFileError.writeFailed(file: path, reason: "close: \(errnoText())") }
-            guard rename(temporary, path) == 0 else {
-                throw WeightsFileError.writeFailed(file: path, reason: "renaming into place: \(errnoText())")
-            }
+            guard close(fd) == 0 else { throw SystemCallFailed(stage: "close", code: errno) }
+            guard rename(temporary, path) == 0 else { throw SystemCallFailed(stage: "renaming into place", code: errno) }
         } catch {
             if !closed { _ = close(fd) }
             _ = unlink(temporary)
+            // The free space is measured once the temporary file is gone: what a person can use.
+            if let failed = error as? SystemCallFailed { throw failure(failed.stage, failed.code, path) }
             throw error
         }
         try syncDirectory(directory, file: path)
+    }
+
+    /// A system call that failed while the temporary file exists.
+    struct SystemCallFailed: Error {
+        let stage: String
+        let code: Int32
     }
 
     /// Where `write(to:_:)` sends bytes.
@@ -64,7 +70,7 @@ public enum AtomicFile {
                 let written = Glibc_write(fd, next, remaining)
                 if written < 0 {
                     if errno == EINTR { continue }
-                    throw WeightsFileError.writeFailed(file: path, reason: "write: \(errnoText())")
+                    throw SystemCallFailed(stage: "write", code: errno)
                 }
                 next += written
                 remaining -= written
@@ -86,6 +92,14 @@ public enum AtomicFile {
 
 private func errnoText() -> String {
     String(cString: strerror(errno))
+}
+
+/// What the system said about `code`; when the disk is full or failing (ENOSPC, EDQUOT, EIO),
+/// with the free space on the disk of `path`, which is what a person needs to act.
+private func failure(_ stage: String, _ code: Int32, _ path: String) -> WeightsFileError {
+    var text = String(cString: strerror(code))
+    if code == ENOSPC || code == EDQUOT || code == EIO { text += ", \(FreeSpace.describe(at: path))" }
+    return .writeFailed(file: path, reason: "\(stage): \(text)")
 }
 
 @inline(__always)

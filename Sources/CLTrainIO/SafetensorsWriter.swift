@@ -12,9 +12,12 @@ public enum SafetensorsWriter {
     /// Writes the tensors (F32) and `int64Scalars` (I64, shape []) to `url` atomically and
     /// durably (see `AtomicFile`). Throws `WeightsFileError`; the tensors are checked before any
     /// file is created.
-    public static func write(tensors: [Tensor], int64Scalars: [Int64Scalar] = [], metadata: [String: String] = [:], to url: URL) throws {
+    /// With `checksum`, the metadata also holds `SafetensorsChecksum.key`: a CRC-32 of the
+    /// data section and the other metadata, which `SafetensorsChecksum.verify` checks.
+    public static func write(tensors: [Tensor], int64Scalars: [Int64Scalar] = [], metadata: [String: String] = [:], checksum: Bool = false,
+                             to url: URL) throws {
         let path = url.path
-        let plan = try Plan(tensors: tensors, int64Scalars: int64Scalars, metadata: metadata, file: path)
+        let plan = try Plan(tensors: tensors, int64Scalars: int64Scalars, metadata: metadata, checksum: checksum, file: path)
         try AtomicFile.write(to: url) { sink in
             try plan.emit { try sink.write($0) }
         }
@@ -22,7 +25,7 @@ public enum SafetensorsWriter {
 
     /// The file's bytes in memory.
     public static func encode(tensors: [Tensor], int64Scalars: [Int64Scalar] = [], metadata: [String: String] = [:]) throws -> Data {
-        let plan = try Plan(tensors: tensors, int64Scalars: int64Scalars, metadata: metadata, file: "<memory>")
+        let plan = try Plan(tensors: tensors, int64Scalars: int64Scalars, metadata: metadata, checksum: false, file: "<memory>")
         var data = Data(capacity: plan.totalSize)
         try plan.emit { data.append(contentsOf: $0) }
         return data
@@ -42,7 +45,7 @@ public enum SafetensorsWriter {
         let header: [UInt8]
         let totalSize: Int
 
-        init(tensors: [Tensor], int64Scalars: [Int64Scalar], metadata: [String: String], file: String) throws {
+        init(tensors: [Tensor], int64Scalars: [Int64Scalar], metadata: [String: String], checksum: Bool, file: String) throws {
             var seen = Set<String>()
             for scalar in int64Scalars {
                 guard !scalar.name.isEmpty, scalar.name != "__metadata__", seen.insert(scalar.name).inserted else {
@@ -74,6 +77,10 @@ public enum SafetensorsWriter {
                 Entry(name: scalar.name, dtype: "I64", shape: [], bytes: withUnsafeBytes(of: scalar.value.littleEndian) { Array($0) })
             }
             ordered = (floats + integers).sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+            var metadata = metadata
+            if checksum {
+                metadata[SafetensorsChecksum.key] = SafetensorsChecksum.value(dataSection: ordered.map(\.bytes), metadata: metadata)
+            }
 
             var json = "{"
             var members: [String] = []

@@ -19,9 +19,21 @@ public enum ModelWeights {
 
     /// Write the model's weights, running statistics and `num_batches_tracked` (and `extra`
     /// tensors, e.g. an optimizer's state in a checkpoint), atomically.
-    public static func save(_ model: Model, to url: URL, extra: [SafetensorsWriter.Tensor] = [], metadata: [String: String] = [:]) throws {
-        let counters = model.batchNorms.map { (name: join($0.name, "num_batches_tracked"), value: Int64($0.batchesTracked)) }
-        try SafetensorsWriter.write(tensors: try stateTensors(of: model) + extra, int64Scalars: counters, metadata: metadata, to: url)
+    /// With `checksum`, the file carries a `SafetensorsChecksum` (checkpoints do).
+    public static func save(_ model: Model, to url: URL, extra: [SafetensorsWriter.Tensor] = [], metadata: [String: String] = [:],
+                            checksum: Bool = false) throws {
+        try SafetensorsWriter.write(tensors: try stateTensors(of: model) + extra, int64Scalars: counters(of: model), metadata: metadata,
+                                    checksum: checksum, to: url)
+    }
+
+    /// The bytes `save` writes, in memory: a snapshot of the model as it is now, to write later
+    /// (or again, after a failed write) with `AtomicFile.write`.
+    public static func encode(_ model: Model, metadata: [String: String] = [:]) throws -> Data {
+        try SafetensorsWriter.encode(tensors: try stateTensors(of: model), int64Scalars: counters(of: model), metadata: metadata)
+    }
+
+    static func counters(of model: Model) -> [SafetensorsWriter.Int64Scalar] {
+        model.batchNorms.map { (name: join($0.name, "num_batches_tracked"), value: Int64($0.batchesTracked)) }
     }
 
     /// Load a weights file into `model` after checking every name and shape; returns the file's

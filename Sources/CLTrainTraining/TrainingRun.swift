@@ -31,6 +31,8 @@ public final class TrainingRun {
         /// invocation, not of the run, so it is never checkpointed and a resumed run takes the
         /// resuming command's.
         public var tune: TuneMode = .cached
+        /// What to do when a file the run keeps cannot be written (`--on-write-error`).
+        public var onWriteError: WriteErrorPolicy = .stop
 
         public init(options: TrainingOptions) { self.options = options }
     }
@@ -44,18 +46,31 @@ public final class TrainingRun {
     /// Stored in every weights file and checkpoint the run writes.
     public let metadata: RunMetadata
     let save: String?
+    /// The run's claim on its folder, held as long as the run lives.
+    public let folderLock: RunFolderLock
+    /// True when the run continues from a checkpoint.
+    public let resumed: Bool
+    let writes: RunFileWrites
 
     /// Prepare the run; every check that can fail before training happens here, in the order a
     /// user meets them (checkpoint, folders, data, device, weights, free space).
     public init(_ request: Request, logger: Logger) throws {
         var options = request.options
         var saved: Checkpoint.Saved?
+        if let resume = request.resume, !FileManager.default.fileExists(atPath: resume) {
+            throw UsageError("\(resume) holds no checkpoint (\(Checkpoint.fileName)): nothing to resume; start a run with --out")
+        }
+        // The folder is locked before anything in it is read or written.
+        let (outDirectory, folderLock) = try Self.prepareOutputDirectory(request.resume ?? request.out ?? Self.defaultOutPath(options))
+        if let holder = folderLock.tookOverFrom {
+            logger.notice("\(outDirectory.path) was locked by a run that is gone (\(holder)); taking it over")
+        }
         if let resume = request.resume {
             saved = try Checkpoint.read(from: URL(fileURLWithPath: resume, isDirectory: true))
+            if let fallback = saved!.fallback { logger.warning("\(fallback)") }
             options = saved!.options
             logger.info("resuming \(resume) at epoch \(saved!.trainer.epoch + 1), step \(saved!.trainer.step), with its original settings")
         }
-        let outDirectory = try Self.prepareOutputDirectory(request.resume ?? request.out ?? Self.defaultOutPath(options))
         if let save = request.save { try checkWritableFile(save) }
 
         let train = try DatasetLoader.load(kind: options.dataset, directory: options.dataDirectory, split: .train, limit: options.limit)
@@ -77,18 +92,19 @@ public final class TrainingRun {
             try ModelWeights.load(URL(fileURLWithPath: initialWeights), into: model)
         }
         logger.info("model: \(options.model), \(model.parameterCount) parameters; device: \(device.name)")
-        // Checkpoint (weights, BN statistics, one or two optimizer buffers per parameter) twice
-        // over while it is replaced, plus the weights file.
+        // Checkpoint (weights, BN statistics, one or two optimizer buffers per parameter) three
+        // times over while it is replaced (the previous, the current, the new), plus the weights file.
         let stateBytes = 4 * (model.parameterCount + model.buffers.reduce(0) { $0 + $1.value.count })
         // With --ema: one more copy in the checkpoint, and its weights file.
         let extraCopies = options.ema == nil ? 0 : 1
-        try Self.checkFreeSpace(at: outDirectory, needed: 2 * ((3 + extraCopies) * stateBytes) + (1 + extraCopies) * stateBytes + (1 << 20))
+        try Self.checkFreeSpace(at: outDirectory, needed: 3 * ((3 + extraCopies) * stateBytes) + (1 + extraCopies) * stateBytes + (1 << 20))
 
         let height = options.resize ?? train.height, width = options.resize ?? train.width
         metadata = RunMetadata(model: options.model, dataset: options.dataset.rawValue, inputChannels: train.channels,
                                classes: train.classes, height: height, width: width, normalization: normalization)
-        trainer = try Trainer(options: options, model: model, device: device, train: train, test: test,
+        let trainer = try Trainer(options: options, model: model, device: device, train: train, test: test,
                               normalization: normalization, logger: logger)
+        self.trainer = trainer
         logger.info("learning rate: \(trainer.learningRates)")
         if let saved { try Checkpoint.restore(saved, into: trainer) }
         trainer.checkpointEvery = request.checkpointEvery
@@ -97,6 +113,11 @@ public final class TrainingRun {
         self.device = device
         self.model = model
         self.save = request.save
+        self.folderLock = folderLock
+        self.resumed = saved != nil
+        writes = RunFileWrites(policy: request.onWriteError, logger: logger) {
+            RunWriteFailed(failure: $0, step: trainer.step, folder: outDirectory.path)
+        }
     }
 
     /// "densenet-bc-28 on fashion-mnist, cpu:..." for plots and logs.
@@ -120,25 +141,63 @@ public final class TrainingRun {
     }
 
     /// Train until the run is finished. `onEpochEnd` sees each epoch's metrics after its
-    /// checkpoint and before its weights are written. When `stopRequested` turns true the run
-    /// writes a checkpoint and throws `TrainingInterrupted`.
+    /// checkpoint and before its weights are written; `reportFiles` (re)writes the caller's files
+    /// from the run's state (metrics.csv, plot.svg) after each epoch's weights. When
+    /// `stopRequested` turns true the run writes a checkpoint and throws `TrainingInterrupted`.
+    /// A file that cannot be written (a full disk) stops the run with `RunWriteFailed`, or with
+    /// `--on-write-error continue` is written again at the next checkpoint; the callbacks' own
+    /// write failures (`FileWriteFailure`, e.g. TensorBoard's) are handled the same way.
     @discardableResult
     public func run(stopRequested: @escaping () -> Bool = { false }, onProgress: ((TrainingProgress) throws -> Void)? = nil,
+                    reportFiles: (() throws -> Void)? = nil,
                     onEpochEnd: ((EpochMetrics) throws -> Void)? = nil) throws -> [EpochMetrics] {
         trainer.stopRequested = stopRequested
-        trainer.onProgress = onProgress
-        trainer.onCheckpoint = { [unowned self] in try Checkpoint.write(trainer, to: outDirectory, metadata: metadata) }
-        trainer.onEpochEnd = { [unowned self] metrics in
-            try onEpochEnd?(metrics)
-            try ModelWeights.save(model, to: weightsURL, metadata: metadata.dictionary)
-            try trainer.ema?.withAveragedWeights { try ModelWeights.save(model, to: emaWeightsURL, metadata: metadata.dictionary) }
-            if options.keepBest, Self.lastEpochIsBest(trainer.metrics) {
-                try ModelWeights.save(model, to: bestWeightsURL, metadata: metadata.dictionary)
+        trainer.onProgress = onProgress.map { onProgress in { [unowned self] progress in try callerWrites { try onProgress(progress) } } }
+        trainer.onCheckpoint = { [unowned self] in
+            try writes.retryPending()
+            try writes.write(Checkpoint.url(in: outDirectory).path) { [unowned self] in
+                try Checkpoint.write(trainer, to: outDirectory, metadata: metadata)
             }
         }
+        trainer.onEpochEnd = { [unowned self] metrics in
+            try callerWrites { try onEpochEnd?(metrics) }
+            try writeEpochFiles(reportFiles)
+        }
+        // Resumed at the end of an epoch: that epoch's files are written again (the same bytes
+        // when they were written before), in case the run stopped because one could not be.
+        if resumed, trainer.position == 0, trainer.epoch > 0 { try writeEpochFiles(reportFiles) }
         try trainer.run()
-        if let save { try ModelWeights.save(model, to: URL(fileURLWithPath: save), metadata: metadata.dictionary) }
+        if let save {
+            let bytes = try ModelWeights.encode(model, metadata: metadata.dictionary)
+            try writes.write(save) { try AtomicFile.write(bytes, to: URL(fileURLWithPath: save)) }
+        }
+        try writes.finish()
         return trainer.metrics
+    }
+
+    /// The files of the epoch just ended: its weights (and EMA weights), best.safetensors when
+    /// it is the best so far, and the caller's report. The weights are snapshotted in memory, so
+    /// a write tried again later writes the epoch's weights, not those of a later step.
+    func writeEpochFiles(_ reportFiles: (() throws -> Void)?) throws {
+        let weights = try ModelWeights.encode(model, metadata: metadata.dictionary)
+        try writes.write(weightsURL.path) { [weightsURL] in try AtomicFile.write(weights, to: weightsURL) }
+        if let ema = trainer.ema {
+            let averaged = try ema.withAveragedWeights { try ModelWeights.encode(model, metadata: metadata.dictionary) }
+            try writes.write(emaWeightsURL.path) { [emaWeightsURL] in try AtomicFile.write(averaged, to: emaWeightsURL) }
+        }
+        if options.keepBest, Self.lastEpochIsBest(trainer.metrics) {
+            try writes.write(bestWeightsURL.path) { [bestWeightsURL] in try AtomicFile.write(weights, to: bestWeightsURL) }
+        }
+        if let reportFiles { try writes.write("the run's report (metrics.csv, plot.svg)", reportFiles) }
+    }
+
+    /// Run a caller's callback; a file it fails to write is handled by the run's policy.
+    func callerWrites(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let error as FileWriteFailure where error.failedWritePath != nil {
+            try writes.failed(error.failedWritePath!, error)
+        }
     }
 
     static func defaultOutPath(_ options: TrainingOptions) -> String {
@@ -147,20 +206,22 @@ public final class TrainingRun {
         return "runs/\(options.model)-\(options.dataset.rawValue)-\(formatter.string(from: Date()))"
     }
 
-    /// A folder that results go into: created if missing, and checked writable before any work.
-    static func prepareOutputDirectory(_ path: String) throws -> URL {
+    /// A folder that results go into: created if missing, locked for this run, and checked
+    /// writable before any work.
+    static func prepareOutputDirectory(_ path: String) throws -> (URL, RunFolderLock) {
         let url = URL(fileURLWithPath: path, isDirectory: true)
         do {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         } catch {
             throw UsageError("cannot create the output folder \(path) (a file is in its way, or no permission); choose another --out")
         }
+        let lock = try RunFolderLock(folder: url)
         let probe = url.appendingPathComponent(".cltrain-write-test-\(getpid())")
         guard FileManager.default.createFile(atPath: probe.path, contents: Data("ok".utf8)) else {
             throw UsageError("the output folder \(path) is not writable; choose another --out")
         }
         try? FileManager.default.removeItem(at: probe)
-        return url
+        return (url, lock)
     }
 
     /// Fail before training when the output folder's disk cannot hold what the run will write

@@ -106,6 +106,15 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Continue the run whose --out folder is DIR, with its original settings.")
     var resume: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "When a file of the run cannot be written (a full disk): stop (exit 74, keeping the last checkpoint to --resume from) "
+            + "or continue (warn, and write it again at the next checkpoint).", valueName: "stop|continue"),
+            transform: { text in
+        guard let policy = WriteErrorPolicy(rawValue: text.lowercased()) else { throw ValidationError("unknown --on-write-error '\(text)': use stop or continue") }
+        return policy
+    })
+    var onWriteError = WriteErrorPolicy.stop
+
     @Flag(name: .long, help: "Print only warnings, errors and how to resume a stopped run (no progress, no epoch lines).")
     var quiet = false
 
@@ -166,6 +175,7 @@ struct Train: ParsableCommand {
             request.save = save
             request.checkpointEvery = checkpointEvery
             request.tune = deviceOptions.tune
+            request.onWriteError = onWriteError
             let run = try TrainingRun(request, logger: makeLogger(format: logFormat, quiet: quiet))
             let reporter = RunReporter(directory: run.outDirectory, title: run.title)
             let events = try TensorBoardLog(directory: run.outDirectory, every: logEvery, resumedAfter: resume.map { _ in run.trainer.step })
@@ -176,12 +186,17 @@ struct Train: ParsableCommand {
                 try run.run(stopRequested: { stop.receivedSignal != nil }, onProgress: {
                     progress.update($0)
                     try events.record($0)
+                }, reportFiles: {
+                    try reporter.write(run.trainer.metrics, curve: run.trainer.state.lossCurve.points)
                 }) { metrics in
                     progress.finishLine()
                     if !quiet { print(RunReporter.line(metrics, epochs: run.options.epochs)) }
                     try events.record(metrics)
-                    try reporter.write(run.trainer.metrics, curve: run.trainer.state.lossCurve.points)
                 }
+            } catch let failed as RunWriteFailed {
+                progress.finishLine()
+                FileHandle.standardError.write(Data("error: \(oneLine(failed))\n".utf8))
+                throw ExitCode(74)  // EX_IOERR
             } catch is TrainingInterrupted {
                 progress.finishLine()
                 let folder = run.outDirectory.path
