@@ -63,6 +63,9 @@ public enum Checkpoint {
         guard FileManager.default.fileExists(atPath: current) else { return }
         let temporary = directory.appendingPathComponent(".\(previousFileName).\(getpid()).tmp").path
         _ = unlink(temporary)
+        // When the previous already is the current (a write of the new one failed), rename finds
+        // two links to one file and does nothing: the temporary link must still go.
+        defer { _ = unlink(temporary) }
         var moved = link(current, temporary) == 0 && rename(temporary, previous) == 0
         if !moved {
             _ = unlink(temporary)

@@ -31,7 +31,7 @@ final class RunFolderTests: XCTestCase {
 
     func testASecondRunIntoAFolderInUseRefusesNamingThePIDAndAKilledRunsLockIsTakenOver() throws {
         let out = directory.appendingPathComponent("run")
-        let first = try startRun(arguments(out: out, epochs: 40), out: out)
+        let first = try startRun(arguments(out: out, epochs: 6), out: out)
         let pid = first.process.processIdentifier
 
         for second in [arguments(out: out), ["train", "--resume", out.path]] {
@@ -48,7 +48,7 @@ final class RunFolderTests: XCTestCase {
 
         kill(pid, SIGKILL)
         _ = first.finish()
-        let resumed = try CLI.run(["train", "--resume", out.path, "--quiet"])
+        let resumed = try CLI.run(["train", "--resume", out.path, "--quiet"], timeout: 600)
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
     }
 
