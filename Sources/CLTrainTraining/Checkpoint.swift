@@ -60,7 +60,9 @@ public enum Checkpoint {
     /// is renamed; a resume in the moment before the new one is in place takes the previous).
     static func keepAsPrevious(in directory: URL) throws {
         let current = url(in: directory).path, previous = previousURL(in: directory).path
-        guard FileManager.default.fileExists(atPath: current) else { return }
+        var isDirectory: ObjCBool = false
+        // Only a file is kept (something else in the way makes the write itself fail, as before).
+        guard FileManager.default.fileExists(atPath: current, isDirectory: &isDirectory), !isDirectory.boolValue else { return }
         let temporary = directory.appendingPathComponent(".\(previousFileName).\(getpid()).tmp").path
         _ = unlink(temporary)
         // When the previous already is the current (a write of the new one failed), rename finds

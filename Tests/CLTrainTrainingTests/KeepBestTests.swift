@@ -52,8 +52,13 @@ final class KeepBestTests: XCTestCase {
 
         // Stopped in the third epoch, after the best one, and resumed.
         request.out = directory.appendingPathComponent("resumed").path
-        let first = try TrainingRun(request, logger: logger)
-        XCTAssertThrowsError(try first.run(stopRequested: { first.trainer.epoch >= 2 })) { XCTAssertTrue($0 is TrainingInterrupted, "\($0)") }
+        do {
+            // The first run ends (and lets go of its folder) before the second resumes it.
+            let first = try TrainingRun(request, logger: logger)
+            XCTAssertThrowsError(try first.run(stopRequested: { [unowned first] in first.trainer.epoch >= 2 })) {
+                XCTAssertTrue($0 is TrainingInterrupted, "\($0)")
+            }
+        }
         var resume = TrainingRun.Request(options: TrainingOptions())
         resume.resume = request.out
         let second = try TrainingRun(resume, logger: logger)
