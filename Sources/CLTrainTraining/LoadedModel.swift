@@ -22,6 +22,9 @@ public struct LoadedModel {
         let url = URL(fileURLWithPath: weights)
         let file = try SafetensorsFile.read(contentsOf: url)
         let stored = RunMetadata(file.metadata)
+        try entry.checkInputSize(height: stored?.height ?? imageSize, width: stored?.width ?? imageSize) {
+            "train the weights on images resized with --resize \($0) (cltrain keeps the size in the weights it writes)"
+        }
         let model = try entry.make(inputChannels: stored?.inputChannels ?? channels, classes: stored?.classes ?? classes,
                                    device: device, seed: 0)
         try ModelWeights.load(url, into: model)

@@ -45,6 +45,7 @@ public enum ModelExport {
         guard inputChannels > 0, height > 0, width > 0 else {
             throw UsageError("--channels and --size must be at least 1 (got \(inputChannels) and \(height))")
         }
+        try entry.checkInputSize(height: height, width: width) { "use --size \($0)" }
         let model = try entry.make(inputChannels: inputChannels, classes: stored?.classes ?? classes,
                                    device: Device(backend: CPUBackend()), seed: 0)
         try ModelWeights.load(file, into: model)

@@ -24,7 +24,10 @@ public enum LearningRateSchedule: String, CaseIterable, Sendable, Codable {
 /// - constant: the base rate after the warm-up.
 ///
 /// The run's length is epochs x batches per epoch. `--steps N` stops a run early without bending
-/// the curve: its N steps have the rates of the first N steps of the whole run. A position of E
+/// the curve: its N steps have the rates of the first N steps of the whole run. A finished run
+/// extended by `--resume DIR --epochs N` keeps its curve too: past the curve's end every step
+/// takes its last rate (step and multistep: after the last decay; cosine: the floor; constant:
+/// the base rate). A position of E
 /// epochs (a milestone, the warm-up's end) is step ceil(E x batches per epoch), the first step at
 /// or after it.
 public struct LearningRateCurve: Equatable, Sendable {
@@ -53,9 +56,11 @@ public struct LearningRateCurve: Equatable, Sendable {
         self.minimum = minimum
     }
 
-    /// The curve of a run with these options and `stepsPerEpoch` batches in each epoch.
+    /// The curve of a run with these options and `stepsPerEpoch` batches in each epoch. A run
+    /// extended past its planned epochs keeps the curve of those (`scheduleEpochs`); its added
+    /// steps take the rate the curve ends with.
     public init(options o: TrainingOptions, stepsPerEpoch: Int) {
-        let total = o.epochs * stepsPerEpoch
+        let total = (o.scheduleEpochs ?? o.epochs) * stepsPerEpoch
         var milestones: [Int] = []
         switch o.schedule {
         case .step: milestones = [(total + 1) / 2, (3 * total + 3) / 4]  // ceil(T/2), ceil(3T/4), in integers

@@ -56,12 +56,34 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var ema: Float?
     /// The training loss's label smoothing ε (`F.cross_entropy(label_smoothing=ε)`); 0: none.
     public var labelSmoothing: Float = 0
+    /// The epochs the learning-rate schedule spans when the run was extended past them
+    /// (`--resume DIR --epochs N`): the schedule keeps the length it was planned with, and the
+    /// added epochs continue at its last rate. nil: `epochs`.
+    public var scheduleEpochs: Int?
+
+    // What the run writes besides its folder's files. None changes the run's arithmetic; each is
+    // kept in the checkpoint so that every resume honours it, and a resume may change it.
+
+    /// Also write the final weights to this file (`--save`; an absolute path, so that a resume
+    /// from another folder writes the same file).
+    public var save: String?
+    /// Also write a checkpoint every N steps (`--checkpoint-every`).
+    public var checkpointEvery: Int?
+    /// Log the training loss and accuracy to TensorBoard every N steps (`--log-every`; nil: the
+    /// log's default).
+    public var logEvery: Int?
+
+    /// More epochs than any run needs; the cap keeps a run's step count (epochs x batches) far
+    /// from overflowing.
+    public static let maximumEpochs = 1_000_000
 
     public init() {}
 
     /// Check the values a user can get wrong; each error is one line saying what to do.
     public func validate() throws {
-        guard epochs > 0 else { throw UsageError("--epochs must be at least 1 (got \(epochs))") }
+        guard epochs > 0, epochs <= Self.maximumEpochs else {
+            throw UsageError("--epochs must be between 1 and \(Self.maximumEpochs) (got \(epochs))")
+        }
         guard batchSize > 0 else { throw UsageError("--batch-size must be at least 1 (got \(batchSize))") }
         guard learningRate.isFinite, learningRate > 0 else { throw UsageError("--lr must be a positive number (got \(learningRate))") }
         guard momentum.isFinite, momentum >= 0, momentum < 1 else { throw UsageError("--momentum must be in [0, 1) (got \(momentum))") }
@@ -74,6 +96,8 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         if let gradientClip, !(gradientClip.isFinite && gradientClip > 0) {
             throw UsageError("--grad-clip must be a positive number, the largest gradient norm (got \(gradientClip))")
         }
+        if let checkpointEvery, checkpointEvery <= 0 { throw UsageError("--checkpoint-every must be at least 1 (got \(checkpointEvery))") }
+        if let logEvery, logEvery <= 0 { throw UsageError("--log-every must be at least 1 (got \(logEvery))") }
         if let ema, !(ema > 0 && ema < 1) { throw UsageError("--ema must be a decay in (0, 1), e.g. 0.9998 (got \(ema))") }
         guard labelSmoothing >= 0, labelSmoothing < 1 else { throw UsageError("--label-smoothing must be in [0, 1), e.g. 0.1 (got \(labelSmoothing))") }
         if (mean == nil) != (std == nil) { throw UsageError("--mean and --std go together: give both, one value per channel") }
@@ -143,6 +167,10 @@ extension TrainingOptions {
         gradientClip = try c.decodeIfPresent(Float.self, forKey: .gradientClip)
         ema = try c.decodeIfPresent(Float.self, forKey: .ema)
         labelSmoothing = try c.decodeIfPresent(Float.self, forKey: .labelSmoothing) ?? labelSmoothing
+        scheduleEpochs = try c.decodeIfPresent(Int.self, forKey: .scheduleEpochs)
+        save = try c.decodeIfPresent(String.self, forKey: .save)
+        checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery)
+        logEvery = try c.decodeIfPresent(Int.self, forKey: .logEvery)
     }
 }
 

@@ -10,23 +10,25 @@ import Logging
 /// the files a run keeps up to date (a checkpoint after every epoch and every `checkpointEvery`
 /// steps, `weights.safetensors` after every epoch (and `weights-ema.safetensors` with `--ema`),
 /// `best.safetensors` with `--keep-best`, the
-/// `save` file at the end). What a person
+/// `save` file at the end). A resumed run keeps all of it: the settings and outputs live in its
+/// checkpoint. What a person
 /// sees (progress, epoch lines, plots) is the caller's: it gets each step's progress and each
 /// epoch's metrics.
 public final class TrainingRun {
     /// What the user asked for.
     public struct Request {
+        /// A new run's settings (ignored when resuming: see `changes`).
         public var options: TrainingOptions
         /// Folder for the run's files (nil: `runs/MODEL-DATASET-TIME`).
         public var out: String?
-        /// Continue the run whose folder is this, with its original settings (`options` is ignored).
+        /// Continue the run whose folder is this, with its original settings and outputs.
         public var resume: String?
+        /// When resuming: the settings this invocation gives, applied over the checkpoint's. Those
+        /// that would change the run are refused by name; the device, the outputs and more epochs
+        /// (extending the run) are taken (`TrainingOptions.resumed`).
+        public var changes: (inout TrainingOptions) -> Void = { _ in }
         /// Start from the weights in this safetensors file (a new run only).
         public var initialWeights: String?
-        /// Also write the final weights here.
-        public var save: String?
-        /// Also write a checkpoint every N steps.
-        public var checkpointEvery: Int?
         /// How the device's convolutions choose their algorithms (`--tune`): a setting of this
         /// invocation, not of the run, so it is never checkpointed and a resumed run takes the
         /// resuming command's.
@@ -45,7 +47,6 @@ public final class TrainingRun {
     public let trainer: Trainer
     /// Stored in every weights file and checkpoint the run writes.
     public let metadata: RunMetadata
-    let save: String?
     /// The run's claim on its folder, held as long as the run lives.
     public let folderLock: RunFolderLock
     /// True when the run continues from a checkpoint.
@@ -66,12 +67,17 @@ public final class TrainingRun {
             logger.notice("\(outDirectory.path) was locked by a run that is gone (\(holder)); taking it over")
         }
         if let resume = request.resume {
-            saved = try Checkpoint.read(from: URL(fileURLWithPath: resume, isDirectory: true))
-            if let fallback = saved!.fallback { logger.warning("\(fallback)") }
-            options = saved!.options
-            logger.info("resuming \(resume) at epoch \(saved!.trainer.epoch + 1), step \(saved!.trainer.step), with its original settings")
+            try Self.checkResumeRequest(request, folder: resume)
+            let checkpoint = try Checkpoint.read(from: URL(fileURLWithPath: resume, isDirectory: true))
+            if let fallback = checkpoint.fallback { logger.warning("\(fallback)") }
+            options = try TrainingOptions.resumed(checkpoint.options, changes: request.changes, state: checkpoint.trainer, folder: resume)
+            try options.validate()
+            saved = checkpoint
+            let extended = options.epochs > checkpoint.options.epochs ? ", extended to \(options.epochs) epochs" : ""
+            logger.info("resuming \(resume) at epoch \(checkpoint.trainer.epoch + 1), step \(checkpoint.trainer.step), with its original settings\(extended)")
         }
-        if let save = request.save { try checkWritableFile(save) }
+        options.save = options.save.map { URL(fileURLWithPath: $0).path }
+        if let save = options.save { try checkWritableFile(save) }
 
         let train = try DatasetLoader.load(kind: options.dataset, directory: options.dataDirectory, split: .train, limit: options.limit)
         let test = try DatasetLoader.load(kind: options.dataset, directory: options.dataDirectory, split: .test)
@@ -82,10 +88,13 @@ public final class TrainingRun {
         logger.info("data: \(options.dataset.rawValue), \(train.count) training and \(test.count) test images of \(train.channels)x\(train.height)x\(train.width), \(train.classes) classes")
         logger.info("normalisation: mean \(normalization.mean) std \(normalization.std)")
 
-        let device = try Device.open(options.device, tune: request.tune)
         guard let entry = ModelCatalog.entry(named: options.model) else {
             throw UsageError("unknown model '\(options.model)': see `cltrain models` for the list")
         }
+        try entry.checkInputSize(height: options.resize ?? train.height, width: options.resize ?? train.width) {
+            "\(options.resize == nil ? "add" : "use") --resize \($0) (or choose a model for small images: see `cltrain models`)"
+        }
+        let device = try Device.open(options.device, tune: request.tune)
         let model = try entry.make(inputChannels: train.channels, classes: train.classes, device: device, seed: options.seed,
                                    dropout: options.dropout)
         if let initialWeights = request.initialWeights, saved == nil {
@@ -105,14 +114,21 @@ public final class TrainingRun {
         let trainer = try Trainer(options: options, model: model, device: device, train: train, test: test,
                               normalization: normalization, logger: logger)
         self.trainer = trainer
-        logger.info("learning rate: \(trainer.learningRates)")
+        let rates = trainer.learningRates
+        let added = options.scheduleEpochs.map { ", then \(Float(rates.rate(atStep: rates.totalSteps))) in the epochs added after its \($0)" } ?? ""
+        logger.info("learning rate: \(rates)\(added)")
         if let saved { try Checkpoint.restore(saved, into: trainer) }
-        trainer.checkpointEvery = request.checkpointEvery
+        if saved != nil, trainer.isFinished {
+            let step = trainer.step
+            let byItsSteps = options.steps.map { step >= $0 } ?? false
+            let extend = byItsSteps ? "" : "; --epochs N with N above \(options.epochs) continues it"
+            logger.warning("the run in \(outDirectory.path) is finished: nothing to train\(extend)")
+        }
+        trainer.checkpointEvery = options.checkpointEvery
         self.options = options
         self.outDirectory = outDirectory
         self.device = device
         self.model = model
-        self.save = request.save
         self.folderLock = folderLock
         self.resumed = saved != nil
         writes = RunFileWrites(policy: request.onWriteError, logger: logger) {
@@ -167,7 +183,7 @@ public final class TrainingRun {
         // when they were written before), in case the run stopped because one could not be.
         if resumed, trainer.position == 0, trainer.epoch > 0 { try writeEpochFiles(reportFiles) }
         try trainer.run()
-        if let save {
+        if let save = options.save {
             let bytes = try ModelWeights.encode(model, metadata: metadata.dictionary)
             try writes.write(save) { try AtomicFile.write(bytes, to: URL(fileURLWithPath: save)) }
         }
@@ -197,6 +213,16 @@ public final class TrainingRun {
             try body()
         } catch let error as FileWriteFailure where error.failedWritePath != nil {
             try writes.failed(error.failedWritePath!, error)
+        }
+    }
+
+    /// What a resume cannot take: a new run's starting weights, another folder.
+    static func checkResumeRequest(_ request: Request, folder: String) throws {
+        if request.initialWeights != nil {
+            throw UsageError("--init starts a new run, and --resume continues the run in \(folder) from its checkpoint: drop --init")
+        }
+        if let out = request.out, URL(fileURLWithPath: out).standardizedFileURL != URL(fileURLWithPath: folder).standardizedFileURL {
+            throw UsageError("--resume continues the run in its own folder \(folder): drop --out")
         }
     }
 

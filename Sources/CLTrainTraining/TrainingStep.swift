@@ -95,6 +95,7 @@ public struct SyntheticTrainingStep {
         guard batchSize > 0, channels > 0, height > 0, width > 0, classes > 1 else {
             throw UsageError("batch size, channels and input size must be at least 1, classes at least 2")
         }
+        try entry.checkInputSize(height: height, width: width) { "use --size \($0)" }
         var random = SeededRandom(seed: 1)
         input = try device.makeTensor([batchSize, channels, height, width])
         try device.write(random.uniforms(input.count), to: input)

@@ -35,9 +35,12 @@ struct CLTrain: ParsableCommand {
 
 /// `--device auto|cpu|opencl[:N]` and `--tune off|cached|full`, shared by every command that runs ops.
 struct DeviceOptions: ParsableArguments {
-    @Option(name: .long, help: "auto (an OpenCL GPU if any, else the CPU), cpu, opencl, or opencl:N (see `cltrain devices`).",
+    /// The device given (nil: none was, and `train --resume` keeps the run's).
+    @Option(name: .customLong("device"), help: "auto (an OpenCL GPU if any, else the CPU), cpu, opencl, or opencl:N (see `cltrain devices`) (default: auto).",
             transform: { try DeviceChoice(parsing: $0) })
-    var device: DeviceChoice = .auto
+    var deviceChoice: DeviceChoice?
+
+    var device: DeviceChoice { deviceChoice ?? .auto }
 
     @Option(name: .long, help: ArgumentHelp(
         "How OpenCL convolutions choose their algorithm: off (a fixed rule), cached (time a new shape once, keep the winner "

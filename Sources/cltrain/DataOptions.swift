@@ -5,14 +5,17 @@ import Foundation
 
 /// `--dataset`, `--data`, `--mean`, `--std`: shared by train, eval and predict.
 struct DataOptions: ParsableArguments {
-    @Option(name: .long, help: "fashion-mnist, mnist, cifar10 or cifar100.",
+    /// The data set given (nil: none was, and `train --resume` keeps the run's).
+    @Option(name: .customLong("dataset"), help: "fashion-mnist, mnist, cifar10 or cifar100 (default: fashion-mnist).",
             transform: { text in
                 guard let kind = DatasetKind(rawValue: text.lowercased()) else {
                     throw ValidationError("unknown dataset '\(text)': use fashion-mnist, mnist, cifar10 or cifar100")
                 }
                 return kind
             })
-    var dataset: DatasetKind = .fashionMNIST
+    var datasetChoice: DatasetKind?
+
+    var dataset: DatasetKind { datasetChoice ?? .fashionMNIST }
 
     @Option(name: .customLong("data"), help: "Folder of the data set files (default for fashion-mnist: /usr/share/datasets/fashion-mnist).")
     var dataDirectory: String?

@@ -75,6 +75,7 @@ struct Predict: ParsableCommand {
     func validate() throws {
         guard batchSize > 0 else { throw ValidationError("--batch-size must be at least 1 (got \(batchSize))") }
         guard mean.count == std.count else { throw ValidationError("--mean and --std need the same number of values (one per channel)") }
+        guard classes > 0 else { throw ValidationError("--classes must be at least 1 (got \(classes))") }
     }
 
     func run() throws {

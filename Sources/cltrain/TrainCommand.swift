@@ -10,57 +10,62 @@ struct Train: ParsableCommand {
         abstract: "Train a model (with no arguments: DenseNet-BC on Fashion-MNIST on the best device)."
     )
 
-    @Option(name: .long, help: "Model name (see `cltrain models`).")
-    var model = Train.defaults.model
+    // Every setting of the run is optional here: a flag left out takes `TrainingOptions`' default
+    // in a new run, and the checkpoint's value when resuming (`apply(to:)` sets only the flags
+    // given), so a resume can tell a flag typed from a default and refuse those that would
+    // change the run.
+
+    @Option(name: .long, help: "Model name (see `cltrain models`) (default: \(Train.defaults.model)).")
+    var model: String?
 
     @OptionGroup var data: DataOptions
 
-    @Option(name: .long, help: "Epochs to train.")
-    var epochs = Train.defaults.epochs
+    @Option(name: .long, help: "Epochs to train (default: \(Train.defaults.epochs)); with --resume, more than the run's extends it.")
+    var epochs: Int?
 
-    @Option(name: .long, help: "Images per batch.")
-    var batchSize = Train.defaults.batchSize
+    @Option(name: .long, help: "Images per batch (default: \(Train.defaults.batchSize)).")
+    var batchSize: Int?
 
-    @Option(name: .long, help: "Base learning rate.")
-    var lr = Train.defaults.learningRate
+    @Option(name: .long, help: "Base learning rate (default: \(Train.defaults.learningRate)).")
+    var lr: Float?
 
-    @Option(name: .long, help: "sgd, adam (L2 weight decay) or adamw (decoupled weight decay, as torch.optim.AdamW).", transform: { text in
+    @Option(name: .long, help: "sgd, adam (L2 weight decay) or adamw (decoupled weight decay, as torch.optim.AdamW) (default: \(Train.defaults.optimizer.rawValue)).", transform: { text in
         guard let kind = OptimizerKind(rawValue: text.lowercased()) else { throw ValidationError("unknown optimizer '\(text)': use sgd, adam or adamw") }
         return kind
     })
-    var optimizer = Train.defaults.optimizer
+    var optimizer: OptimizerKind?
 
-    @Option(name: .long, help: "SGD momentum.")
-    var momentum = Train.defaults.momentum
+    @Option(name: .long, help: "SGD momentum (default: \(Train.defaults.momentum)).")
+    var momentum: Float?
 
-    @Flag(name: .long, inversion: .prefixedNo, help: "Nesterov momentum.")
-    var nesterov = Train.defaults.nesterov
+    @Flag(name: .long, inversion: .prefixedNo, help: "Nesterov momentum (default: on).")
+    var nesterov: Bool?
 
-    @Option(name: .long, help: "Weight decay: L2 for sgd and adam, decoupled for adamw.")
-    var weightDecay = Train.defaults.weightDecay
+    @Option(name: .long, help: "Weight decay: L2 for sgd and adam, decoupled for adamw (default: \(Train.defaults.weightDecay)).")
+    var weightDecay: Float?
 
-    @Option(name: .long, help: "Learning-rate schedule, set every step: step (x0.1 at 50% and 75% of the steps), multistep (x0.1 at each of --milestones), cosine (to --min-lr) or constant.", transform: { text in
+    @Option(name: .long, help: "Learning-rate schedule, set every step: step (x0.1 at 50% and 75% of the steps), multistep (x0.1 at each of --milestones), cosine (to --min-lr) or constant (default: \(Train.defaults.schedule.rawValue)).", transform: { text in
         guard let schedule = LearningRateSchedule(rawValue: text.lowercased()) else {
             throw ValidationError("unknown schedule '\(text)': use step, multistep, cosine or constant")
         }
         return schedule
     })
-    var schedule = Train.defaults.schedule
+    var schedule: LearningRateSchedule?
 
-    @Option(name: .long, help: "Epochs (fractions allowed) of linear warm-up from 0.01 x --lr to --lr before the schedule.")
-    var warmupEpochs = Train.defaults.warmupEpochs
+    @Option(name: .long, help: "Epochs (fractions allowed) of linear warm-up from 0.01 x --lr to --lr before the schedule (default: 0).")
+    var warmupEpochs: Double?
 
-    @Option(name: .long, help: "The rate cosine ends at (PyTorch's eta_min).")
-    var minLr = Train.defaults.minLearningRate
+    @Option(name: .long, help: "The rate cosine ends at (PyTorch's eta_min) (default: 0).")
+    var minLr: Float?
 
     @Option(name: .long, parsing: .upToNextOption, help: "Epochs (fractions allowed) at which multistep multiplies the rate by 0.1.")
-    var milestones = Train.defaults.milestones
+    var milestones: [Double] = []
 
-    @Flag(name: .long, inversion: .prefixedNo, help: "Random crop after 4-pixel padding and horizontal flip.")
-    var augment = Train.defaults.augment
+    @Flag(name: .long, inversion: .prefixedNo, help: "Random crop after 4-pixel padding and horizontal flip (default: on).")
+    var augment: Bool?
 
-    @Flag(name: .long, inversion: .prefixedNo, help: "Shuffle the training set each epoch.")
-    var shuffle = Train.defaults.shuffle
+    @Flag(name: .long, inversion: .prefixedNo, help: "Shuffle the training set each epoch (default: on).")
+    var shuffle: Bool?
 
     @Option(name: .long, help: "Use only the first N training images.")
     var limit: Int?
@@ -71,8 +76,8 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Resize images to N x N.")
     var resize: Int?
 
-    @Option(name: .long, help: "Dropout rate after each dense layer (DenseNet only; 0 turns it off).")
-    var dropout = Train.defaults.dropout
+    @Option(name: .long, help: "Dropout rate after each dense layer (DenseNet only; 0, the default, turns it off).")
+    var dropout: Float?
 
     @Option(name: .long, help: "Clip the global L2 norm of the gradients to NORM before each update (torch.nn.utils.clip_grad_norm_).")
     var gradClip: Float?
@@ -80,14 +85,14 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Keep an exponential moving average of the weights with this decay (e.g. 0.9998): tested each epoch and saved as weights-ema.safetensors.")
     var ema: Float?
 
-    @Option(name: .long, help: "Label smoothing of the training loss, as F.cross_entropy(label_smoothing=E) (0 turns it off).")
-    var labelSmoothing = Train.defaults.labelSmoothing
+    @Option(name: .long, help: "Label smoothing of the training loss, as F.cross_entropy(label_smoothing=E) (0, the default, turns it off).")
+    var labelSmoothing: Float?
 
     @Flag(name: .long, help: "Also write best.safetensors in --out: the weights of the epoch with the best test accuracy so far.")
-    var keepBest = Train.defaults.keepBest
+    var keepBest = false
 
-    @Option(name: .long, help: "Seed of initialisation, shuffling and augmentation.")
-    var seed = Train.defaults.seed
+    @Option(name: .long, help: "Seed of initialisation, shuffling and augmentation (default: \(Train.defaults.seed)).")
+    var seed: UInt64?
 
     @OptionGroup var deviceOptions: DeviceOptions
 
@@ -103,7 +108,7 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Also write a checkpoint every N steps (one is always written at the end of each epoch).")
     var checkpointEvery: Int?
 
-    @Option(name: .long, help: "Continue the run whose --out folder is DIR, with its original settings.")
+    @Option(name: .long, help: "Continue the run whose --out folder is DIR with its original settings and outputs (--save, --checkpoint-every, ...); only the device, the outputs, --data and more --epochs may be given with it.")
     var resume: String?
 
     @Option(name: .long, help: ArgumentHelp(
@@ -121,48 +126,58 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "plain (lines to read) or json (one object per line, with time and level) for the run log on stderr.")
     var logFormat = LogFormat.plain
 
-    @Option(name: .long, help: "Log the training loss and accuracy to TensorBoard every N steps.")
-    var logEvery = TensorBoardLog.defaultEvery
+    @Option(name: .long, help: "Log the training loss and accuracy to TensorBoard every N steps (default: \(TensorBoardLog.defaultEvery)).")
+    var logEvery: Int?
 
     /// Every flag's default is `TrainingOptions`' own: one home for them.
     static let defaults = TrainingOptions()
 
+    /// Set the settings given on the command line, and only those, in `o`.
+    func apply(to o: inout TrainingOptions) {
+        if let model { o.model = model.lowercased() }
+        if let dataset = data.datasetChoice { o.dataset = dataset }
+        if let directory = data.dataDirectory { o.dataDirectory = directory }
+        if let epochs { o.epochs = epochs }
+        if let batchSize { o.batchSize = batchSize }
+        if let optimizer { o.optimizer = optimizer }
+        if let lr { o.learningRate = lr }
+        if let momentum { o.momentum = momentum }
+        if let nesterov { o.nesterov = nesterov }
+        if let weightDecay { o.weightDecay = weightDecay }
+        if let schedule { o.schedule = schedule }
+        if let warmupEpochs { o.warmupEpochs = warmupEpochs }
+        if let minLr { o.minLearningRate = minLr }
+        if !milestones.isEmpty { o.milestones = milestones }
+        if let augment { o.augment = augment }
+        if let shuffle { o.shuffle = shuffle }
+        if let limit { o.limit = limit }
+        if let steps { o.steps = steps }
+        if let resize { o.resize = resize }
+        if let dropout { o.dropout = dropout }
+        if keepBest { o.keepBest = true }
+        if let gradClip { o.gradientClip = gradClip }
+        if let ema { o.ema = ema }
+        if let labelSmoothing { o.labelSmoothing = labelSmoothing }
+        if let seed { o.seed = seed }
+        if let device = deviceOptions.deviceChoice { o.device = device }
+        if !data.mean.isEmpty { o.mean = data.mean }
+        if !data.std.isEmpty { o.std = data.std }
+        if let save { o.save = save }
+        if let checkpointEvery { o.checkpointEvery = checkpointEvery }
+        if let logEvery { o.logEvery = logEvery }
+    }
+
+    /// A new run's settings: the defaults with the flags given.
     func options() -> TrainingOptions {
         var o = TrainingOptions()
-        o.model = model.lowercased()
-        o.dataset = data.dataset
-        o.dataDirectory = data.dataDirectory
-        o.epochs = epochs
-        o.batchSize = batchSize
-        o.optimizer = optimizer
-        o.learningRate = lr
-        o.momentum = momentum
-        o.nesterov = nesterov
-        o.weightDecay = weightDecay
-        o.schedule = schedule
-        o.warmupEpochs = warmupEpochs
-        o.minLearningRate = minLr
-        o.milestones = milestones
-        o.augment = augment
-        o.shuffle = shuffle
-        o.limit = limit
-        o.steps = steps
-        o.resize = resize
-        o.dropout = dropout
-        o.keepBest = keepBest
-        o.gradientClip = gradClip
-        o.ema = ema
-        o.labelSmoothing = labelSmoothing
-        o.seed = seed
-        o.device = deviceOptions.device
-        o.mean = data.mean.isEmpty ? nil : data.mean
-        o.std = data.std.isEmpty ? nil : data.std
+        apply(to: &o)
         return o
     }
 
+    /// A new run's settings are checked here; a resumed run's once they are applied over its
+    /// checkpoint's (`TrainingRun`).
     func validate() throws {
-        if let checkpointEvery, checkpointEvery <= 0 { throw ValidationError("--checkpoint-every must be at least 1 (got \(checkpointEvery))") }
-        if logEvery <= 0 { throw ValidationError("--log-every must be at least 1 (got \(logEvery))") }
+        guard resume == nil else { return }
         do { try options().validate() } catch let error as UsageError { throw ValidationError(error.message) }
     }
 
@@ -171,14 +186,13 @@ struct Train: ParsableCommand {
             var request = TrainingRun.Request(options: options())
             request.out = out
             request.resume = resume
+            request.changes = apply(to:)
             request.initialWeights = initialWeights
-            request.save = save
-            request.checkpointEvery = checkpointEvery
             request.tune = deviceOptions.tune
             request.onWriteError = onWriteError
             let run = try TrainingRun(request, logger: makeLogger(format: logFormat, quiet: quiet))
             let reporter = RunReporter(directory: run.outDirectory, title: run.title)
-            let events = try TensorBoardLog(directory: run.outDirectory, every: logEvery, resumedAfter: resume.map { _ in run.trainer.step })
+            let events = try TensorBoardLog(directory: run.outDirectory, every: run.options.logEvery ?? TensorBoardLog.defaultEvery, resumedAfter: resume.map { _ in run.trainer.step })
             let progress = ProgressBarDisplay(enabled: !quiet)
             let stop = StopSignal()
             let start = Date()

@@ -149,6 +149,34 @@ final class BadInputTests: XCTestCase {
         try expectFailure(train(data, ["--schedule", "cosine", "--min-lr", "0.5"]), mentioning: ["--min-lr", "--lr"])
     }
 
+    // MARK: Models and their inputs
+
+    func testAModelThatCannotTakeTheImagesIsOneLineBeforeTraining() throws {
+        let data = try dataFolder("small-images")
+        let train = try expectFailure(["train", "--quiet", "--model", "densenet-121", "--data", data.path, "--device", "cpu",
+                                       "--save", sentinel.path, "--out", directory.appendingPathComponent("run").path],
+                                      mentioning: ["28x28", "densenet-121", "29x29", "add --resize 32"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory.appendingPathComponent("run/checkpoint.safetensors").path), train)
+        try expectFailure(["train", "--quiet", "--model", "densenet-121", "--resize", "16", "--data", data.path, "--device", "cpu",
+                           "--out", directory.appendingPathComponent("run").path], mentioning: ["16x16", "use --resize 32"])
+        for command in [["bench", "train", "--steps", "1"], ["tune"]] {
+            try expectFailure(command + ["--model", "densenet-121", "--size", "28", "--device", "cpu"], mentioning: ["28x28", "29x29", "use --size 32"])
+        }
+        // The shapes of a synthetic step and of predict's classes.
+        try expectFailure(["bench", "train", "--model", "densenet-bc-10-k4", "--size", "1", "--device", "cpu"], mentioning: ["--size at least 8"])
+        try expectFailure(["bench", "train", "--model", "densenet-bc-10-k4", "--classes", "1", "--device", "cpu"], mentioning: ["--classes at least 2"])
+        try expectFailure(["predict", "--model", "densenet-bc-10-k4", "--weights", sentinel.path, "--input", sentinel.path,
+                           "--output", directory.appendingPathComponent("p.csv").path, "--classes", "0"], mentioning: ["--classes must be at least 1"])
+    }
+
+    func testAResumeThatWouldChangeTheRunIsOneLine() throws {
+        _ = try validWeights()
+        let run = directory.appendingPathComponent("w").path
+        try expectFailure(["train", "--resume", run, "--lr", "0.5", "--seed", "2"], mentioning: ["--lr, --seed would change it", "drop them"])
+        try expectFailure(["train", "--resume", run, "--epochs", "2"], mentioning: ["--steps 1", "cannot extend"])
+        try expectFailure(["train", "--resume", run, "--init", sentinel.path], mentioning: ["drop --init"])
+    }
+
     // MARK: Weights
 
     /// Valid weights of densenet-bc-10-k4 for 28x28 one-channel images, written by cltrain.

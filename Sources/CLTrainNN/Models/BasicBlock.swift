@@ -13,10 +13,16 @@ final class BasicBlock {
     let residual: Bool
     let relu2 = ReLU()
 
+    /// The first convolution's geometry: the one that may change the size (see `sizeSteps`); the
+    /// 1x1 shortcut of the same stride gives the same size.
+    static func firstGeometry(stride: Int, dilation: Int) -> Conv2dGeometry {
+        Conv2dGeometry(kernel: 3, stride: stride, padding: dilation, dilation: dilation)
+    }
+
     init(_ builder: ModelBuilder, _ name: String, _ inChannels: Int, _ outChannels: Int, stride: Int = 1,
          dilation: (Int, Int) = (1, 1), residual: Bool = true, initialization: ConvInit) throws {
         conv1 = try Conv2d(builder, join(name, "conv1"), inChannels, outChannels,
-                           Conv2dGeometry(kernel: 3, stride: stride, padding: dilation.0, dilation: dilation.0),
+                           Self.firstGeometry(stride: stride, dilation: dilation.0),
                            initialization: initialization)
         bn1 = try BatchNorm2d(builder, join(name, "bn1"), outChannels)
         conv2 = try Conv2d(builder, join(name, "conv2"), outChannels, outChannels,

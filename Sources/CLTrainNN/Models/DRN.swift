@@ -62,6 +62,9 @@ public final class DRN: Model {
     public let buffers: [Buffer]
     public let batchNorms: [BatchNorm2d]
 
+    /// The 7x7 stem convolution (see `Configuration.sizeSteps`).
+    static let stemGeometry = Conv2dGeometry(kernel: 7, padding: 3)
+
     let stages: [Stage]
     let pool = GlobalAvgPool()
     let fc: Conv2d
@@ -103,12 +106,12 @@ public final class DRN: Model {
         switch configuration.architecture {
         case .c:
             stages.append(.convs([try ConvNormReLU(builder, convName: "conv1", normName: "bn1", inputChannels, ch[0],
-                                                   Conv2dGeometry(kernel: 7, padding: 3), initialization: .heFanOut)]))
+                                                   Self.stemGeometry, initialization: .heFanOut)]))
             stages.append(try blocks(1))
             stages.append(try blocks(2, stride: 2))
         case .d:
             stages.append(.convs([try ConvNormReLU(builder, convName: "layer0.0", normName: "layer0.1", inputChannels, ch[0],
-                                                   Conv2dGeometry(kernel: 7, padding: 3), initialization: .heFanOut)]))
+                                                   Self.stemGeometry, initialization: .heFanOut)]))
             stages.append(try convs("layer1", count: n[0], channels: ch[0]))
             stages.append(try convs("layer2", count: n[1], channels: ch[1], stride: 2))
         }

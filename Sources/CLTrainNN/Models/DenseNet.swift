@@ -63,7 +63,12 @@ public final class DenseNet: Model {
 
     let conv0: Conv2d
     let norm0: BatchNorm2d?
-    let pool0 = MaxPool2d(Pool2dGeometry(kernel: 3, stride: 2, padding: 1))
+    /// The stems' layers that set the size (see `Configuration.sizeSteps`).
+    static let smallStemGeometry = Conv2dGeometry(kernel: 3, padding: 1)
+    static let imagenetStemGeometry = Conv2dGeometry(kernel: 7, stride: 2, padding: 3)
+    static let stemPoolGeometry = Pool2dGeometry(kernel: 3, stride: 2, padding: 1)
+
+    let pool0 = MaxPool2d(DenseNet.stemPoolGeometry)
     let denseBlocks: [DenseBlock]
     let transitions: [Transition]
     let norm5: BatchNorm2d
@@ -79,10 +84,10 @@ public final class DenseNet: Model {
         var channels = configuration.initialFeatures
         switch configuration.stem {
         case .small:
-            conv0 = try Conv2d(builder, "features.conv0", inputChannels, channels, Conv2dGeometry(kernel: 3, padding: 1))
+            conv0 = try Conv2d(builder, "features.conv0", inputChannels, channels, Self.smallStemGeometry)
             norm0 = nil
         case .imagenet:
-            conv0 = try Conv2d(builder, "features.conv0", inputChannels, channels, Conv2dGeometry(kernel: 7, stride: 2, padding: 3))
+            conv0 = try Conv2d(builder, "features.conv0", inputChannels, channels, Self.imagenetStemGeometry)
             norm0 = try BatchNorm2d(builder, "features.norm0", channels)
         }
         var blocks: [DenseBlock] = []
@@ -287,7 +292,8 @@ final class DenseBlock {
 final class Transition {
     let norm: BatchNorm2d
     let conv: Conv2d
-    let pool = AvgPool2d(Pool2dGeometry(kernel: 2, stride: 2))
+    static let poolGeometry = Pool2dGeometry(kernel: 2, stride: 2)
+    let pool = AvgPool2d(Transition.poolGeometry)
 
     init(_ builder: ModelBuilder, _ name: String, _ inputChannels: Int, _ outputChannels: Int) throws {
         norm = try BatchNorm2d(builder, join(name, "norm"), inputChannels)

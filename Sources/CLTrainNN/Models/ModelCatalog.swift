@@ -7,21 +7,27 @@ public enum ModelCatalog {
         public let summary: String
         /// Whether the model takes a dropout rate (`make(..., dropout:)`): DenseNets, as torchvision's `drop_rate`.
         public let takesDropout: Bool
+        /// The smallest height and width the model takes: below it a stride or pooling would leave
+        /// no positions (densenet-121 needs 29: its stem and three transitions halve 29 to 1).
+        public let minimumInputSize: Int
         let make: @Sendable (_ inputChannels: Int, _ classes: Int, _ device: Device, _ seed: UInt64, _ dropout: Float) throws -> Model
 
         /// A model without dropout.
-        init(name: String, summary: String, make: @escaping @Sendable (Int, Int, Device, UInt64) throws -> Model) {
+        init(name: String, summary: String, sizeSteps: [SizeStep], make: @escaping @Sendable (Int, Int, Device, UInt64) throws -> Model) {
             self.name = name
             self.summary = summary
             takesDropout = false
+            minimumInputSize = sizeSteps.minimumInput
             self.make = { inputChannels, classes, device, seed, _ in try make(inputChannels, classes, device, seed) }
         }
 
         /// A model built with its dropout rate.
-        init(name: String, summary: String, makeWithDropout: @escaping @Sendable (Int, Int, Device, UInt64, Float) throws -> Model) {
+        init(name: String, summary: String, sizeSteps: [SizeStep],
+             makeWithDropout: @escaping @Sendable (Int, Int, Device, UInt64, Float) throws -> Model) {
             self.name = name
             self.summary = summary
             takesDropout = true
+            minimumInputSize = sizeSteps.minimumInput
             make = makeWithDropout
         }
     }
@@ -38,21 +44,14 @@ public enum ModelCatalog {
         denseNetImageNet("densenet-201", [6, 12, 48, 32]),
         denseNetImageNet("densenet-264", [6, 12, 64, 48]),
         drn("drn-c-26", .c26()), drn("drn-c-42", .c42()), drn("drn-d-22", .d22()), drn("drn-d-38", .d38()),
-        Entry(name: "drn-a-18", summary: "DRN-A-18: ResNet-18 whose levels 3-4 keep resolution with dilation 2 and 4") {
-            try ResNet(.drnA([2, 2, 2, 2]), inputChannels: $0, classes: $1, device: $2, seed: $3)
-        },
-        Entry(name: "drn-a-34", summary: "DRN-A-34: ResNet-34 whose levels 3-4 keep resolution with dilation 2 and 4") {
-            try ResNet(.drnA([3, 4, 6, 3]), inputChannels: $0, classes: $1, device: $2, seed: $3)
-        },
-        Entry(name: "resnet-18", summary: "ResNet-18 (torchvision)") {
-            try ResNet(.resnet([2, 2, 2, 2]), inputChannels: $0, classes: $1, device: $2, seed: $3)
-        },
-        Entry(name: "resnet-34", summary: "ResNet-34 (torchvision)") {
-            try ResNet(.resnet([3, 4, 6, 3]), inputChannels: $0, classes: $1, device: $2, seed: $3)
-        },
-        Entry(name: "resnet-cifar", summary: "small CIFAR ResNet: 3x3 stem, three levels of two basic blocks, 16/32/64 channels") {
-            try ResNet(.cifar(blocks: 2), inputChannels: $0, classes: $1, device: $2, seed: $3)
-        },
+        resNet("drn-a-18", summary: "DRN-A-18: ResNet-18 whose levels 3-4 keep resolution with dilation 2 and 4",
+               .drnA([2, 2, 2, 2])),
+        resNet("drn-a-34", summary: "DRN-A-34: ResNet-34 whose levels 3-4 keep resolution with dilation 2 and 4",
+               .drnA([3, 4, 6, 3])),
+        resNet("resnet-18", summary: "ResNet-18 (torchvision)", .resnet([2, 2, 2, 2])),
+        resNet("resnet-34", summary: "ResNet-34 (torchvision)", .resnet([3, 4, 6, 3])),
+        resNet("resnet-cifar", summary: "small CIFAR ResNet: 3x3 stem, three levels of two basic blocks, 16/32/64 channels",
+               .cifar(blocks: 2)),
     ]
 
     public static var names: [String] { entries.map(\.name) }
@@ -90,7 +89,7 @@ public enum ModelCatalog {
     }
 
     static func denseNet(_ name: String, summary: String, _ configuration: DenseNet.Configuration) -> Entry {
-        Entry(name: name, summary: summary) { inputChannels, classes, device, seed, dropout in
+        Entry(name: name, summary: summary, sizeSteps: configuration.sizeSteps) { inputChannels, classes, device, seed, dropout in
             let model = try DenseNet(configuration, inputChannels: inputChannels, classes: classes, device: device, seed: seed)
             model.dropRate = dropout
             return model
@@ -98,8 +97,15 @@ public enum ModelCatalog {
     }
 
     static func drn(_ name: String, _ configuration: DRN.Configuration) -> Entry {
-        Entry(name: name, summary: "\(name.uppercased()) (fyu/drn), output stride 8, fc as a 1x1 convolution") {
+        Entry(name: name, summary: "\(name.uppercased()) (fyu/drn), output stride 8, fc as a 1x1 convolution",
+              sizeSteps: configuration.sizeSteps) {
             try DRN(configuration, inputChannels: $0, classes: $1, device: $2, seed: $3)
+        }
+    }
+
+    static func resNet(_ name: String, summary: String, _ configuration: ResNet.Configuration) -> Entry {
+        Entry(name: name, summary: summary, sizeSteps: configuration.sizeSteps) {
+            try ResNet(configuration, inputChannels: $0, classes: $1, device: $2, seed: $3)
         }
     }
 }

@@ -45,6 +45,11 @@ public final class ResNet: Model {
     public let buffers: [Buffer]
     public let batchNorms: [BatchNorm2d]
 
+    /// The stems' layers that set the size (see `Configuration.sizeSteps`).
+    static let imagenetStemGeometry = Conv2dGeometry(kernel: 7, stride: 2, padding: 3)
+    static let smallStemGeometry = Conv2dGeometry(kernel: 3, padding: 1)
+    static let stemPoolGeometry = Pool2dGeometry(kernel: 3, stride: 2, padding: 1)
+
     let stem: ConvNormReLU
     let maxPool: MaxPool2d?
     let blocks: [BasicBlock]
@@ -58,10 +63,9 @@ public final class ResNet: Model {
         let builder = ModelBuilder(device: device, seed: seed)
         var channels = configuration.imagenetStem ? 64 : configuration.levels[0].channels
         stem = try ConvNormReLU(builder, convName: "conv1", normName: "bn1", inputChannels, channels,
-                                configuration.imagenetStem ? Conv2dGeometry(kernel: 7, stride: 2, padding: 3)
-                                                           : Conv2dGeometry(kernel: 3, padding: 1),
+                                configuration.imagenetStem ? Self.imagenetStemGeometry : Self.smallStemGeometry,
                                 initialization: .heFanOut)
-        maxPool = configuration.imagenetStem ? MaxPool2d(Pool2dGeometry(kernel: 3, stride: 2, padding: 1)) : nil
+        maxPool = configuration.imagenetStem ? MaxPool2d(Self.stemPoolGeometry) : nil
         var blocks: [BasicBlock] = []
         for (index, level) in configuration.levels.enumerated() {
             for b in 0..<level.blocks {
