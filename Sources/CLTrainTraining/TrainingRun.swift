@@ -168,6 +168,14 @@ public final class TrainingRun {
                     reportFiles: (() throws -> Void)? = nil,
                     onEpochEnd: ((EpochMetrics) throws -> Void)? = nil) throws -> [EpochMetrics] {
         trainer.stopRequested = stopRequested
+        // The caller's closures often hold the run itself: let go of them when the run returns or
+        // throws, so the run (and its folder's lock) ends with its last reference.
+        defer {
+            trainer.stopRequested = { false }
+            trainer.onProgress = nil
+            trainer.onCheckpoint = nil
+            trainer.onEpochEnd = nil
+        }
         trainer.onProgress = onProgress.map { onProgress in { [unowned self] progress in try callerWrites { try onProgress(progress) } } }
         trainer.onCheckpoint = { [unowned self] in
             try writes.retryPending()

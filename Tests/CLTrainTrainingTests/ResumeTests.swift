@@ -62,15 +62,19 @@ final class ResumeTests: XCTestCase {
         o.checkpointEvery = 1
         o.logEvery = 7
         let save = URL(fileURLWithPath: try XCTUnwrap(o.save))
-        let first = try newRun(o)
-        interrupt(first, when: { $0.step >= 1 })
-        XCTAssertFalse(FileManager.default.fileExists(atPath: save.path))
-
-        let second = try resumed()
-        XCTAssertEqual(second.options, o, "the resumed run has the original settings and outputs")
-        XCTAssertEqual(second.trainer.checkpointEvery, 1)
-        interrupt(second, when: { $0.step >= 3 })
-        XCTAssertFalse(FileManager.default.fileExists(atPath: save.path), "--save is written at the end only")
+        // Each run in a scope of its own: a run holds its folder's lock while it lives.
+        do {
+            let first = try newRun(o)
+            interrupt(first, when: { $0.step >= 1 })
+            XCTAssertFalse(FileManager.default.fileExists(atPath: save.path))
+        }
+        do {
+            let second = try resumed()
+            XCTAssertEqual(second.options, o, "the resumed run has the original settings and outputs")
+            XCTAssertEqual(second.trainer.checkpointEvery, 1)
+            interrupt(second, when: { $0.step >= 3 })
+            XCTAssertFalse(FileManager.default.fileExists(atPath: save.path), "--save is written at the end only")
+        }
 
         let third = try resumed()
         XCTAssertEqual(third.options.save, save.path)
@@ -99,28 +103,35 @@ final class ResumeTests: XCTestCase {
     func testMoreEpochsExtendAFinishedRunAtTheScheduleLastRate() throws {
         var o = options(epochs: 2)
         o.save = directory.appendingPathComponent("final.safetensors").path
-        let first = try newRun(o)
-        try first.run()
-        XCTAssertTrue(first.trainer.isFinished)
-        let finalRate = first.trainer.learningRates.rate(atStep: 3)
+        // Each run in a scope of its own: a run holds its folder's lock while it lives.
+        let finalRate: Double
+        do {
+            let first = try newRun(o)
+            try first.run()
+            XCTAssertTrue(first.trainer.isFinished)
+            finalRate = first.trainer.learningRates.rate(atStep: 3)
+        }
         XCTAssertEqual(finalRate, 0.001, accuracy: 1e-9, "the step schedule's last rate: x0.1 twice")
         let before = try Data(contentsOf: URL(fileURLWithPath: try XCTUnwrap(o.save)))
 
         // Nothing given: nothing to train.
-        let again = try resumed()
-        try again.run()
-        XCTAssertEqual(again.trainer.step, 4)
-
-        let extended = try resumed { $0.epochs = 4 }
-        XCTAssertEqual(extended.options.epochs, 4)
-        XCTAssertEqual(extended.options.scheduleEpochs, 2, "the schedule keeps the length it was planned with")
-        var rates: [Float] = []
-        let metrics = try extended.run(onProgress: { _ in rates.append(extended.trainer.optimizer.learningRate) })
-        XCTAssertEqual(extended.trainer.epoch, 4)
-        XCTAssertEqual(extended.trainer.step, 8)
-        XCTAssertEqual(metrics.map(\.epoch), [1, 2, 3, 4])
-        XCTAssertEqual(rates, [Float](repeating: Float(finalRate), count: 4), "the added epochs continue at the last rate")
-        XCTAssertNotEqual(try Data(contentsOf: URL(fileURLWithPath: try XCTUnwrap(o.save))), before, "--save holds the extended run's weights")
+        do {
+            let again = try resumed()
+            try again.run()
+            XCTAssertEqual(again.trainer.step, 4)
+        }
+        do {
+            let extended = try resumed { $0.epochs = 4 }
+            XCTAssertEqual(extended.options.epochs, 4)
+            XCTAssertEqual(extended.options.scheduleEpochs, 2, "the schedule keeps the length it was planned with")
+            var rates: [Float] = []
+            let metrics = try extended.run(onProgress: { _ in rates.append(extended.trainer.optimizer.learningRate) })
+            XCTAssertEqual(extended.trainer.epoch, 4)
+            XCTAssertEqual(extended.trainer.step, 8)
+            XCTAssertEqual(metrics.map(\.epoch), [1, 2, 3, 4])
+            XCTAssertEqual(rates, [Float](repeating: Float(finalRate), count: 4), "the added epochs continue at the last rate")
+            XCTAssertNotEqual(try Data(contentsOf: URL(fileURLWithPath: try XCTUnwrap(o.save))), before, "--save holds the extended run's weights")
+        }
 
         // The extension is kept: a later resume of the extended run is finished, and extends again from there.
         XCTAssertTrue(try resumed().trainer.isFinished)
@@ -148,9 +159,10 @@ final class ResumeTests: XCTestCase {
         refused({ $0.epochs = 1 }, ["--epochs 1 is fewer than the 2"])
         refused({ $0.epochs = 3 }, ["ended at its --steps 1"])
         // What does not change the run is taken.
-        let taken = try resumed { $0.keepBest = true; $0.logEvery = 3; $0.device = .cpu }
-        XCTAssertTrue(taken.options.keepBest)
-
+        do {
+            let taken = try resumed { $0.keepBest = true; $0.logEvery = 3; $0.device = .cpu }
+            XCTAssertTrue(taken.options.keepBest)
+        }
         var request = TrainingRun.Request(options: TrainingOptions())
         request.resume = out
         request.initialWeights = "w.safetensors"
