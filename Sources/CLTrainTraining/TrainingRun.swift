@@ -31,6 +31,9 @@ public final class TrainingRun {
         /// invocation, not of the run, so it is never checkpointed and a resumed run takes the
         /// resuming command's.
         public var tune: TuneMode = .cached
+        /// A device already opened, used instead of opening `options.device` (tests wrap one to
+        /// inject faults).
+        public var device: Device?
 
         public init(options: TrainingOptions) { self.options = options }
     }
@@ -44,6 +47,8 @@ public final class TrainingRun {
     /// Stored in every weights file and checkpoint the run writes.
     public let metadata: RunMetadata
     let save: String?
+    /// The step of the checkpoint in the folder (nil: none yet).
+    private(set) var checkpointStep: Int?
 
     /// Prepare the run; every check that can fail before training happens here, in the order a
     /// user meets them (checkpoint, folders, data, device, weights, free space).
@@ -67,7 +72,7 @@ public final class TrainingRun {
         logger.info("data: \(options.dataset.rawValue), \(train.count) training and \(test.count) test images of \(train.channels)x\(train.height)x\(train.width), \(train.classes) classes")
         logger.info("normalisation: mean \(normalization.mean) std \(normalization.std)")
 
-        let device = try Device.open(options.device, tune: request.tune)
+        let device = try request.device ?? Device.open(options.device, tune: request.tune)
         guard let entry = ModelCatalog.entry(named: options.model) else {
             throw UsageError("unknown model '\(options.model)': see `cltrain models` for the list")
         }
@@ -97,6 +102,7 @@ public final class TrainingRun {
         self.device = device
         self.model = model
         self.save = request.save
+        checkpointStep = saved?.trainer.step
     }
 
     /// "densenet-bc-28 on fashion-mnist, cpu:..." for plots and logs.
@@ -127,7 +133,10 @@ public final class TrainingRun {
                     onEpochEnd: ((EpochMetrics) throws -> Void)? = nil) throws -> [EpochMetrics] {
         trainer.stopRequested = stopRequested
         trainer.onProgress = onProgress
-        trainer.onCheckpoint = { [unowned self] in try Checkpoint.write(trainer, to: outDirectory, metadata: metadata) }
+        trainer.onCheckpoint = { [unowned self] in
+            try Checkpoint.write(trainer, to: outDirectory, metadata: metadata)
+            checkpointStep = trainer.step
+        }
         trainer.onEpochEnd = { [unowned self] metrics in
             try onEpochEnd?(metrics)
             try ModelWeights.save(model, to: weightsURL, metadata: metadata.dictionary)
@@ -136,9 +145,28 @@ public final class TrainingRun {
                 try ModelWeights.save(model, to: bestWeightsURL, metadata: metadata.dictionary)
             }
         }
-        try trainer.run()
+        do {
+            try trainer.run()
+        } catch var failure as TrainingFailed {
+            failure.outcome = checkpoint(after: failure)
+            throw failure
+        }
         if let save { try ModelWeights.save(model, to: URL(fileURLWithPath: save), metadata: metadata.dictionary) }
         return trainer.metrics
+    }
+
+    /// After a failed step: the checkpoint of the last good step when the weights are intact and
+    /// can be read back (writing it reads every tensor, which also fails when the device is lost),
+    /// else the folder's previous checkpoint stays.
+    func checkpoint(after failure: TrainingFailed) -> TrainingFailed.Outcome {
+        let folder = outDirectory.path
+        if let why = failure.untrustedBecause { return .kept(folder: folder, step: checkpointStep, because: why) }
+        do {
+            try Checkpoint.write(trainer, to: outDirectory, metadata: metadata)
+            return .wrote(folder: folder, step: trainer.step)
+        } catch {
+            return .kept(folder: folder, step: checkpointStep, because: "the weights could not be read back (\(oneLineDescription(error)))")
+        }
     }
 
     static func defaultOutPath(_ options: TrainingOptions) -> String {
