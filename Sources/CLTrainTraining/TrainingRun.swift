@@ -145,8 +145,12 @@ public final class TrainingRun {
                 try ModelWeights.save(model, to: bestWeightsURL, metadata: metadata.dictionary)
             }
         }
+        // A run killed after its last checkpoint but before the last epoch's files were written
+        // resumes finished: write them now, or weights.safetensors would stay an epoch behind.
+        let finishedBefore = trainer.isFinished
         do {
             try trainer.run()
+            if finishedBefore, let last = trainer.metrics.last { try trainer.onEpochEnd?(last) }
         } catch var failure as TrainingFailed {
             failure.outcome = checkpoint(after: failure)
             throw failure

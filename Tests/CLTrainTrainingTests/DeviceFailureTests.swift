@@ -127,4 +127,23 @@ final class DeviceFailureTests: XCTestCase {
         let (failure, _) = try fail(at: "sgdUpdate", step: 2)
         XCTAssertTrue(failure.description.hasSuffix("and no checkpoint was written yet: start the run again"), failure.description)
     }
+
+    struct Killed: Error {}
+
+    /// A kill between the last epoch's checkpoint and its weights file leaves a finished
+    /// checkpoint and a weights file an epoch behind: resuming writes the last epoch's files.
+    func testResumingAFinishedCheckpointWritesTheLastEpochsWeights() throws {
+        let whole = try TrainingRun(request("whole"), logger: logger)
+        try whole.run()
+        let killed = try TrainingRun(request("killed"), logger: logger)
+        // The caller's epoch hook runs after the checkpoint and before the weights are written.
+        XCTAssertThrowsError(try killed.run(onEpochEnd: { if $0.epoch == 2 { throw Killed() } }))
+        XCTAssertEqual(try Checkpoint.read(from: killed.outDirectory).trainer.epoch, 2)
+        XCTAssertNotEqual(try tensorBytes(killed.weightsURL), try tensorBytes(whole.weightsURL))
+        var resume = TrainingRun.Request(options: TrainingOptions())
+        resume.resume = killed.outDirectory.path
+        try TrainingRun(resume, logger: logger).run()
+        XCTAssertEqual(try tensorBytes(killed.weightsURL), try tensorBytes(whole.weightsURL))
+        XCTAssertEqual(try tensorBytes(killed.emaWeightsURL), try tensorBytes(whole.emaWeightsURL))
+    }
 }
