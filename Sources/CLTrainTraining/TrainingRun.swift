@@ -96,6 +96,7 @@ public final class TrainingRun {
                               normalization: normalization, logger: logger)
         logger.info("learning rate: \(trainer.learningRates)")
         if let saved { try Checkpoint.restore(saved, into: trainer) }
+        try Self.checkStepMemory(trainer, logger: logger)
         trainer.checkpointEvery = request.checkpointEvery
         self.options = options
         self.outDirectory = outDirectory
@@ -193,6 +194,21 @@ public final class TrainingRun {
         }
         try? FileManager.default.removeItem(at: probe)
         return url
+    }
+
+    /// Say at start, in one line with the figures, when a step will not fit in the device's memory
+    /// (on the CPU backend: the host's available memory) rather than fail or be killed mid-run.
+    static func checkStepMemory(_ trainer: Trainer, logger: Logger) throws {
+        let memory = try trainer.estimateStepMemory()
+        let device = trainer.device
+        let isHost = device.info.backend == "cpu"
+        let available = isHost ? StepMemory.hostAvailableBytes() ?? device.info.globalMemoryBytes : device.info.globalMemoryBytes
+        let figures = "memory: about \(formatBytes(memory.deviceBytes)) of \(isHost ? "host" : "device") memory per step, "
+            + "\(formatBytes(memory.batchBytes)) of host memory for the batches in flight"
+        logger.info("\(figures)")
+        if let warning = memory.warning(device: device.name, available: available, deviceIsHost: isHost) {
+            logger.warning("\(warning)")
+        }
     }
 
     /// Fail before training when the output folder's disk cannot hold what the run will write
