@@ -19,7 +19,7 @@ public struct TrainingFailed: Error, CustomStringConvertible {
     public var lastStepIntact: Bool { untrustedBecause == nil }
 
     /// Why a failure during the update leaves weights that cannot be saved.
-    public static let halfUpdated = "the failure came during the weight update, so the weights may be half-updated and cannot be trusted"
+    public static let halfUpdated = "the failure came during the weight update, which may have left the weights half-updated"
 
     /// What the run did about its checkpoint.
     public enum Outcome: Sendable, Equatable {

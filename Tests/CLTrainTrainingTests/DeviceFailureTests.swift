@@ -109,7 +109,7 @@ final class DeviceFailureTests: XCTestCase {
         XCTAssertEqual(failure.outcome, .kept(folder: folder, step: 2, because: TrainingFailed.halfUpdated))
         XCTAssertEqual(try tensorBytes(Checkpoint.url(in: run.outDirectory)), try reference(step: 2), "the checkpoint of step 2 was replaced")
         XCTAssertEqual(failure.description, "training stopped at step 4 (epoch 1) on clEnqueueNDRangeKernel failed with CL_OUT_OF_RESOURCES (-5); "
-                       + "the failure came during the weight update, so the weights may be half-updated and cannot be trusted, "
+                       + "the failure came during the weight update, which may have left the weights half-updated, "
                        + "so the checkpoint of step 2 is kept. Resume with: cltrain train --resume \(folder)")
     }
 
