@@ -124,6 +124,8 @@ public final class Trainer {
     public let ema: ModelEMA?
     let trainingStep: TrainingStep
     let batcher: Batcher
+    /// The BN statistics before the step in progress, for a step that fails before its update.
+    let bufferBackup: BufferBackup
     let testSet: ImageDataset?
     /// The learning rate of every step of this run.
     public let learningRates: LearningRateCurve
@@ -160,6 +162,7 @@ public final class Trainer {
                               options: BatchOptions(batchSize: options.batchSize, shuffle: options.shuffle, augment: options.augment,
                                                     resize: options.resize, seed: options.seed))
         trainingStep = try TrainingStep(model: model, options: options)
+        bufferBackup = try BufferBackup(model)
         ema = try options.ema.map { try ModelEMA(model, decay: $0) }
         learningRates = LearningRateCurve(options: options, stepsPerEpoch: batcher.batchesPerEpoch)
     }
@@ -219,8 +222,13 @@ public final class Trainer {
                 try Evaluation.evaluate(model, on: device, dataset: testSet, normalization: normalization,
                                         batchSize: options.batchSize, resize: options.resize)
             }
-            test = try evaluate()
-            emaTest = try ema?.withAveragedWeights(evaluate)
+            // Testing changes no state, but with --ema the averaged weights stand in the model's place.
+            do { test = try evaluate() } catch { throw failed(error, untrusted: nil, step: state.step) }
+            do {
+                emaTest = try ema?.withAveragedWeights(evaluate)
+            } catch {
+                throw failed(error, untrusted: "the failure came while the averaged weights (--ema) stood in for the model's", step: state.step)
+            }
         }
         let seen = Double(max(state.epochSeen, 1))
         // The rate of the epoch's last step (a function of the step, so a resumed epoch records the same).
@@ -242,18 +250,44 @@ public final class Trainer {
     }
 
     /// One optimizer step on `batch`.
+    /// A device or host error during it throws `TrainingFailed`, saying whether the model and the
+    /// optimizer are still those of the last finished step (BN statistics put back from before
+    /// the forward): true unless the update had begun.
     func trainStep(_ batch: Batch) throws -> SoftmaxCrossEntropy.Result {
-        let input = try device.tensor(batch.images, shape: [batch.count, batch.channels, batch.height, batch.width])
-        let labels = try device.tensor(batch.labels, shape: [batch.count])
-        optimizer.learningRate = Float(learningRates.rate(atStep: state.step))
-        let result = try trainingStep(input, labels: labels) { result in
-            guard result.loss.isFinite else {
-                throw NonFiniteLossError(step: state.step + 1, epoch: state.epoch + 1, loss: result.loss)
+        let result: SoftmaxCrossEntropy.Result
+        do {
+            let input = try device.tensor(batch.images, shape: [batch.count, batch.channels, batch.height, batch.width])
+            let labels = try device.tensor(batch.labels, shape: [batch.count])
+            optimizer.learningRate = Float(learningRates.rate(atStep: state.step))
+            try bufferBackup.save()
+            result = try trainingStep(input, labels: labels) { result in
+                guard result.loss.isFinite else {
+                    throw NonFiniteLossError(step: state.step + 1, epoch: state.epoch + 1, loss: result.loss)
+                }
             }
+        } catch let error as NonFiniteLossError {
+            throw error
+        } catch {
+            if trainingStep.updateBegan { throw failed(error, untrusted: TrainingFailed.halfUpdated) }
+            do {
+                try bufferBackup.restore()
+            } catch let restoring {
+                throw failed(error, untrusted: "the BN statistics could not be put back (\(oneLineDescription(restoring)))")
+            }
+            throw failed(error, untrusted: nil)
+        }
+        do {
+            try ema?.update()
+        } catch {
+            throw failed(error, untrusted: "the failure came while averaging the weights (--ema), so the average may be half-updated")
         }
         state.step += 1
-        try ema?.update()
         return result
+    }
+
+    /// `error` of the step after `state.step` (or of `step`), as `TrainingFailed`.
+    private func failed(_ error: Error, untrusted: String?, step: Int? = nil) -> TrainingFailed {
+        TrainingFailed(error: error, step: step ?? state.step + 1, epoch: state.epoch + 1, untrustedBecause: untrusted)
     }
 
     /// A float rate as the decimal it prints as (0.1, not 0.10000000149011612): what the user

@@ -35,6 +35,9 @@ public final class TrainingRun {
         public var tune: TuneMode = .cached
         /// What to do when a file the run keeps cannot be written (`--on-write-error`).
         public var onWriteError: WriteErrorPolicy = .stop
+        /// A device already opened, used instead of opening `options.device` (tests wrap one to
+        /// inject faults).
+        public var device: Device?
 
         public init(options: TrainingOptions) { self.options = options }
     }
@@ -52,6 +55,8 @@ public final class TrainingRun {
     /// True when the run continues from a checkpoint.
     public let resumed: Bool
     let writes: RunFileWrites
+    /// The step of the checkpoint in the folder (nil: none yet).
+    private(set) var checkpointStep: Int?
 
     /// Prepare the run; every check that can fail before training happens here, in the order a
     /// user meets them (checkpoint, folders, data, device, weights, free space).
@@ -94,7 +99,7 @@ public final class TrainingRun {
         try entry.checkInputSize(height: options.resize ?? train.height, width: options.resize ?? train.width) {
             "\(options.resize == nil ? "add" : "use") --resize \($0) (or choose a model for small images: see `cltrain models`)"
         }
-        let device = try Device.open(options.device, tune: request.tune)
+        let device = try request.device ?? Device.open(options.device, tune: request.tune)
         let model = try entry.make(inputChannels: train.channels, classes: train.classes, device: device, seed: options.seed,
                                    dropout: options.dropout)
         if let initialWeights = request.initialWeights, saved == nil {
@@ -118,6 +123,7 @@ public final class TrainingRun {
         let added = options.scheduleEpochs.map { ", then \(Float(rates.rate(atStep: rates.totalSteps))) in the epochs added after its \($0)" } ?? ""
         logger.info("learning rate: \(rates)\(added)")
         if let saved { try Checkpoint.restore(saved, into: trainer) }
+        try Self.checkStepMemory(trainer, logger: logger)
         if saved != nil, trainer.isFinished {
             let step = trainer.step
             let byItsSteps = options.steps.map { step >= $0 } ?? false
@@ -134,6 +140,7 @@ public final class TrainingRun {
         writes = RunFileWrites(policy: request.onWriteError, logger: logger) {
             RunWriteFailed(failure: $0, step: trainer.step, folder: outDirectory.path)
         }
+        checkpointStep = saved?.trainer.step
     }
 
     /// "densenet-bc-28 on fashion-mnist, cpu:..." for plots and logs.
@@ -182,6 +189,7 @@ public final class TrainingRun {
             try writes.write(Checkpoint.url(in: outDirectory).path) { [unowned self] in
                 try Checkpoint.write(trainer, to: outDirectory, metadata: metadata)
             }
+            checkpointStep = trainer.step
         }
         trainer.onEpochEnd = { [unowned self] metrics in
             try callerWrites { try onEpochEnd?(metrics) }
@@ -190,7 +198,12 @@ public final class TrainingRun {
         // Resumed at the end of an epoch: that epoch's files are written again (the same bytes
         // when they were written before), in case the run stopped because one could not be.
         if resumed, trainer.position == 0, trainer.epoch > 0 { try writeEpochFiles(reportFiles) }
-        try trainer.run()
+        do {
+            try trainer.run()
+        } catch var failure as TrainingFailed {
+            failure.outcome = checkpoint(after: failure)
+            throw failure
+        }
         if let save = options.save {
             let bytes = try ModelWeights.encode(model, metadata: metadata.dictionary)
             try writes.write(save) { try AtomicFile.write(bytes, to: URL(fileURLWithPath: save)) }
@@ -234,6 +247,20 @@ public final class TrainingRun {
         }
     }
 
+    /// After a failed step: the checkpoint of the last good step when the weights are intact and
+    /// can be read back (writing it reads every tensor, which also fails when the device is lost),
+    /// else the folder's previous checkpoint stays.
+    func checkpoint(after failure: TrainingFailed) -> TrainingFailed.Outcome {
+        let folder = outDirectory.path
+        if let why = failure.untrustedBecause { return .kept(folder: folder, step: checkpointStep, because: why) }
+        do {
+            try Checkpoint.write(trainer, to: outDirectory, metadata: metadata)
+            return .wrote(folder: folder, step: trainer.step)
+        } catch {
+            return .kept(folder: folder, step: checkpointStep, because: "the weights could not be read back (\(oneLineDescription(error)))")
+        }
+    }
+
     static func defaultOutPath(_ options: TrainingOptions) -> String {
         let formatter = DateFormatter()
         formatter.dateFormat = "yyyyMMdd-HHmmss"
@@ -256,6 +283,21 @@ public final class TrainingRun {
         }
         try? FileManager.default.removeItem(at: probe)
         return (url, lock)
+    }
+
+    /// Say at start, in one line with the figures, when a step will not fit in the device's memory
+    /// (on the CPU backend: the host's available memory) rather than fail or be killed mid-run.
+    static func checkStepMemory(_ trainer: Trainer, logger: Logger) throws {
+        let memory = try trainer.estimateStepMemory()
+        let device = trainer.device
+        let isHost = device.info.backend == "cpu"
+        let available = isHost ? StepMemory.hostAvailableBytes() ?? device.info.globalMemoryBytes : device.info.globalMemoryBytes
+        let figures = "memory: about \(formatBytes(memory.deviceBytes)) of \(isHost ? "host" : "device") memory per step, "
+            + "\(formatBytes(memory.batchBytes)) of host memory for the batches in flight"
+        logger.info("\(figures)")
+        if let warning = memory.warning(device: device.name, available: available, deviceIsHost: isHost) {
+            logger.warning("\(warning)")
+        }
     }
 
     /// Fail before training when the output folder's disk cannot hold what the run will write

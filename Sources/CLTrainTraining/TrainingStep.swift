@@ -14,6 +14,9 @@ public final class TrainingStep {
     public var gradientClip: Float?
     /// The gradients' global L2 norm before clipping, of the last step (when clipping).
     public private(set) var lastGradientNorm: Double?
+    /// True from the moment the last call began to update the weights: when that call threw,
+    /// the weights and the optimizer's buffers may be half-updated.
+    public private(set) var updateBegan = false
 
     public init(model: Model, optimizer: Optimizer, gradientClip: Float? = nil, labelSmoothing: Float = 0) {
         self.model = model
@@ -34,10 +37,12 @@ public final class TrainingStep {
     @discardableResult
     public func callAsFunction(_ input: Tensor, labels: Tensor,
                                accept: (SoftmaxCrossEntropy.Result) throws -> Void = { _ in }) throws -> SoftmaxCrossEntropy.Result {
+        updateBegan = false
         let result = try criterion.forward(model.forward(input, training: true), labels: labels)
         try accept(result)
         try model.backward(criterion.backward())
         if let gradientClip { lastGradientNorm = try Self.clipGradients(model.parameters, maxNorm: gradientClip) }
+        updateBegan = true
         try optimizer.step()
         return result
     }

@@ -151,6 +151,58 @@ final class BatchingTests: XCTestCase {
         }
     }
 
+    /// The batcher keeps the data set as its bytes and resizes, crops and normalises each batch as
+    /// it builds it. Its batches equal the reference computation on a float copy of the whole
+    /// set (scale to [0, 1], resize, pad-crop-flip, normalise), bitwise, for CIFAR-shaped images
+    /// shuffled and augmented, so keeping bytes changes no result.
+    func testResizedBatchesEqualTheReferenceOnAFloatCopyOfTheSet() throws {
+        let data = syntheticDataset(count: 6, channels: 3, height: 32, width: 32)
+        let normalization = Normalization.compute(data)
+        let options = BatchOptions(batchSize: 4, shuffle: true, augment: true, padding: 4, resize: 50, seed: 11)
+        let batcher = try Batcher(dataset: data, normalization: normalization, options: options)
+        let floats = data.images.map { Float($0) / 255 }
+        for epoch in 0..<2 {
+            for batch in try allBatches(batcher, epoch: epoch) {
+                let size = 3 * 50 * 50
+                for (k, index) in batch.indices.enumerated() {
+                    let resized = Transforms.resizeBilinear(Array(floats[(index * 3 * 1024)..<((index + 1) * 3 * 1024)]), channels: 3,
+                                                            height: 32, width: 32, outHeight: 50, outWidth: 50)
+                    let draw = AugmentDraw.make(seed: 11, epoch: epoch, index: index, padding: 4)
+                    let cropped = Transforms.padCropFlip(resized, channels: 3, height: 50, width: 50, padding: 4,
+                                                         top: draw.top, left: draw.left, flip: draw.flip)
+                    let expected = cropped.enumerated().map { i, v in (v - normalization.mean[i / 2500]) / normalization.std[i / 2500] }
+                    XCTAssertEqual(Array(batch.images[(k * size)..<((k + 1) * size)]).map(\.bitPattern), expected.map(\.bitPattern),
+                                   "epoch \(epoch), image \(index)")
+                }
+            }
+        }
+    }
+
+    /// Resident memory grows with the batches in flight, not with the resized data set: 2,000
+    /// CIFAR-shaped images at 224 x 224 would be 1.2 GB as floats; ten batches of 16 are 10 MB each.
+    func testResizingDoesNotMaterialiseTheDataSet() throws {
+        guard let clear = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { throw XCTSkip("no /proc/self/clear_refs") }
+        func status(_ field: String) -> Int {
+            let text = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+            let line = text.split(separator: "\n").first { $0.hasPrefix(field + ":") } ?? ""
+            return 1024 * (Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") ?? 0)
+        }
+        let data = syntheticDataset(count: 2000, channels: 3, height: 32, width: 32)
+        let options = BatchOptions(batchSize: 16, augment: true, resize: 224, seed: 1)
+        let batcher = try Batcher(dataset: data, normalization: Normalization.compute(data), options: options)
+        try clear.write(contentsOf: Data("5".utf8))
+        try clear.close()
+        let baseline = status("VmRSS")
+        var seen = 0
+        for batch in try batcher.prefetchingBatches(epoch: 0) {
+            seen += batch.count
+            if seen >= 160 { break }
+        }
+        let growth = status("VmHWM") - baseline
+        print("resident growth over 10 batches of 16 at 224 x 224: \(growth / (1 << 20)) MiB")
+        XCTAssertLessThan(growth, 200 << 20, "resident memory grew by \(growth) bytes")
+    }
+
     func testPrefetchingEqualsPlainIteration() throws {
         let data = syntheticDataset(count: 37, channels: 3, height: 6, width: 6)
         let options = BatchOptions(batchSize: 5, augment: true, seed: 77)

@@ -76,4 +76,55 @@ final class InterruptTests: XCTestCase {
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertEqual(try weights("killed"), try weights("whole"), "resumed run differs from the uninterrupted one")
     }
+    /// Five SIGKILLs at seeded random moments, each followed by `--resume` (or a fresh start while
+    /// no checkpoint exists yet). With a checkpoint after every step, many land while one is being
+    /// written. The run still ends on the weights of one never interrupted, bitwise.
+    func testRepeatedSIGKILLsAtRandomMomentsEndOnTheUninterruptedWeights() throws {
+        let started = Date()
+        let whole = try CLI.run(arguments(out: "whole"))
+        let duration = Date().timeIntervalSince(started)
+        XCTAssertEqual(whole.status, 0, whole.stderr)
+
+        let folder = directory.appendingPathComponent("killed")
+        let checkpoint = folder.appendingPathComponent("checkpoint.safetensors")
+        var state: UInt64 = 0x5EED_0006
+        func nextDelay() -> Double {
+            // SplitMix64: a delay between 5% and 35% of the uninterrupted run's time (each start reloads the data).
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            z ^= z >> 31
+            return duration * (0.05 + 0.3 * Double(z >> 11) / Double(1 << 53))
+        }
+        func start() throws -> RunningProcess {
+            try CLI.start(FileManager.default.fileExists(atPath: checkpoint.path) ? ["train", "--resume", folder.path] : arguments(out: "killed"))
+        }
+        var killed = 0
+        var finished = false
+        for _ in 0..<5 {
+            let running = try start()
+            let delay = nextDelay()
+            let deadline = Date().addingTimeInterval(delay)
+            while running.process.isRunning && Date() < deadline { usleep(5_000) }
+            if running.process.isRunning {
+                kill(running.process.processIdentifier, SIGKILL)
+                killed += 1
+            }
+            let result = running.finish()
+            if result.status == 0 {
+                finished = true
+                break
+            }
+            XCTAssertEqual(result.status, SIGKILL, result.stderr)
+        }
+        print("\(killed) kills; the uninterrupted run took \(String(format: "%.1f", duration)) s")
+        XCTAssertGreaterThanOrEqual(killed, 4, "too few kills landed while the run was going")
+        if !finished {
+            let running = try start()
+            let result = running.finish()
+            XCTAssertEqual(result.status, 0, result.stderr)
+        }
+        XCTAssertEqual(try weights("killed"), try weights("whole"), "the killed and resumed run differs from the uninterrupted one")
+    }
 }

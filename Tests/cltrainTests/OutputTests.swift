@@ -16,13 +16,14 @@ final class OutputTests: XCTestCase {
 
     func testTheRunLogIsPlainLines() throws {
         let lines = try run([]).stderr.split(whereSeparator: \.isNewline).map(String.init)
-        XCTAssertEqual(lines.map { String($0.prefix(while: { $0 != ":" })) }, ["data", "normalisation", "model", "learning rate"], lines.joined(separator: "\n"))
+        XCTAssertEqual(lines.map { String($0.prefix(while: { $0 != ":" })) }, ["data", "normalisation", "model", "learning rate", "memory"], lines.joined(separator: "\n"))
         XCTAssertTrue(lines[0].hasPrefix("data: fashion-mnist, 32 training and 32 test images of 1x28x28, 10 classes"), lines[0])
+        XCTAssertTrue(lines[4].hasPrefix("memory: about "), lines[4])
     }
 
     func testJSONLogLinesCarryTimeAndLevel() throws {
         let lines = try run(["--log-format", "json"]).stderr.split(whereSeparator: \.isNewline)
-        XCTAssertEqual(lines.count, 4)
+        XCTAssertEqual(lines.count, 5)
         for line in lines {
             let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String], String(line))
             XCTAssertEqual(object["level"], "info")
