@@ -35,9 +35,9 @@ final class DeviceFailureTests: XCTestCase {
         options.learningRate = 0.05
         options.device = .cpu
         options.ema = 0.9
+        options.checkpointEvery = checkpointEvery
         var request = TrainingRun.Request(options: options)
         request.out = directory.appendingPathComponent(out).path
-        request.checkpointEvery = checkpointEvery
         request.device = device
         return request
     }
@@ -93,9 +93,10 @@ final class DeviceFailureTests: XCTestCase {
     func testAResumeAfterTheFailureEndsOnTheWeightsOfAnUninterruptedRun() throws {
         let whole = try TrainingRun(request("whole"), logger: logger)
         try whole.run()
-        let (_, run) = try fail(at: "batchNormBackward", step: 3)
+        // The failed run ends before the resume (a run holds its folder's lock while it lives).
+        let folder = try fail(at: "batchNormBackward", step: 3).1.outDirectory
         var resume = TrainingRun.Request(options: TrainingOptions())
-        resume.resume = run.outDirectory.path
+        resume.resume = folder.path
         let resumed = try TrainingRun(resume, logger: logger)
         try resumed.run()
         XCTAssertEqual(try tensorBytes(resumed.weightsURL), try tensorBytes(whole.weightsURL))
@@ -135,15 +136,20 @@ final class DeviceFailureTests: XCTestCase {
     func testResumingAFinishedCheckpointWritesTheLastEpochsWeights() throws {
         let whole = try TrainingRun(request("whole"), logger: logger)
         try whole.run()
-        let killed = try TrainingRun(request("killed"), logger: logger)
-        // The caller's epoch hook runs after the checkpoint and before the weights are written.
-        XCTAssertThrowsError(try killed.run(onEpochEnd: { if $0.epoch == 2 { throw Killed() } }))
-        XCTAssertEqual(try Checkpoint.read(from: killed.outDirectory).trainer.epoch, 2)
-        XCTAssertNotEqual(try tensorBytes(killed.weightsURL), try tensorBytes(whole.weightsURL))
+        // The killed run ends before the resume (a run holds its folder's lock while it lives).
+        let (folder, weightsURL, emaWeightsURL): (URL, URL, URL)
+        do {
+            let killed = try TrainingRun(request("killed"), logger: logger)
+            // The caller's epoch hook runs after the checkpoint and before the weights are written.
+            XCTAssertThrowsError(try killed.run(onEpochEnd: { if $0.epoch == 2 { throw Killed() } }))
+            (folder, weightsURL, emaWeightsURL) = (killed.outDirectory, killed.weightsURL, killed.emaWeightsURL)
+        }
+        XCTAssertEqual(try Checkpoint.read(from: folder).trainer.epoch, 2)
+        XCTAssertNotEqual(try tensorBytes(weightsURL), try tensorBytes(whole.weightsURL))
         var resume = TrainingRun.Request(options: TrainingOptions())
-        resume.resume = killed.outDirectory.path
+        resume.resume = folder.path
         try TrainingRun(resume, logger: logger).run()
-        XCTAssertEqual(try tensorBytes(killed.weightsURL), try tensorBytes(whole.weightsURL))
-        XCTAssertEqual(try tensorBytes(killed.emaWeightsURL), try tensorBytes(whole.emaWeightsURL))
+        XCTAssertEqual(try tensorBytes(weightsURL), try tensorBytes(whole.weightsURL))
+        XCTAssertEqual(try tensorBytes(emaWeightsURL), try tensorBytes(whole.emaWeightsURL))
     }
 }
