@@ -31,6 +31,15 @@ public struct StepMemory: Sendable, Equatable {
             + "lower --batch-size or --resize"
     }
 
+    /// Nil when the step fits in `available` bytes; its warning when it needs up to twice that (the
+    /// estimate runs high: 60 MB against 38 MB measured at 64x64, so such a run may still fit);
+    /// beyond, no such run can finish, so it is refused before training with the same line.
+    public func check(device: String, available: Int, deviceIsHost: Bool) throws -> String? {
+        guard let line = warning(device: device, available: available, deviceIsHost: deviceIsHost) else { return nil }
+        if deviceBytes + (deviceIsHost ? batchBytes : 0) > 2 * available { throw StepMemoryTooLarge(description: line) }
+        return line
+    }
+
     /// MemAvailable from /proc/meminfo, nil where there is none.
     public static func hostAvailableBytes() -> Int? {
         guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) else { return nil }
@@ -39,6 +48,11 @@ public struct StepMemory: Sendable, Equatable {
         }
         return nil
     }
+}
+
+/// A training step that needs over twice the memory the device has: refused at start.
+public struct StepMemoryTooLarge: Error, CustomStringConvertible {
+    public let description: String
 }
 
 extension Trainer {

@@ -295,7 +295,7 @@ public final class TrainingRun {
         let figures = "memory: about \(formatBytes(memory.deviceBytes)) of \(isHost ? "host" : "device") memory per step, "
             + "\(formatBytes(memory.batchBytes)) of host memory for the batches in flight"
         logger.info("\(figures)")
-        if let warning = memory.warning(device: device.name, available: available, deviceIsHost: isHost) {
+        if let warning = try memory.check(device: device.name, available: available, deviceIsHost: isHost) {
             logger.warning("\(warning)")
         }
     }

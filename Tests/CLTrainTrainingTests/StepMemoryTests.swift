@@ -69,5 +69,10 @@ final class StepMemoryTests: XCTestCase {
                        "a training step on 64 images of 3000x3000 needs about 40.0 GiB of device memory but opencl:GPU has 16.0 GiB available: "
                        + "lower --batch-size or --resize")
         XCTAssertNotNil(memory.warning(device: "cpu:x", available: 44 << 30, deviceIsHost: true), "the batches count on the host")
+        // Up to twice what is available: a warning (the estimate runs high); beyond: refused, same line.
+        XCTAssertNotNil(try memory.check(device: "opencl:GPU", available: 30 << 30, deviceIsHost: false))
+        XCTAssertThrowsError(try memory.check(device: "opencl:GPU", available: 16 << 30, deviceIsHost: false)) {
+            XCTAssertEqual("\($0)", memory.warning(device: "opencl:GPU", available: 16 << 30, deviceIsHost: false))
+        }
     }
 }

@@ -169,6 +169,17 @@ final class BadInputTests: XCTestCase {
                            "--output", directory.appendingPathComponent("p.csv").path, "--classes", "0"], mentioning: ["--classes must be at least 1"])
     }
 
+    /// `--resize` so large that no step can fit: refused before training with the figures, not an
+    /// allocation crash or the OOM killer an hour later.
+    func testAStepFarLargerThanMemoryIsOneLineBeforeTraining() throws {
+        let data = try dataFolder("huge-resize")
+        let run = directory.appendingPathComponent("run")
+        let output = try expectFailure(["train", "--quiet", "--model", "densenet-bc-10-k4", "--resize", "6000", "--batch-size", "64",
+                                        "--data", data.path, "--device", "cpu", "--out", run.path],
+                                       mentioning: ["64 images of 6000x6000", "of host memory", "available", "lower --batch-size or --resize"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run.appendingPathComponent("checkpoint.safetensors").path), output)
+    }
+
     func testAResumeThatWouldChangeTheRunIsOneLine() throws {
         _ = try validWeights()
         let run = directory.appendingPathComponent("w").path
