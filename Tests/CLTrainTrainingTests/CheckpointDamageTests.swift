@@ -17,23 +17,10 @@ final class CheckpointDamageTests: XCTestCase {
     /// CheckpointTests' run: a tiny DenseNet, 160 images, 5 steps an epoch, 3 epochs.
     struct Helper {
         func makeTrainer(_ options: TrainingOptions, device: Device) throws -> Trainer {
-            let train = TrainerTests.dataset(count: 160, seed: 1), test = TrainerTests.dataset(count: 32, seed: 2)
-            let model = try ModelCatalog.entry(named: options.model)!.make(inputChannels: 1, classes: 2, device: device, seed: options.seed,
-                                                                           dropout: options.dropout)
-            return try Trainer(options: options, model: model, device: device, train: train, test: test,
-                               normalization: Normalization.compute(train), logger: Logger(label: "test"))
+            try CheckpointTests.makeTrainer(options, device: device)
         }
 
-        func options(_ optimizer: OptimizerKind) -> TrainingOptions {
-            var o = TrainingOptions()
-            o.model = "densenet-bc-10-k4"
-            o.epochs = 3
-            o.batchSize = 32
-            o.learningRate = 0.1
-            o.optimizer = optimizer
-            o.seed = 9
-            return o
-        }
+        func options(_ optimizer: OptimizerKind) -> TrainingOptions { CheckpointTests.options(optimizer) }
 
         func metadata() -> RunMetadata {
             RunMetadata(model: "densenet-bc-10-k4", dataset: "synthetic", inputChannels: 1, classes: 2, height: 8, width: 8,

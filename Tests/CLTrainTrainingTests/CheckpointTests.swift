@@ -10,7 +10,8 @@ import XCTest
 /// Stopping a run in the middle of an epoch and resuming it from its checkpoint must end with
 /// exactly the weights of a run never interrupted (CPU backend, same seed: bitwise).
 final class CheckpointTests: XCTestCase {
-    func makeTrainer(_ options: TrainingOptions, device: Device) throws -> Trainer {
+    /// Also CheckpointDamageTests' run.
+    static func makeTrainer(_ options: TrainingOptions, device: Device) throws -> Trainer {
         let train = TrainerTests.dataset(count: 160, seed: 1), test = TrainerTests.dataset(count: 32, seed: 2)
         let model = try ModelCatalog.entry(named: options.model)!.make(inputChannels: 1, classes: 2, device: device, seed: options.seed,
                                                                                dropout: options.dropout)
@@ -18,7 +19,7 @@ final class CheckpointTests: XCTestCase {
                            normalization: Normalization.compute(train), logger: Logger(label: "test"))
     }
 
-    func options(_ optimizer: OptimizerKind) -> TrainingOptions {
+    static func options(_ optimizer: OptimizerKind) -> TrainingOptions {
         var o = TrainingOptions()
         o.model = "densenet-bc-10-k4"
         o.epochs = 3
@@ -44,14 +45,14 @@ final class CheckpointTests: XCTestCase {
                             configure: (inout TrainingOptions) -> Void = { _ in }) throws {
         let directory = try makeTemporaryDirectory()
 
-        var settings = options(optimizer)
+        var settings = Self.options(optimizer)
         settings.dropout = dropout
         configure(&settings)
-        let whole = try makeTrainer(settings, device: Device(backend: CPUBackend()))
+        let whole = try Self.makeTrainer(settings, device: Device(backend: CPUBackend()))
         let wholeRates = RateLog(whole)
         try whole.run()
 
-        let first = try makeTrainer(settings, device: Device(backend: CPUBackend()))
+        let first = try Self.makeTrainer(settings, device: Device(backend: CPUBackend()))
         let firstRates = RateLog(first)
         first.onCheckpoint = { try Checkpoint.write(first, to: directory, metadata: self.metadata()) }
         first.stopRequested = { first.step >= stopAfter }
@@ -61,7 +62,7 @@ final class CheckpointTests: XCTestCase {
         let saved = try Checkpoint.read(from: directory)
         XCTAssertEqual(saved.options, settings)
         XCTAssertEqual(saved.trainer.step, stopAfter)
-        let second = try makeTrainer(saved.options, device: Device(backend: CPUBackend()))
+        let second = try Self.makeTrainer(saved.options, device: Device(backend: CPUBackend()))
         try Checkpoint.restore(saved, into: second)
         let secondRates = RateLog(second)
         try second.run()
@@ -127,7 +128,7 @@ final class CheckpointTests: XCTestCase {
 
     func testAFailedWriteLeavesThePreviousCheckpoint() throws {
         let directory = try makeTemporaryDirectory()
-        let trainer = try makeTrainer(options(.sgd), device: Device(backend: CPUBackend()))
+        let trainer = try Self.makeTrainer(Self.options(.sgd), device: Device(backend: CPUBackend()))
         try Checkpoint.write(trainer, to: directory, metadata: metadata())
         let before = try Data(contentsOf: Checkpoint.url(in: directory))
         // A checkpoint cannot be written where a directory stands in the way of the rename.
