@@ -126,23 +126,34 @@ void conv2d_forward_implicit_gemm(__global const float* x, int x_off, int x_stri
     }
     int row[WM];
     for (int i = 0; i < WM; ++i) row[i] = min(m0 + tm + i * RM, Co - 1) * K;
-    for (int c = 0; c < C; ++c) {
-        // The input normalisation folded into one multiply-add per value.
-        float scale = 1.0f, shift = 0.0f;
-        if (has_norm) {
-            scale = norm_inv[norm_inv_off + c] * norm_w[norm_w_off + c];
-            shift = norm_b[norm_b_off + c] - norm_mean[norm_mean_off + c] * scale;
-        }
-        for (int ky = 0; ky < kh; ++ky) {
-            for (int kx = 0; kx < kw; ++kx) {
-                const int k = (c * kh + ky) * kw + kx;
+    // Taps outside, channels inside: a tap that reads only padding for every column of this
+    // work-item is skipped whole (on DRN's dilated 4x4 maps most taps read only padding).
+    const int HW = H * W;
+    for (int ky = 0; ky < kh; ++ky) {
+        for (int kx = 0; kx < kw; ++kx) {
+            int at[WN];
+            bool any = false;
+            for (int j = 0; j < WN; ++j) {
+                const int iy = ry0[j] + ky * dh, ix = rx0[j] + kx * dw;
+                const bool inside = iy >= 0 && iy < H && ix >= 0 && ix < W;
+                at[j] = inside ? base[j] + iy * W + ix : -1;
+                any |= inside;
+            }
+            if (!any) continue;
+            const int tap = ky * kw + kx;
+            for (int c = 0; c < C; ++c) {
+                // The input normalisation folded into one multiply-add per value.
+                float scale = 1.0f, shift = 0.0f;
+                if (has_norm) {
+                    scale = norm_inv[norm_inv_off + c] * norm_w[norm_w_off + c];
+                    shift = norm_b[norm_b_off + c] - norm_mean[norm_mean_off + c] * scale;
+                }
                 float a[WM], b[WN];
-                for (int i = 0; i < WM; ++i) a[i] = w[w_off + row[i] + k];
+                for (int i = 0; i < WM; ++i) a[i] = w[w_off + row[i] + c * KK + tap];
                 for (int j = 0; j < WN; ++j) {
-                    const int iy = ry0[j] + ky * dh, ix = rx0[j] + kx * dw;
                     float v = 0.0f;
-                    if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
-                        v = x[base[j] + (c * H + iy) * W + ix];
+                    if (at[j] >= 0) {
+                        v = x[at[j] + c * HW];
                         if (has_norm) v = fmax(v * scale + shift, 0.0f);
                     }
                     b[j] = v;
@@ -249,18 +260,23 @@ void conv2d_backward_data_implicit_gemm(__global const float* dy, int dy_off, in
     }
     int chan[WM];
     for (int i = 0; i < WM; ++i) chan[i] = min(m0 + tm + i * RM, C - 1);
-    for (int co = 0; co < Co; ++co) {
-        for (int ky = 0; ky < kh; ++ky) {
-            for (int kx = 0; kx < kw; ++kx) {
+    // Taps outside, output channels inside: a tap no column of this work-item receives from is
+    // skipped whole (stride 2 leaves three of four positions without most taps).
+    for (int ky = 0; ky < kh; ++ky) {
+        for (int kx = 0; kx < kw; ++kx) {
+            int at[WN];
+            bool any = false;
+            for (int j = 0; j < WN; ++j) {
+                const int ty = ty0[j] - ky * dh, tx = tx0[j] - kx * dw;
+                const bool reads = ty >= 0 && tx >= 0 && ty % sh == 0 && tx % sw == 0 && ty / sh < Ho && tx / sw < Wo;
+                at[j] = reads ? base[j] + (ty / sh) * Wo + tx / sw : -1;
+                any |= reads;
+            }
+            if (!any) continue;
+            for (int co = 0; co < Co; ++co) {
                 float a[WM], b[WN];
                 for (int i = 0; i < WM; ++i) a[i] = w[w_off + ((co * C + chan[i]) * kh + ky) * kw + kx];
-                for (int j = 0; j < WN; ++j) {
-                    const int ty = ty0[j] - ky * dh, tx = tx0[j] - kx * dw;
-                    float v = 0.0f;
-                    if (ty >= 0 && tx >= 0 && ty % sh == 0 && tx % sw == 0 && ty / sh < Ho && tx / sw < Wo)
-                        v = dy[base[j] + co * P + (ty / sh) * Wo + tx / sw];
-                    b[j] = v;
-                }
+                for (int j = 0; j < WN; ++j) b[j] = at[j] >= 0 ? dy[at[j] + co * P] : 0.0f;
                 for (int i = 0; i < WM; ++i)
                     for (int j = 0; j < WN; ++j) acc[i][j] = mad(a[i], b[j], acc[i][j]);
             }
