@@ -127,6 +127,10 @@ public final class OpenCLBackend: @unchecked Sendable {
         precondition(!global.isEmpty && global.count <= 3)
         if global.contains(0) { return }
         let kernel = try kernel(family, name, defines: defines)
+        if let local, local.reduce(1, *) > kernel.maxGroupSize {
+            throw OpenCLError("\(name) in groups of \(local.reduce(1, *)): the device runs at most \(kernel.maxGroupSize) work-items of it per group",
+                              CL_INVALID_WORK_GROUP_SIZE)
+        }
         lock.lock()
         defer { lock.unlock() }
         try kernel.setArguments(arguments)

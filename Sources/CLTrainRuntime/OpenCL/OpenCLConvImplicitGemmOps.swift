@@ -67,25 +67,12 @@ struct ImplicitGemmConfiguration: Hashable, Sendable, CustomStringConvertible {
 }
 
 extension OpenCLBackend {
-    /// Throws when the driver cannot run kernel `name` built with `c` at `c.threads` work-items per
-    /// group (too many registers or too much local memory for this device), or when that is not a
-    /// multiple of the kernel's preferred work-group multiple: the tuner then skips the
-    /// configuration, and a pinned one fails with this message rather than a launch error.
+    /// Throws when `c.threads` is not a multiple of the kernel's preferred work-group multiple (the
+    /// device's SIMD width: lanes would idle in every wave): the tuner then skips the configuration.
+    /// A group over the kernel's limit is refused by `launch` itself, for every kernel.
     private func checkGroupSize(_ name: String, _ c: ImplicitGemmConfiguration) throws {
-        let kernel = try kernel(.convImplicitGemm, name, defines: c.defines)
-        var size = 0
-        try OpenCLError.check(clGetKernelWorkGroupInfo(kernel.handle, context.device, cl_kernel_work_group_info(CL_KERNEL_WORK_GROUP_SIZE),
-                                                       MemoryLayout<Int>.size, &size, nil), "clGetKernelWorkGroupInfo(\(name))")
-        if size < c.threads {
-            throw OpenCLError("\(name) with tiles \(c): the device runs at most \(size) work-items of it per group", CL_INVALID_WORK_GROUP_SIZE)
-        }
-        // A group that is not a whole number of the device's SIMD width (32 on NVIDIA, 64 on AMD)
-        // leaves lanes idle in every wave: not worth timing.
-        var multiple = 1
-        try OpenCLError.check(clGetKernelWorkGroupInfo(kernel.handle, context.device,
-                                                       cl_kernel_work_group_info(CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE),
-                                                       MemoryLayout<Int>.size, &multiple, nil), "clGetKernelWorkGroupInfo(\(name))")
-        if multiple > 0 && c.threads % multiple != 0 {
+        let multiple = try kernel(.convImplicitGemm, name, defines: c.defines).preferredGroupMultiple
+        if c.threads % multiple != 0 {
             throw OpenCLError("\(name) with tiles \(c): \(c.threads) work-items are not a multiple of the device's \(multiple)",
                               CL_INVALID_WORK_GROUP_SIZE)
         }

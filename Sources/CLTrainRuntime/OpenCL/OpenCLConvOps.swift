@@ -141,7 +141,7 @@ enum ConvPass { case forward, backwardData, backwardWeight }
 
 extension OpenCLBackend {
     /// The candidates of a convolution op, the rule first.
-    func convolutionCandidates(_ pass: ConvPass, shape s: ConvShape) -> [ConvAlgorithm] {
+    func convolutionCandidates(_ pass: ConvPass) -> [ConvAlgorithm] {
         let tiled = ImplicitGemmConfiguration.candidates(for: self).map(ConvAlgorithm.implicitGemm)
         switch pass {
         case .forward, .backwardData: return tiled + [.gemmPerSample, .gemmBatched]
@@ -165,7 +165,7 @@ extension OpenCLBackend {
         }
         var scratch: Tensor?
         let algorithm = try choose(problem("conv2d_forward", inputNorm: inputNorm != nil, bias: bias != nil, shape: s),
-                                   among: convolutionCandidates(.forward, shape: s)) { candidate in
+                                   among: convolutionCandidates(.forward)) { candidate in
             if scratch == nil { scratch = try output.device.makeTensor(output.shape) }
             try run(candidate, scratch!)
         }
@@ -189,7 +189,7 @@ extension OpenCLBackend {
         }
         var scratch: Tensor?
         let algorithm = try choose(problem("conv2d_backward_data", accumulate: accumulate, shape: s),
-                                   among: convolutionCandidates(.backwardData, shape: s)) { candidate in
+                                   among: convolutionCandidates(.backwardData)) { candidate in
             if scratch == nil { scratch = try gradInput.device.zeros(gradInput.shape) }
             try run(candidate, scratch!)
         }
@@ -211,7 +211,7 @@ extension OpenCLBackend {
         }
         var scratch: Tensor?
         let algorithm = try choose(problem("conv2d_backward_weight", inputNorm: inputNorm != nil, shape: s),
-                                   among: convolutionCandidates(.backwardWeight, shape: s)) { candidate in
+                                   among: convolutionCandidates(.backwardWeight)) { candidate in
             if scratch == nil { scratch = try gradWeight.device.zeros(gradWeight.shape) }
             try run(candidate, scratch!)
         }

@@ -16,11 +16,31 @@ public final class OpenCLKernel: @unchecked Sendable {
     public let handle: cl_kernel
     public let name: String
     let program: OpenCLProgram
+    /// The most work-items per group the device runs this kernel with (its registers and local
+    /// memory decide), and the group-size multiple it prefers (the SIMD width: 32 on NVIDIA, 64 on
+    /// AMD); read once, when the kernel is created.
+    public let maxGroupSize: Int
+    public let preferredGroupMultiple: Int
 
-    init(handle: cl_kernel, name: String, program: OpenCLProgram) {
+    /// Takes ownership of `handle` (released in `deinit`, also when this throws).
+    init(handle: cl_kernel, name: String, program: OpenCLProgram) throws {
         self.handle = handle
         self.name = name
         self.program = program
+        var device: cl_device_id?
+        var info = (group: 0, multiple: 0, status: cl_int(CL_SUCCESS))
+        info.status = clGetProgramInfo(program.handle, cl_program_info(CL_PROGRAM_DEVICES), MemoryLayout<cl_device_id?>.size, &device, nil)
+        if info.status == CL_SUCCESS {
+            info.status = clGetKernelWorkGroupInfo(handle, device, cl_kernel_work_group_info(CL_KERNEL_WORK_GROUP_SIZE),
+                                                   MemoryLayout<Int>.size, &info.group, nil)
+        }
+        if info.status == CL_SUCCESS {
+            info.status = clGetKernelWorkGroupInfo(handle, device, cl_kernel_work_group_info(CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE),
+                                                   MemoryLayout<Int>.size, &info.multiple, nil)
+        }
+        maxGroupSize = info.group
+        preferredGroupMultiple = max(info.multiple, 1)
+        try OpenCLError.check(info.status, "clGetKernelWorkGroupInfo(\(name))")
     }
 
     deinit { clReleaseKernel(handle) }

@@ -19,7 +19,7 @@ public final class OpenCLProgram: @unchecked Sendable {
         guard let kernel = clCreateKernel(handle, kernelName, &status), status == CL_SUCCESS else {
             throw OpenCLError("clCreateKernel(\(kernelName))", status)
         }
-        return OpenCLKernel(handle: kernel, name: kernelName, program: self)
+        return try OpenCLKernel(handle: kernel, name: kernelName, program: self)
     }
 }
 
