@@ -36,6 +36,18 @@ let package = Package(
             path: "Sources/CZlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // JPEG decoding (libjpeg-turbo's TurboJPEG API) and PNG decoding and encoding (libpng's
+        // simplified API), for image folders, predictions on image files and report images.
+        .systemLibrary(
+            name: "CTurboJPEG",
+            path: "Sources/CTurboJPEG",
+            providers: [.apt(["libturbojpeg0-dev"])]
+        ),
+        .systemLibrary(
+            name: "CPNG",
+            path: "Sources/CPNG",
+            providers: [.apt(["libpng-dev"])]
+        ),
         // The hand-written OpenCL kernels, embedded in the binary.
         .target(
             name: "CLTrainKernels",
@@ -75,10 +87,11 @@ let package = Package(
             name: "CLTrainReport",
             dependencies: ["CLTrainTraining", "CLTrainIO"]
         ),
-        // Data sets (IDX, CIFAR binary), normalisation, augmentation and batching on the host.
+        // Data sets (IDX, CIFAR binary, image folders), image decoding and PNG encoding,
+        // normalisation, augmentation and batching on the host.
         .target(
             name: "CLTrainData",
-            dependencies: ["CZlib", "CLTrainRandom"]
+            dependencies: ["CZlib", "CTurboJPEG", "CPNG", "CLTrainRandom"]
         ),
         // Layers with hand-written backward passes, the loss, the models and their catalogue.
         .target(

@@ -8,4 +8,4 @@ sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends \
-    ocl-icd-opencl-dev opencl-headers libclblast-dev pocl-opencl-icd clinfo libopenblas-dev zlib1g-dev dataset-fashion-mnist python3-venv
+    ocl-icd-opencl-dev opencl-headers libclblast-dev pocl-opencl-icd clinfo libopenblas-dev zlib1g-dev libturbojpeg0-dev libpng-dev dataset-fashion-mnist python3-venv

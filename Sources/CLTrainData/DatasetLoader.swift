@@ -29,6 +29,30 @@ public enum DatasetKind: String, CaseIterable, Sendable, Codable {
         }
     }
 
+    /// The standard name of each class, by label (torchvision's `classes` of the same data set).
+    public var classNames: [String] {
+        switch self {
+        case .fashionMNIST:
+            return ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+        case .mnist:
+            return (0..<10).map(String.init)
+        case .cifar10:
+            return ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+        case .cifar100:
+            return Self.cifar100Names
+        }
+    }
+
+    private static let cifar100Names = """
+        apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus butterfly camel can castle \
+        caterpillar cattle chair chimpanzee clock cloud cockroach couch crab crocodile cup dinosaur dolphin elephant flatfish \
+        forest fox girl hamster house kangaroo keyboard lamp lawn_mower leopard lion lizard lobster man maple_tree motorcycle \
+        mountain mouse mushroom oak_tree orange orchid otter palm_tree pear pickup_truck pine_tree plain plate poppy porcupine \
+        possum rabbit raccoon ray road rocket rose sea seal shark shrew skunk skyscraper snail snake spider squirrel streetcar \
+        sunflower sweet_pepper table tank telephone television tiger tractor train trout tulip turtle wardrobe whale \
+        willow_tree wolf woman worm
+        """.split(separator: " ").map(String.init)
+
     public var channels: Int { isIDX ? 1 : 3 }
     public var height: Int { isIDX ? 28 : 32 }
     public var width: Int { isIDX ? 28 : 32 }
@@ -117,7 +141,7 @@ public enum DatasetLoader {
         let pixels = n == images.count ? images.pixels : Array(images.pixels[0..<(n * size)])
         return ImageDataset(
             images: pixels, labels: labels32, count: n,
-            channels: 1, height: images.rows, width: images.cols, classes: kind.classes)
+            channels: 1, height: images.rows, width: images.cols, classes: kind.classes, classNames: kind.classNames)
     }
 
     private static func loadCIFAR(
@@ -143,6 +167,6 @@ public enum DatasetLoader {
         }
         return ImageDataset(
             images: pixels, labels: labels, count: labels.count,
-            channels: 3, height: 32, width: 32, classes: variant.classes)
+            channels: 3, height: 32, width: 32, classes: variant.classes, classNames: kind.classNames)
     }
 }

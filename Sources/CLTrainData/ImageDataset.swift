@@ -9,14 +9,17 @@ public struct ImageDataset: Sendable, Equatable {
     public var height: Int
     public var width: Int
     public var classes: Int
+    /// The name of each class, by label (empty when the data set has none).
+    public var classNames: [String]
 
     public init(
         images: [UInt8], labels: [Int32], count: Int,
-        channels: Int, height: Int, width: Int, classes: Int
+        channels: Int, height: Int, width: Int, classes: Int, classNames: [String] = []
     ) {
         precondition(count >= 0 && channels > 0 && height > 0 && width > 0, "dataset shape must be positive")
         precondition(images.count == count * channels * height * width, "images must hold count x C x H x W bytes")
         precondition(labels.isEmpty || labels.count == count, "one label per image, or none")
+        precondition(classNames.isEmpty || classNames.count == classes, "one name per class, or none")
         self.images = images
         self.labels = labels
         self.count = count
@@ -24,6 +27,7 @@ public struct ImageDataset: Sendable, Equatable {
         self.height = height
         self.width = width
         self.classes = classes
+        self.classNames = classNames
     }
 
     /// Bytes per image (C x H x W).
@@ -37,7 +41,7 @@ public struct ImageDataset: Sendable, Equatable {
         return ImageDataset(
             images: Array(images[0..<(n * imageSize)]),
             labels: labels.isEmpty ? [] : Array(labels[0..<n]),
-            count: n, channels: channels, height: height, width: width, classes: classes)
+            count: n, channels: channels, height: height, width: width, classes: classes, classNames: classNames)
     }
 
     /// The bytes of image `index`.

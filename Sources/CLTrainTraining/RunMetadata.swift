@@ -11,8 +11,11 @@ public struct RunMetadata: Equatable, Sendable {
     public var height: Int
     public var width: Int
     public var normalization: Normalization
+    /// The name of each class, by label (empty: the data set named none).
+    public var classNames: [String]
 
-    public init(model: String, dataset: String, inputChannels: Int, classes: Int, height: Int, width: Int, normalization: Normalization) {
+    public init(model: String, dataset: String, inputChannels: Int, classes: Int, height: Int, width: Int, normalization: Normalization,
+                classNames: [String] = []) {
         self.model = model
         self.dataset = dataset
         self.inputChannels = inputChannels
@@ -20,10 +23,11 @@ public struct RunMetadata: Equatable, Sendable {
         self.height = height
         self.width = width
         self.normalization = normalization
+        self.classNames = classNames
     }
 
     public var dictionary: [String: String] {
-        [
+        var entries = [
             "cltrain.model": model,
             "cltrain.dataset": dataset,
             "cltrain.input_channels": String(inputChannels),
@@ -33,6 +37,10 @@ public struct RunMetadata: Equatable, Sendable {
             "cltrain.mean": normalization.mean.map { "\($0)" }.joined(separator: ","),
             "cltrain.std": normalization.std.map { "\($0)" }.joined(separator: ","),
         ]
+        if !classNames.isEmpty, let json = try? JSONSerialization.data(withJSONObject: classNames) {
+            entries["cltrain.class_names"] = String(decoding: json, as: UTF8.self)
+        }
+        return entries
     }
 
     /// Read back what `dictionary` wrote; nil for a file written elsewhere (e.g. by PyTorch).
@@ -42,8 +50,12 @@ public struct RunMetadata: Equatable, Sendable {
               let height = metadata["cltrain.height"].flatMap(Int.init), let width = metadata["cltrain.width"].flatMap(Int.init),
               let mean = metadata["cltrain.mean"].flatMap(Self.floats), let std = metadata["cltrain.std"].flatMap(Self.floats)
         else { return nil }
+        // Names that do not parse, or do not match the class count, are left out rather than guessed.
+        let names = metadata["cltrain.class_names"].flatMap { text in
+            (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String]
+        }.flatMap { $0.count == classes ? $0 : nil } ?? []
         self.init(model: model, dataset: metadata["cltrain.dataset"] ?? "", inputChannels: channels, classes: classes,
-                  height: height, width: width, normalization: Normalization(mean: mean, std: std))
+                  height: height, width: width, normalization: Normalization(mean: mean, std: std), classNames: names)
     }
 
     static func floats(_ text: String) -> [Float]? {

@@ -115,7 +115,8 @@ public final class TrainingRun {
 
         let height = options.resize ?? train.height, width = options.resize ?? train.width
         metadata = RunMetadata(model: options.model, dataset: options.dataset.rawValue, inputChannels: train.channels,
-                               classes: train.classes, height: height, width: width, normalization: normalization)
+                               classes: train.classes, height: height, width: width, normalization: normalization,
+                               classNames: train.classNames)
         let trainer = try Trainer(options: options, model: model, device: device, train: train, test: test,
                               normalization: normalization, logger: logger)
         self.trainer = trainer

@@ -1,0 +1,4 @@
+#ifndef CLTRAIN_CPNG_SHIM_H
+#define CLTRAIN_CPNG_SHIM_H
+#include <png.h>
+#endif
