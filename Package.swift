@@ -139,7 +139,8 @@ let package = Package(
         ),
         .testTarget(
             name: "CLTrainDataTests",
-            dependencies: ["CLTrainData", "CLTrainRandom", "CLTrainTestSupport"]
+            dependencies: ["CLTrainData", "CLTrainRandom", "CLTrainTestSupport"],
+            resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "CLTrainTrainingTests",

@@ -223,8 +223,9 @@ public final class JPEGDecoder {
                               Int32(format.rawValue), 0)
             }
         }
-        // A warning (e.g. a few missing bytes at the end) still leaves an image; an error does not.
-        if status != 0, tjGetErrorCode(handle) != Int32(TJERR_WARNING.rawValue) {
+        // A warning about stray bytes still leaves the whole image (Pillow reads it too); an error,
+        // or a file cut short (its missing rows come out gray), does not.
+        if status != 0, tjGetErrorCode(handle) != Int32(TJERR_WARNING.rawValue) || lastError.contains("Premature end") {
             throw ImageCodecError(path: source, reason: "JPEG data is damaged (\(lastError)); replace or remove the file")
         }
         return DecodedImage(pixels: pixels, width: Int(width), height: Int(height), channels: channels)

@@ -227,5 +227,17 @@ final class TrainerTests: XCTestCase {
                                    normalization: Normalization(mean: [0.286], std: [0.353]))
         XCTAssertEqual(RunMetadata(metadata.dictionary), metadata)
         XCTAssertNil(RunMetadata(["format": "pt"]))
+
+        // Class names travel as a JSON array (names may hold commas, slashes, quotes).
+        var named = metadata
+        named.classNames = DatasetKind.fashionMNIST.classNames
+        named.classNames[1] = "a \"quoted\", name"
+        XCTAssertEqual(named.dictionary["cltrain.class_names"]?.hasPrefix("[\"T-shirt\\/top\""), true)
+        XCTAssertEqual(RunMetadata(named.dictionary), named)
+        // Names that do not fit the class count are dropped, not guessed.
+        var wrong = named.dictionary
+        wrong["cltrain.class_names"] = "[\"one\"]"
+        XCTAssertEqual(RunMetadata(wrong)?.classNames, [])
+        XCTAssertEqual(DatasetKind.allCases.map { $0.classNames.count }, DatasetKind.allCases.map(\.classes))
     }
 }
