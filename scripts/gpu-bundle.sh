@@ -3,7 +3,7 @@
 # enough to travel (64 MiB at most, checked below):
 #   .device/cltrain-gpu.tar.xz  the stripped binary; the shared libraries it loads that are not part
 #                               of the base system (CLBlast, the ocl-icd loader, OpenBLAS with
-#                               libgfortran/libquadmath, zlib), stripped; gpu-run.sh; the PyTorch
+#                               libgfortran/libquadmath, zlib, libjpeg-turbo, libpng), stripped; gpu-run.sh; the PyTorch
 #                               reference scripts
 #   .device/gpu-check.sh        unpacks the archive and runs the whole GPU check into
 #                               $OUT/gpu-results.txt (see that script)
@@ -23,7 +23,7 @@ trap 'rm -rf "$stage"' EXIT
 root="$stage/cltrain-gpu"
 mkdir -p "$root/lib"
 cp "$binary" "$root/"
-for lib in libclblast.so.1 libOpenCL.so.1 libopenblas.so.0 libgfortran.so.5 libquadmath.so.0 libz.so.1; do
+for lib in libclblast.so.1 libOpenCL.so.1 libopenblas.so.0 libgfortran.so.5 libquadmath.so.0 libz.so.1 libturbojpeg.so.0 libpng16.so.16; do
     path=$(ldd "$binary" | awk -v l="$lib" '$1 == l {print $3}')
     [ -n "$path" ] || path=$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')
     if [ -n "$path" ]; then cp -L "$path" "$root/lib/"; else echo "gpu-bundle: $lib not found here; not bundled" >&2; fi
