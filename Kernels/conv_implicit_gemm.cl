@@ -14,9 +14,12 @@
 //
 // Built once per tile configuration with these defines:
 //   TM, TN   the work-group's tile of C (rows x columns); TK the reduction step;
-//   WM, WN   results per work-item, held in registers: rows tm + i*RM, columns tn + j*RN, so
-//            neighbouring work-items store neighbouring columns (coalesced) and read
-//            neighbouring local-memory words;
+//   WM, WN   results per work-item, held in registers: rows ROW(i), columns COL(j): runs of VEC
+//            neighbours, the runs RM*VEC (RN*VEC) apart, so neighbouring work-items store
+//            neighbouring columns (coalesced) and read neighbouring local-memory words;
+//   VEC      1, 2 or 4 (default 1): the width of those runs, and of each local-memory read of
+//            the staged tiles (vload2/vload4: one wide read instead of VEC, what GPUs with
+//            128-bit local loads want); WM and WN are multiples of it;
 //   LDS      1: stage both operand tiles in local memory (GPUs: each value is read from global
 //            memory once per work-group); 0: each work-item reads its operands straight from
 //            global memory with no barrier, walking the taps in nested loops with no division
@@ -27,18 +30,33 @@
 //
 // Local tiles are stored k-major, one float of padding per row against bank conflicts.
 
+#ifndef VEC
+#define VEC 1
+#endif
 #define RM (TM / WM)
 #define RN (TN / WN)
 #define THREADS (RM * RN)
 #define AS(k, m) as[(k) * (TM + 1) + (m)]
 #define BS(k, n) bs[(k) * (TN + 1) + (n)]
+// The tile row of this work-item's result i and column of its result j (tm, tn: its place).
+#define ROW(i) (((i) / VEC) * (RM * VEC) + tm * VEC + (i) % VEC)
+#define COL(j) (((j) / VEC) * (RN * VEC) + tn * VEC + (j) % VEC)
+
+// dst[i .. i+VEC) = the VEC floats at p: one vector read (scalar alignment is all vloadn needs).
+#if VEC == 4
+#define LOAD_RUN(dst, i, p) { const float4 v_ = vload4(0, p); dst[i] = v_.s0; dst[(i) + 1] = v_.s1; dst[(i) + 2] = v_.s2; dst[(i) + 3] = v_.s3; }
+#elif VEC == 2
+#define LOAD_RUN(dst, i, p) { const float2 v_ = vload2(0, p); dst[i] = v_.s0; dst[(i) + 1] = v_.s1; }
+#else
+#define LOAD_RUN(dst, i, p) { dst[i] = *(p); }
+#endif
 
 // acc += the product of the staged tiles.
 #define TILE_PRODUCT()                                                   \
     for (int kk = 0; kk < TK; ++kk) {                                    \
         float a[WM], b[WN];                                              \
-        for (int i = 0; i < WM; ++i) a[i] = AS(kk, tm + i * RM);         \
-        for (int j = 0; j < WN; ++j) b[j] = BS(kk, tn + j * RN);         \
+        for (int i = 0; i < WM; i += VEC) LOAD_RUN(a, i, &AS(kk, ROW(i))) \
+        for (int j = 0; j < WN; j += VEC) LOAD_RUN(b, j, &BS(kk, COL(j))) \
         for (int i = 0; i < WM; ++i)                                     \
             for (int j = 0; j < WN; ++j) acc[i][j] = mad(a[i], b[j], acc[i][j]); \
     }
@@ -112,10 +130,10 @@ void conv2d_forward_implicit_gemm(__global const float* x, int x_off, int x_stri
         barrier(CLK_LOCAL_MEM_FENCE);
     }
 #else
-    // Columns tn + j*RN of the tile: where each reads the input.
+    // Columns COL(j) of the tile: where each reads the input.
     int base[WN], ry0[WN], rx0[WN];
     for (int j = 0; j < WN; ++j) {
-        const int n = n0 + tn + j * RN;
+        const int n = n0 + COL(j);
         const int i = n < columns ? n / P : 0;
         const int p = n - i * P;
         const int qy = p / Wo;
@@ -125,7 +143,7 @@ void conv2d_forward_implicit_gemm(__global const float* x, int x_off, int x_stri
         rx0[j] = (p - qy * Wo) * sw - pw;
     }
     int row[WM];
-    for (int i = 0; i < WM; ++i) row[i] = min(m0 + tm + i * RM, Co - 1) * K;
+    for (int i = 0; i < WM; ++i) row[i] = min(m0 + ROW(i), Co - 1) * K;
     // Taps outside, channels inside: a tap that reads only padding for every column of this
     // work-item is skipped whole (on DRN's dilated 4x4 maps most taps read only padding).
     const int HW = H * W;
@@ -166,12 +184,12 @@ void conv2d_forward_implicit_gemm(__global const float* x, int x_off, int x_stri
 #endif
 
     for (int j = 0; j < WN; ++j) {
-        const int n = n0 + tn + j * RN;
+        const int n = n0 + COL(j);
         if (n >= columns) continue;
         const int i = n / P;
         const int p = n - i * P;
         for (int r = 0; r < WM; ++r) {
-            const int m = m0 + tm + r * RM;
+            const int m = m0 + ROW(r);
             if (m >= Co) continue;
             y[y_off + i * y_stride + m * P + p] = acc[r][j] + (has_bias ? bias[bias_off + m] : 0.0f);
         }
@@ -247,10 +265,10 @@ void conv2d_backward_data_implicit_gemm(__global const float* dy, int dy_off, in
         barrier(CLK_LOCAL_MEM_FENCE);
     }
 #else
-    // Columns tn + j*RN of the tile: the input position each gathers gradOutput for.
+    // Columns COL(j) of the tile: the input position each gathers gradOutput for.
     int base[WN], ty0[WN], tx0[WN];
     for (int j = 0; j < WN; ++j) {
-        const int n = n0 + tn + j * RN;
+        const int n = n0 + COL(j);
         const int i = n < columns ? n / HW : 0;
         const int p = n - i * HW;
         const int py = p / W;
@@ -259,7 +277,7 @@ void conv2d_backward_data_implicit_gemm(__global const float* dy, int dy_off, in
         tx0[j] = p - py * W + pw;
     }
     int chan[WM];
-    for (int i = 0; i < WM; ++i) chan[i] = min(m0 + tm + i * RM, C - 1);
+    for (int i = 0; i < WM; ++i) chan[i] = min(m0 + ROW(i), C - 1);
     // Taps outside, output channels inside: a tap no column of this work-item receives from is
     // skipped whole (stride 2 leaves three of four positions without most taps).
     for (int ky = 0; ky < kh; ++ky) {
@@ -285,12 +303,12 @@ void conv2d_backward_data_implicit_gemm(__global const float* dy, int dy_off, in
 #endif
 
     for (int j = 0; j < WN; ++j) {
-        const int n = n0 + tn + j * RN;
+        const int n = n0 + COL(j);
         if (n >= columns) continue;
         const int i = n / HW;
         const int p = n - i * HW;
         for (int r = 0; r < WM; ++r) {
-            const int m = m0 + tm + r * RM;
+            const int m = m0 + ROW(r);
             if (m >= C) continue;
             const int d = dx_off + i * dx_stride + m * HW + p;
             ACCUMULATE(dx[d], acc[r][j], accumulate);
@@ -365,12 +383,12 @@ void conv2d_backward_weight_implicit_gemm(__global const float* x, int x_off, in
         barrier(CLK_LOCAL_MEM_FENCE);
     }
 #else
-    // Columns tn + j*RN of the tile: each a tap (c, ky, kx), with its channel's normalisation
+    // Columns COL(j) of the tile: each a tap (c, ky, kx), with its channel's normalisation
     // folded into one multiply-add.
     int tap[WN], toy[WN], tox[WN];
     float scale[WN], shift[WN];
     for (int j = 0; j < WN; ++j) {
-        const int n = min(n0 + tn + j * RN, N - 1);
+        const int n = min(n0 + COL(j), N - 1);
         const int c = n / KK;
         const int r = n - c * KK;
         const int ky = r / kw;
@@ -381,7 +399,7 @@ void conv2d_backward_weight_implicit_gemm(__global const float* x, int x_off, in
         shift[j] = has_norm ? norm_b[norm_b_off + c] - norm_mean[norm_mean_off + c] * scale[j] : 0.0f;
     }
     int chan[WM];
-    for (int i = 0; i < WM; ++i) chan[i] = min(m0 + tm + i * RM, Co - 1) * P;
+    for (int i = 0; i < WM; ++i) chan[i] = min(m0 + ROW(i), Co - 1) * P;
     // Walk the slice's positions (sample, oy, ox) without dividing.
     int si = k_begin / P;
     int sp = k_begin - si * P;
@@ -412,10 +430,10 @@ void conv2d_backward_weight_implicit_gemm(__global const float* x, int x_off, in
 
     __global float* o = out + out_off + (direct ? 0 : get_group_id(2) * Co * N);
     for (int r = 0; r < WM; ++r) {
-        const int m = m0 + tm + r * RM;
+        const int m = m0 + ROW(r);
         if (m >= Co) continue;
         for (int j = 0; j < WN; ++j) {
-            const int n = n0 + tn + j * RN;
+            const int n = n0 + COL(j);
             if (n >= N) continue;
             if (direct) o[m * N + n] += acc[r][j];
             else o[m * N + n] = acc[r][j];

@@ -90,6 +90,50 @@ final class ConvCandidateTests: XCTestCase {
         try checkEveryCandidate(Self.hardCases, seed: 500)
     }
 
+    /// The configurations only a GPU's tuner tries (the staged tilings a CPU device skips, and the
+    /// vector widths 2 and 4), run on PoCL all the same: a GPU may pick any of them.
+    func testEveryConfigurationAGPUMayPickMatchesTheCPUBackend() throws {
+        let backend = try XCTUnwrap(try openCLDevice().backend as? OpenCLBackend)
+        let usual = Set(ImplicitGemmConfiguration.candidates(for: backend))
+        backend.triesEveryConfiguration = true
+        defer { backend.triesEveryConfiguration = false }
+        let every = ImplicitGemmConfiguration.candidates(for: backend)
+        XCTAssertTrue(every.contains { $0.vector == 4 } && every.contains { $0.vector == 2 }, "\(every)")
+        XCTAssertTrue(usual.isSubset(of: Set(every)))
+        try checkEveryCandidate(Self.hardCases, seed: 700)
+    }
+
+    /// A convolution's second call takes the algorithm remembered for its shape and flags, which is
+    /// the tuner's decision; another flag is another choice.
+    func testTheChoiceIsRememberedPerShapeAndFlags() throws {
+        let device = try openCLDevice()
+        let backend = try XCTUnwrap(device.backend as? OpenCLBackend)
+        let g = Conv2dGeometry(kernel: 3, padding: 1)
+        let input = try device.tensor((0..<(2 * 5 * 7 * 6)).map { Float($0 % 13) / 13 }, shape: [2, 5, 7, 6])
+        let weight = try device.tensor((0..<(3 * 5 * 9)).map { Float($0 % 7) / 7 - 0.5 }, shape: [3, 5, 3, 3])
+        let bias = try device.tensor([0.1, -0.2, 0.3], shape: [3])
+        let output = try device.makeTensor([2, 3, 7, 6])
+        let s = OpenCLBackend.ConvShape(input: input, weight: weight, output: output, geometry: g)
+        let plain = ConvChoiceKey(pass: .forward, n: 2, cin: 5, h: 7, w: 6, cout: 3, geometry: g, inputNorm: false, bias: false, accumulate: false)
+        var withBias = plain
+        withBias.bias = true
+        for _ in 0..<2 { try backend.conv2dForward(input: input, weight: weight, bias: nil, output: output, geometry: g, inputNorm: nil) }
+        let remembered = try XCTUnwrap(backend.rememberedConvolution(plain))
+        let decision = backend.tuner.decisions.first { $0.problem == backend.problem("conv2d_forward", shape: s) }
+        XCTAssertEqual(decision?.choice, remembered.name)
+        XCTAssertNil(backend.rememberedConvolution(withBias))
+        try backend.conv2dForward(input: input, weight: weight, bias: bias, output: output, geometry: g, inputNorm: nil)
+        XCTAssertNotNil(backend.rememberedConvolution(withBias))
+        // While pinned, every call asks the tuner and nothing new is remembered.
+        var changed = withBias
+        changed.n = 3
+        let bigger = try device.makeTensor([3, 5, 7, 6]), biggerOut = try device.makeTensor([3, 3, 7, 6])
+        try backend.tuner.pinning(ConvAlgorithm.gemmPerSample.name) {
+            try backend.conv2dForward(input: bigger, weight: weight, bias: bias, output: biggerOut, geometry: g, inputNorm: nil)
+        }
+        XCTAssertNil(backend.rememberedConvolution(changed))
+    }
+
     /// A scratch budget of two samples splits a batch of 5 into chunks of 2, 2 and 1, so the
     /// batch-spanning GEMMs run chunks at an offset and a last chunk smaller than the others; a
     /// budget of one byte takes one sample per chunk (their per-sample fallback).

@@ -178,6 +178,14 @@ public final class Autotuner: @unchecked Sendable {
         return choice
     }
 
+    /// Whether choices are being pinned or recorded (`pinning`, `problems(in:)`): a caller that
+    /// remembers choices must ask the tuner each time then.
+    public var isSteered: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return pinned != nil || recording != nil
+    }
+
     /// Run `body` with every problem taking `candidate` (which must be one of its candidates): how the
     /// checks run each configuration the tuner may pick. Nil restores normal choosing.
     public func pinning<R>(_ candidate: String?, _ body: () throws -> R) rethrows -> R {

@@ -22,6 +22,26 @@ public final class OpenCLBackend: @unchecked Sendable {
     /// chunk; the batch is split so that each chunk fits (at least one sample per chunk).
     var convolutionScratchBytes = 128 << 20
 
+    /// Offer every implicit-GEMM configuration that fits, also on a CPU device (which normally
+    /// tries a shorter list): how the checks on PoCL reach what a GPU's tuner may pick.
+    var triesEveryConfiguration = false
+
+    /// The algorithm each convolution (op, shape, flags) runs with, once the tuner has chosen it:
+    /// a step looks up a small key here instead of building the tuner's text key, ~300 times.
+    private var convolutionChoices: [ConvChoiceKey: ConvAlgorithm] = [:]
+
+    func rememberedConvolution(_ key: ConvChoiceKey) -> ConvAlgorithm? {
+        lock.lock()
+        defer { lock.unlock() }
+        return convolutionChoices[key]
+    }
+
+    func rememberConvolution(_ algorithm: ConvAlgorithm, for key: ConvChoiceKey) {
+        lock.lock()
+        defer { lock.unlock() }
+        convolutionChoices[key] = algorithm
+    }
+
     private var kernels: [String: OpenCLKernel] = [:]
     private let lock = NSLock()
     private var allocatedBytes = 0

@@ -6,13 +6,16 @@ import COpenCL
 /// One tile configuration of the implicit-GEMM kernels, passed to the compiler as `-D` defines:
 /// a work-group computes a `tileM` x `tileN` tile of the GEMM (output channels x positions taken
 /// across the batch), stepping through the reduction `tileK` at a time with both operand tiles
-/// staged in local memory; each work-item keeps `workM` x `workN` results in registers. Without
+/// staged in local memory; each work-item keeps `workM` x `workN` results in registers, in runs of
+/// `vector` neighbours that it reads from the staged tiles with one vector load each. Without
 /// `localMemory` each work-item reads its operands from global memory with no barrier (what a CPU
 /// device runs best).
 struct ImplicitGemmConfiguration: Hashable, Sendable, CustomStringConvertible {
     var tileM: Int, tileN: Int, tileK: Int
     var workM: Int, workN: Int
     var localMemory = true
+    /// 1, 2 or 4: the kernels' VEC.
+    var vector = 1
 
     /// Work-items per work-group.
     var threads: Int { (tileM / workM) * (tileN / workN) }
@@ -21,17 +24,20 @@ struct ImplicitGemmConfiguration: Hashable, Sendable, CustomStringConvertible {
     var localBytes: Int { (tileK * (tileM + 1) + tileK * (tileN + 1)) * MemoryLayout<Float>.stride }
 
     var defines: String {
-        "-D TM=\(tileM) -D TN=\(tileN) -D TK=\(tileK) -D WM=\(workM) -D WN=\(workN) -D LDS=\(localMemory ? 1 : 0)"
+        "-D TM=\(tileM) -D TN=\(tileN) -D TK=\(tileK) -D WM=\(workM) -D WN=\(workN) -D LDS=\(localMemory ? 1 : 0) -D VEC=\(vector)"
     }
 
     var description: String {
-        localMemory ? "\(tileM)x\(tileN)x\(tileK)/\(workM)x\(workN)" : "direct \(tileM)x\(tileN)/\(workM)x\(workN)"
+        let tiles = localMemory ? "\(tileM)x\(tileN)x\(tileK)/\(workM)x\(workN)" : "direct \(tileM)x\(tileN)/\(workM)x\(workN)"
+        return vector == 1 ? tiles : tiles + " v\(vector)"
     }
 
     /// Whether the kernels' loading scheme holds: every work-item keeps one GEMM column (forward,
-    /// input gradient) and one reduction row (weight gradient) for all its loads.
+    /// input gradient) and one reduction row (weight gradient) for all its loads; vector runs
+    /// divide each work-item's results, and only staged tiles are read by vector.
     var isValid: Bool {
         tileM % workM == 0 && tileN % workN == 0 && threads % tileN == 0 && threads % tileK == 0
+            && [1, 2, 4].contains(vector) && workM % vector == 0 && workN % vector == 0 && (localMemory || vector == 1)
     }
 
     /// Every configuration the tuner may try, before the device's limits: small-M tiles for
@@ -43,6 +49,9 @@ struct ImplicitGemmConfiguration: Hashable, Sendable, CustomStringConvertible {
         .init(tileM: 8, tileN: 128, tileK: 16, workM: 1, workN: 8),
         .init(tileM: 32, tileN: 32, tileK: 16, workM: 2, workN: 2),
         .init(tileM: 64, tileN: 128, tileK: 8, workM: 8, workN: 8),
+        .init(tileM: 64, tileN: 64, tileK: 8, workM: 4, workN: 4, vector: 4),
+        .init(tileM: 64, tileN: 128, tileK: 8, workM: 8, workN: 8, vector: 4),
+        .init(tileM: 16, tileN: 64, tileK: 16, workM: 2, workN: 4, vector: 2),
         .init(tileM: 16, tileN: 64, tileK: 16, workM: 4, workN: 4, localMemory: false),
         .init(tileM: 8, tileN: 128, tileK: 16, workM: 2, workN: 4, localMemory: false),
         .init(tileM: 32, tileN: 64, tileK: 16, workM: 8, workN: 4, localMemory: false),
@@ -56,12 +65,14 @@ struct ImplicitGemmConfiguration: Hashable, Sendable, CustomStringConvertible {
     ]
 
     /// The configurations `backend`'s device can run (work-group size and local memory within its
-    /// limits), the rule first: on a CPU device the direct ones lead.
+    /// limits), the rule first: on a CPU device the direct ones lead, and only `cpuStaged` of the
+    /// staged ones follow unless the backend tries every configuration (the checks on PoCL do, so
+    /// that what a GPU may pick is checked too).
     static func candidates(for backend: OpenCLBackend) -> [ImplicitGemmConfiguration] {
         let fitting = all.filter {
             $0.isValid && $0.threads <= backend.info.maxWorkGroupSize && (!$0.localMemory || $0.localBytes <= backend.localMemoryBytes)
         }
-        guard backend.info.kind == .cpu else { return fitting }
+        guard backend.info.kind == .cpu, !backend.triesEveryConfiguration else { return fitting }
         return fitting.filter { !$0.localMemory } + fitting.filter { $0.localMemory && cpuStaged.contains($0) }
     }
 }

@@ -105,14 +105,34 @@ extension OpenCLBackend {
         return TuningProblem(op: op, shape: text)
     }
 
-    /// The algorithm `problem` runs with: the tuner's choice among `candidates` (rule first), timed
-    /// by `run`, which must write only scratch outputs.
-    func choose(_ problem: TuningProblem, among candidates: [ConvAlgorithm], run: (ConvAlgorithm) throws -> Void) throws -> ConvAlgorithm {
+    /// The algorithm `pass` of shape `s` runs with: the tuner's choice among the pass's candidates
+    /// (rule first), timed by `run`, which must write only scratch outputs. Remembered per shape
+    /// and flags, so only a shape's first call builds the tuner's key and candidate names (every
+    /// call does while the tuner is pinned or recording).
+    func choose(_ pass: ConvPass, shape s: ConvShape, inputNorm: Bool = false, bias: Bool = false, accumulate: Bool = false,
+                run: (ConvAlgorithm) throws -> Void) throws -> ConvAlgorithm {
+        let key = ConvChoiceKey(pass: pass, n: s.n, cin: s.cin, h: s.h, w: s.w, cout: s.cout, geometry: s.g,
+                                inputNorm: inputNorm, bias: bias, accumulate: accumulate)
+        let steered = tuner.isSteered
+        if !steered, let known = rememberedConvolution(key) { return known }
+        let candidates = convolutionCandidates(pass)
         let byName = Dictionary(candidates.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let problem = problem(pass.op, inputNorm: inputNorm, bias: bias, accumulate: accumulate, shape: s)
         let name = try tuner.choose(problem, candidates: candidates.map(\.name), run: { try run(byName[$0]!) },
                                     synchronize: { try synchronize() })
-        return byName[name]!
+        let chosen = byName[name]!
+        if !steered { rememberConvolution(chosen, for: key) }
+        return chosen
     }
+}
+
+/// What decides a convolution's algorithm: the op, every size (the output's follow from the
+/// geometry) and the flags of `problem`.
+struct ConvChoiceKey: Hashable {
+    var pass: ConvPass
+    var n, cin, h, w, cout: Int
+    var geometry: Conv2dGeometry
+    var inputNorm, bias, accumulate: Bool
 }
 
 /// How an OpenCL convolution is computed: what the tuner chooses among.
@@ -135,7 +155,18 @@ enum ConvAlgorithm: Hashable, Sendable {
 }
 
 /// The three convolution ops, as the candidates are listed per op.
-enum ConvPass { case forward, backwardData, backwardWeight }
+enum ConvPass: Hashable {
+    case forward, backwardData, backwardWeight
+
+    /// The op's name in tuning keys.
+    var op: String {
+        switch self {
+        case .forward: return "conv2d_forward"
+        case .backwardData: return "conv2d_backward_data"
+        case .backwardWeight: return "conv2d_backward_weight"
+        }
+    }
+}
 
 // MARK: - Ops
 
@@ -164,8 +195,7 @@ extension OpenCLBackend {
             }
         }
         var scratch: Tensor?
-        let algorithm = try choose(problem("conv2d_forward", inputNorm: inputNorm != nil, bias: bias != nil, shape: s),
-                                   among: convolutionCandidates(.forward)) { candidate in
+        let algorithm = try choose(.forward, shape: s, inputNorm: inputNorm != nil, bias: bias != nil) { candidate in
             if scratch == nil { scratch = try output.device.makeTensor(output.shape) }
             try run(candidate, scratch!)
         }
@@ -188,8 +218,7 @@ extension OpenCLBackend {
             }
         }
         var scratch: Tensor?
-        let algorithm = try choose(problem("conv2d_backward_data", accumulate: accumulate, shape: s),
-                                   among: convolutionCandidates(.backwardData)) { candidate in
+        let algorithm = try choose(.backwardData, shape: s, accumulate: accumulate) { candidate in
             if scratch == nil { scratch = try gradInput.device.zeros(gradInput.shape) }
             try run(candidate, scratch!)
         }
@@ -210,8 +239,7 @@ extension OpenCLBackend {
             }
         }
         var scratch: Tensor?
-        let algorithm = try choose(problem("conv2d_backward_weight", inputNorm: inputNorm != nil, shape: s),
-                                   among: convolutionCandidates(.backwardWeight)) { candidate in
+        let algorithm = try choose(.backwardWeight, shape: s, inputNorm: inputNorm != nil) { candidate in
             if scratch == nil { scratch = try gradWeight.device.zeros(gradWeight.shape) }
             try run(candidate, scratch!)
         }
