@@ -165,9 +165,9 @@ final class ResumeTests: XCTestCase {
         }
         var request = TrainingRun.Request(options: TrainingOptions())
         request.resume = out
-        request.initialWeights = "w.safetensors"
+        request.changes = { $0.initialWeights = "w.safetensors" }
         XCTAssertThrowsError(try TrainingRun(request, logger: logger)) { XCTAssertTrue("\($0)".contains("drop --init"), "\($0)") }
-        request.initialWeights = nil
+        request.changes = { _ in }
         request.out = directory.appendingPathComponent("elsewhere").path
         XCTAssertThrowsError(try TrainingRun(request, logger: logger)) { XCTAssertTrue("\($0)".contains("drop --out"), "\($0)") }
     }
