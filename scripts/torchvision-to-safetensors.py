@@ -69,8 +69,10 @@ def load_checkpoint(path):
     except pickle.UnpicklingError as error:
         # A pickled model: weights_only refuses its classes. Loading it runs the file's pickle,
         # which is only safe for a file you trust (as torch.load(weights_only=False) warns).
-        if "weights_only" not in str(error) and "Weights only" not in str(error):
-            raise ConversionError(f"{path}: not a PyTorch checkpoint ({first_line(error)})")
+        if "Unsupported global" not in str(error):
+            # torch's message: a paragraph, then "WeightsUnpickler error:" and the reason lines below.
+            detail = str(error).split("WeightsUnpickler error:")[-1].strip().splitlines()
+            raise ConversionError(f"{path}: not a PyTorch checkpoint ({detail[0] if detail else 'torch.load cannot read it'})")
     except Exception as error:  # torch raises RuntimeError, EOFError, zipfile errors...
         raise ConversionError(f"{path}: not a PyTorch checkpoint ({first_line(error)})")
     import_torchvision()
