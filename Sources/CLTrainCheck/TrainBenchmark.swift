@@ -51,14 +51,14 @@ public enum TrainBenchmark {
     }
 
     /// Two warm-up steps of `model` at `batchSize` x `channels` x `size` x `size`, then `steps`
-    /// timed ones, on `plain` seen through a `ProfiledBackend`.
+    /// timed ones, on `plain` seen through a `ProfiledBackend`; `freeze` as `cltrain train --freeze`.
     public static func run(model name: String, batchSize: Int, steps: Int, size: Int, channels: Int, classes: Int,
-                           on plain: Device) throws -> Report {
+                           freeze: FrozenPart = .none, on plain: Device) throws -> Report {
         let profiled = ProfiledBackend(plain.backend)
         let device = Device(backend: profiled)
         let peak = try KernelBenchmark(minimumSeconds: 0.5).sgemmGflops(on: plain)
         let step = try SyntheticTrainingStep(model: name, batchSize: batchSize, channels: channels, height: size, width: size,
-                                             classes: classes, device: device)
+                                             classes: classes, device: device, freeze: freeze)
         let residentBefore = ResidentMemory.startPeakWindow()
         try step()
         let firstStepResident = ResidentMemory.peakGrowth(since: residentBefore)

@@ -48,10 +48,53 @@ public enum ModelWeights {
     /// Load an already read file into `model`; tensors named in `allowExtra` may be present too.
     public static func load(_ file: SafetensorsFile, into model: Model, allowExtra: Set<String> = []) throws {
         try file.validate(against: expectedTensors(of: model), allowExtra: allowExtra)
+        try write(file, into: model)
+    }
+
+    /// What `loadFitting` left as the model had it.
+    public struct FittingLoad: Equatable, Sendable {
+        /// The file's metadata.
+        public var metadata: [String: String]
+        /// The classifier's class count in the file, when it differs from the model's: the
+        /// classifier (weight and bias) keeps the model's initialisation. nil: it was loaded.
+        public var fileClasses: Int?
+        /// The tensors of the model not loaded from the file (the classifier's, or none).
+        public var skipped: [String]
+    }
+
+    /// Load a pretrained network into a model that may classify another number of classes:
+    /// every tensor must fit by name and shape as in `load`, except the classifier's weight and
+    /// bias (`model.classifier`), which keep the model's initialisation when the file's differ
+    /// from them in the class count alone. Any other mismatch throws `validate`'s error and
+    /// changes nothing.
+    public static func loadFitting(_ url: URL, into model: Model) throws -> FittingLoad {
+        try loadFitting(SafetensorsFile.read(contentsOf: url), into: model)
+    }
+
+    public static func loadFitting(_ file: SafetensorsFile, into model: Model) throws -> FittingLoad {
+        let (weight, bias, _) = model.classifier
+        var skipped: [String] = []
+        var fileClasses: Int?
+        if let found = file.tensors[weight.name]?.shape, found.count == weight.shape.count, found.first != weight.shape.first,
+           Array(found.dropFirst()) == Array(weight.shape.dropFirst()),
+           bias.map({ file.tensors[$0.name]?.shape == [found[0]] }) ?? true {
+            fileClasses = found[0]
+            skipped = [weight.name] + (bias.map { [$0.name] } ?? [])
+        }
+        let skip = Set(skipped)
+        try file.validate(against: expectedTensors(of: model).filter { !skip.contains($0.name) }, allowExtra: skip)
+        try write(file, into: model, skipping: skip)
+        return FittingLoad(metadata: file.metadata, fileClasses: fileClasses, skipped: skipped)
+    }
+
+    /// Write a validated file's tensors into `model`, all but `skipping`, with the batch norms'
+    /// `num_batches_tracked` where the file has them.
+    private static func write(_ file: SafetensorsFile, into model: Model, skipping skip: Set<String> = []) throws {
+        let parameters = model.parameters.filter { !skip.contains($0.name) }
         // Read everything before writing anything, so a bad dtype leaves the model untouched.
-        let parameterValues = try model.parameters.map { try file.floats($0.name, shape: $0.shape) }
+        let parameterValues = try parameters.map { try file.floats($0.name, shape: $0.shape) }
         let bufferValues = try model.buffers.map { try file.floats($0.name, shape: $0.value.shape) }
-        for (p, values) in zip(model.parameters, parameterValues) { try p.value.device.write(values, to: p.value) }
+        for (p, values) in zip(parameters, parameterValues) { try p.value.device.write(values, to: p.value) }
         for (b, values) in zip(model.buffers, bufferValues) { try b.value.device.write(values, to: b.value) }
         for norm in model.batchNorms {
             let name = join(norm.name, "num_batches_tracked")

@@ -11,11 +11,12 @@ public final class ModelEMA {
     let parameters: [Parameter]
     let averages: [Tensor]
 
-    /// Starts as a copy of `model`'s parameters.
-    public init(_ model: Model, decay: Float) throws {
+    /// Starts as a copy of `model`'s parameters (or of `parameters`, e.g. the ones that train:
+    /// a frozen parameter's average is itself).
+    public init(_ model: Model, parameters: [Parameter]? = nil, decay: Float) throws {
         self.decay = decay
-        parameters = model.parameters
-        averages = try parameters.map { try Self.duplicate($0.value) }
+        self.parameters = parameters ?? model.parameters
+        averages = try self.parameters.map { try Self.duplicate($0.value) }
     }
 
     /// Fold the model's current parameters in: ema += (decay - 1) ema, then ema += (1 - decay) w,

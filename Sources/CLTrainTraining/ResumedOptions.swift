@@ -72,6 +72,8 @@ extension TrainingOptions {
             ("gradientClip", gradientClip != o.gradientClip, "--grad-clip"),
             ("ema", ema != o.ema, "--ema"),
             ("labelSmoothing", labelSmoothing != o.labelSmoothing, "--label-smoothing"),
+            ("freeze", freeze != o.freeze, "--freeze"),
+            ("initialWeights", initialWeights != o.initialWeights, "--init"),
             ("scheduleEpochs", scheduleEpochs != o.scheduleEpochs, "the schedule's length"),
         ]
     }

@@ -70,8 +70,8 @@ extension Trainer {
             let input = try device.zeros([1, channels, probeHeight, probeWidth])
             let labels = try device.zeros([1])
             let criterion = trainingStep.criterion
-            _ = try criterion.forward(model.forward(input, training: true), labels: labels)
-            try model.backward(criterion.backward())
+            _ = try criterion.forward(trainingStep.forward(input), labels: labels)
+            try trainingStep.backward(criterion.backward())
         }
         let added = pool.statistics.peakLiveBytes - state
         for p in model.parameters { try device.backend.fill(p.gradient, value: 0) }

@@ -161,9 +161,10 @@ public final class Trainer {
         batcher = try Batcher(dataset: train, normalization: normalization,
                               options: BatchOptions(batchSize: options.batchSize, shuffle: options.shuffle, augment: options.augment,
                                                     resize: options.resize, seed: options.seed))
-        trainingStep = try TrainingStep(model: model, options: options)
+        let trainingStep = try TrainingStep(model: model, options: options)
+        self.trainingStep = trainingStep
         bufferBackup = try BufferBackup(model)
-        ema = try options.ema.map { try ModelEMA(model, decay: $0) }
+        ema = try options.ema.map { try ModelEMA(model, parameters: trainingStep.trainableParameters, decay: $0) }
         learningRates = LearningRateCurve(options: options, stepsPerEpoch: batcher.batchesPerEpoch)
     }
 

@@ -8,6 +8,27 @@ public enum OptimizerKind: String, Codable, CaseIterable, Sendable {
     case sgd, adam, adamw
 }
 
+/// The part of a model that a run does not train (`--freeze`).
+public enum FrozenPart: String, Codable, CaseIterable, Sendable {
+    /// Everything trains.
+    case none
+    /// Only the classifier trains (Keras' `trainable = False` on the base model): the features run
+    /// in inference mode, their batch norms using and keeping their running statistics; their
+    /// parameters never change (the optimizer, weight decay and EMA skip them), and the backward
+    /// pass stops at the head.
+    case features
+
+    /// The parameters of `model` that train.
+    public func trainableParameters(of model: Model) -> [Parameter] {
+        switch self {
+        case .none: return model.parameters
+        case .features:
+            let (weight, bias, _) = model.classifier
+            return [weight] + (bias.map { [$0] } ?? [])
+        }
+    }
+}
+
 /// Everything that defines a training run: what the CLI flags set, and what a checkpoint keeps
 /// so a resumed run continues with its original settings.
 public struct TrainingOptions: Codable, Equatable, Sendable {
@@ -56,6 +77,11 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var ema: Float?
     /// The training loss's label smoothing ε (`F.cross_entropy(label_smoothing=ε)`); 0: none.
     public var labelSmoothing: Float = 0
+    /// The part of the model that does not train (`--freeze`).
+    public var freeze: FrozenPart = .none
+    /// The weights the run started from (`--init`; an absolute path, recorded for the record: a
+    /// resumed run takes its weights from its checkpoint, never from this file).
+    public var initialWeights: String?
     /// The epochs the learning-rate schedule spans when the run was extended past them
     /// (`--resume DIR --epochs N`): the schedule keeps the length it was planned with, and the
     /// added epochs continue at its last rate. nil: `epochs`.
@@ -103,6 +129,9 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         if (mean == nil) != (std == nil) { throw UsageError("--mean and --std go together: give both, one value per channel") }
         guard let entry = ModelCatalog.entry(named: model) else {
             throw UsageError("unknown model '\(model)': see `cltrain models` for the list")
+        }
+        if dropout > 0, freeze == .features {
+            throw UsageError("--dropout acts inside the features, which --freeze features runs in inference mode (no dropout): drop one of them")
         }
         if dropout > 0, !entry.takesDropout {
             throw UsageError("--dropout applies to DenseNet models (torchvision's drop_rate); \(model) has no dropout")
@@ -167,6 +196,8 @@ extension TrainingOptions {
         gradientClip = try c.decodeIfPresent(Float.self, forKey: .gradientClip)
         ema = try c.decodeIfPresent(Float.self, forKey: .ema)
         labelSmoothing = try c.decodeIfPresent(Float.self, forKey: .labelSmoothing) ?? labelSmoothing
+        freeze = try c.decodeIfPresent(FrozenPart.self, forKey: .freeze) ?? freeze
+        initialWeights = try c.decodeIfPresent(String.self, forKey: .initialWeights)
         scheduleEpochs = try c.decodeIfPresent(Int.self, forKey: .scheduleEpochs)
         save = try c.decodeIfPresent(String.self, forKey: .save)
         checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery)

@@ -27,8 +27,6 @@ public final class TrainingRun {
         /// that would change the run are refused by name; the device, the outputs and more epochs
         /// (extending the run) are taken (`TrainingOptions.resumed`).
         public var changes: (inout TrainingOptions) -> Void = { _ in }
-        /// Start from the weights in this safetensors file (a new run only).
-        public var initialWeights: String?
         /// How the device's convolutions choose their algorithms (`--tune`): a setting of this
         /// invocation, not of the run, so it is never checkpointed and a resumed run takes the
         /// resuming command's.
@@ -82,6 +80,7 @@ public final class TrainingRun {
             logger.info("resuming \(resume) at epoch \(checkpoint.trainer.epoch + 1), step \(checkpoint.trainer.step), with its original settings\(extended)")
         }
         options.save = options.save.map { URL(fileURLWithPath: $0).path }
+        options.initialWeights = options.initialWeights.map { URL(fileURLWithPath: $0).path }
         if let save = options.save { try checkWritableFile(save) }
 
         let train = try DatasetLoader.load(kind: options.dataset, directory: options.dataDirectory, split: .train, limit: options.limit)
@@ -102,8 +101,9 @@ public final class TrainingRun {
         let device = try request.device ?? Device.open(options.device, tune: request.tune)
         let model = try entry.make(inputChannels: train.channels, classes: train.classes, device: device, seed: options.seed,
                                    dropout: options.dropout)
-        if let initialWeights = request.initialWeights, saved == nil {
-            try ModelWeights.load(URL(fileURLWithPath: initialWeights), into: model)
+        // A resumed run's weights are its checkpoint's: its --init file served its start only.
+        if let initialWeights = options.initialWeights, saved == nil {
+            try Self.loadInitialWeights(initialWeights, into: model, logger: logger)
         }
         logger.info("model: \(options.model), \(model.parameterCount) parameters; device: \(device.name)")
         // Checkpoint (weights, BN statistics, one or two optimizer buffers per parameter) three
@@ -238,9 +238,30 @@ public final class TrainingRun {
         }
     }
 
+    /// Load `--init`'s file: every tensor that fits; a classifier of another class count keeps
+    /// its initialisation, which the log says. An input stem made for another number of channels
+    /// says how to convert the data.
+    static func loadInitialWeights(_ path: String, into model: Model, logger: Logger) throws {
+        let loaded: ModelWeights.FittingLoad
+        do {
+            loaded = try ModelWeights.loadFitting(URL(fileURLWithPath: path), into: model)
+        } catch let WeightsFileError.shapeMismatch(file, tensor, expected, found, _)
+                    where tensor == model.parameters.first?.name && expected.count == 4 && found.count == 4
+                    && found[0] == expected[0] && found[2...] == expected[2...] {
+            throw UsageError("\(file): tensor '\(tensor)' is an input stem for \(found[1])-channel images but the data has \(expected[1]) "
+                             + "channel\(expected[1] == 1 ? "" : "s"): add --channels \(found[1]) to convert the images")
+        }
+        if let fileClasses = loaded.fileClasses {
+            logger.info("classifier: file has \(fileClasses) classes, model \(model.classes): re-initialised")
+        }
+        logger.info("initial weights: \(path)")
+    }
+
     /// What a resume cannot take: a new run's starting weights, another folder.
     static func checkResumeRequest(_ request: Request, folder: String) throws {
-        if request.initialWeights != nil {
+        var given = TrainingOptions()
+        request.changes(&given)
+        if given.initialWeights != nil {
             throw UsageError("--init starts a new run, and --resume continues the run in \(folder) from its checkpoint: drop --init")
         }
         if let out = request.out, URL(fileURLWithPath: out).standardizedFileURL != URL(fileURLWithPath: folder).standardizedFileURL {

@@ -9,6 +9,11 @@ public final class TrainingStep {
     public let model: Model
     public let optimizer: Optimizer
     public let criterion: SoftmaxCrossEntropy
+    /// The part of the model that does not train: with `.features`, they run in inference mode
+    /// and the backward pass stops at the head.
+    public let freeze: FrozenPart
+    /// The parameters the step updates (and clips): all, or the classifier's with the features frozen.
+    public let trainableParameters: [Parameter]
     /// Scale the gradients so that their global L2 norm is at most this before the update
     /// (`torch.nn.utils.clip_grad_norm_`); nil: no clipping.
     public var gradientClip: Float?
@@ -18,17 +23,39 @@ public final class TrainingStep {
     /// the weights and the optimizer's buffers may be half-updated.
     public private(set) var updateBegan = false
 
-    public init(model: Model, optimizer: Optimizer, gradientClip: Float? = nil, labelSmoothing: Float = 0) {
+    /// `optimizer` must update `freeze.trainableParameters(of: model)`.
+    public init(model: Model, optimizer: Optimizer, gradientClip: Float? = nil, labelSmoothing: Float = 0, freeze: FrozenPart = .none) {
         self.model = model
         self.optimizer = optimizer
         self.gradientClip = gradientClip
+        self.freeze = freeze
+        trainableParameters = freeze.trainableParameters(of: model)
         criterion = SoftmaxCrossEntropy(labelSmoothing: labelSmoothing)
     }
 
     /// The step of `options`' recipe (its optimizer and settings) for `model`.
     public convenience init(model: Model, options: TrainingOptions) throws {
-        self.init(model: model, optimizer: try options.makeOptimizer(model.parameters), gradientClip: options.gradientClip,
-                  labelSmoothing: options.labelSmoothing)
+        self.init(model: model, optimizer: try options.makeOptimizer(options.freeze.trainableParameters(of: model)),
+                  gradientClip: options.gradientClip, labelSmoothing: options.labelSmoothing, freeze: options.freeze)
+    }
+
+    /// The training forward: the logits of `input`, keeping what `backward` needs. Frozen
+    /// features run in inference mode (their batch norms use their running statistics and leave
+    /// them as they are) and keep nothing.
+    public func forward(_ input: Tensor) throws -> Tensor {
+        switch freeze {
+        case .none: return try model.forward(input, training: true)
+        case .features: return try model.head(model.features(input, training: false), training: true)
+        }
+    }
+
+    /// The training backward from the logits' gradient: the whole model's, or the head's alone
+    /// when the features are frozen (they make no gradient work).
+    public func backward(_ gradLogits: Tensor) throws {
+        switch freeze {
+        case .none: try model.backward(gradLogits)
+        case .features: _ = try model.headBackward(gradLogits)
+        }
     }
 
     /// Forward `input` [N, C, H, W] against `labels` [N]; when `accept` takes the loss, backward
@@ -38,10 +65,10 @@ public final class TrainingStep {
     public func callAsFunction(_ input: Tensor, labels: Tensor,
                                accept: (SoftmaxCrossEntropy.Result) throws -> Void = { _ in }) throws -> SoftmaxCrossEntropy.Result {
         updateBegan = false
-        let result = try criterion.forward(model.forward(input, training: true), labels: labels)
+        let result = try criterion.forward(forward(input), labels: labels)
         try accept(result)
-        try model.backward(criterion.backward())
-        if let gradientClip { lastGradientNorm = try Self.clipGradients(model.parameters, maxNorm: gradientClip) }
+        try backward(criterion.backward())
+        if let gradientClip { lastGradientNorm = try Self.clipGradients(trainableParameters, maxNorm: gradientClip) }
         updateBegan = true
         try optimizer.step()
         return result
@@ -93,7 +120,8 @@ public struct SyntheticTrainingStep {
     /// `name` (see `cltrain models`) on `batchSize` images of `channels` x `height` x `width` and
     /// `classes` classes, on `device`; the input is allocated first, so a batch too large for the
     /// device fails here with a clear error.
-    public init(model name: String, batchSize: Int, channels: Int, height: Int, width: Int, classes: Int, device: Device) throws {
+    public init(model name: String, batchSize: Int, channels: Int, height: Int, width: Int, classes: Int, device: Device,
+                freeze: FrozenPart = .none) throws {
         guard let entry = ModelCatalog.entry(named: name) else {
             throw UsageError("unknown model '\(name)': see `cltrain models` for the list")
         }
@@ -108,6 +136,7 @@ public struct SyntheticTrainingStep {
         model = try entry.make(inputChannels: channels, classes: classes, device: device, seed: 0)
         var recipe = TrainingOptions()
         recipe.learningRate = 0.01
+        recipe.freeze = freeze
         step = try TrainingStep(model: model, options: recipe)
     }
 

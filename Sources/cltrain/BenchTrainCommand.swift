@@ -2,6 +2,7 @@ import ArgumentParser
 import CLTrainNN
 import CLTrainCheck
 import CLTrainRuntime
+import CLTrainTraining
 import Foundation
 
 struct BenchTrain: ParsableCommand {
@@ -18,6 +19,12 @@ struct BenchTrain: ParsableCommand {
     @Option(name: .long, help: "Timed steps (after two warm-up steps).")
     var steps = 5
 
+    @Option(name: .long, help: "none, or features: time the steps of `cltrain train --freeze features` (only the classifier trains).", transform: { text in
+        guard let part = FrozenPart(rawValue: text.lowercased()) else { throw ValidationError("unknown --freeze '\(text)': use none or features") }
+        return part
+    })
+    var freeze: FrozenPart = .none
+
     @OptionGroup var deviceOptions: DeviceOptions
 
     @Flag(name: .long, help: "Print JSON.")
@@ -31,12 +38,13 @@ struct BenchTrain: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let report = try TrainBenchmark.run(model: model, batchSize: shape.batchSize, steps: steps, size: shape.size,
-                                                channels: shape.channels, classes: shape.classes, on: deviceOptions.open())
+                                                channels: shape.channels, classes: shape.classes, freeze: freeze, on: deviceOptions.open())
             if json {
                 try printJSON(report)
                 return
             }
-            print("\(model) on \(report.device), batch \(shape.batchSize), \(steps) steps, \(report.parameters) parameters")
+            print("\(model) on \(report.device), batch \(shape.batchSize), \(steps) steps, \(report.parameters) parameters"
+                  + (freeze == .none ? "" : ", --freeze \(freeze.rawValue)"))
             print(String(format: "  %.1f img/s  %.1f ms/step  %.3f GFLOP/image  %.1f GFLOP/s  (%.0f%% of SGEMM %.1f GFLOP/s)",
                          report.imagesPerSecond, report.milliseconds, report.gflopPerImage, report.gflops, report.percentOfSgemm, report.sgemmGflops))
             let total = report.secondsByFamily.values.reduce(0, +)

@@ -96,8 +96,14 @@ struct Train: ParsableCommand {
 
     @OptionGroup var deviceOptions: DeviceOptions
 
-    @Option(name: .customLong("init"), help: "Start from the weights in this safetensors file.")
+    @Option(name: .customLong("init"), help: "Start from the weights in this safetensors file (e.g. a torchvision model converted by scripts/torchvision-to-safetensors.py): every tensor must fit the model by name and shape, except a classifier of another class count, which is re-initialised.")
     var initialWeights: String?
+
+    @Option(name: .long, help: "none, or features: train only the classifier. The features run in inference mode (their batch norms use and keep their running statistics, as Keras' trainable = False), their weights never change and get no gradient work (default: none).", transform: { text in
+        guard let part = FrozenPart(rawValue: text.lowercased()) else { throw ValidationError("unknown --freeze '\(text)': use none or features") }
+        return part
+    })
+    var freeze: FrozenPart?
 
     @Option(name: .long, help: "Also write the final weights to this safetensors file.")
     var save: String?
@@ -163,6 +169,8 @@ struct Train: ParsableCommand {
         if !data.mean.isEmpty { o.mean = data.mean }
         if !data.std.isEmpty { o.std = data.std }
         if let save { o.save = save }
+        if let initialWeights { o.initialWeights = initialWeights }
+        if let freeze { o.freeze = freeze }
         if let checkpointEvery { o.checkpointEvery = checkpointEvery }
         if let logEvery { o.logEvery = logEvery }
     }
@@ -187,7 +195,6 @@ struct Train: ParsableCommand {
             request.out = out
             request.resume = resume
             request.changes = apply(to:)
-            request.initialWeights = initialWeights
             request.tune = deviceOptions.tune
             request.onWriteError = onWriteError
             let run = try TrainingRun(request, logger: makeLogger(format: logFormat, quiet: quiet))

@@ -165,9 +165,9 @@ final class ResumeTests: XCTestCase {
         }
         var request = TrainingRun.Request(options: TrainingOptions())
         request.resume = out
-        request.initialWeights = "w.safetensors"
+        request.changes = { $0.initialWeights = "w.safetensors" }
         XCTAssertThrowsError(try TrainingRun(request, logger: logger)) { XCTAssertTrue("\($0)".contains("drop --init"), "\($0)") }
-        request.initialWeights = nil
+        request.changes = { _ in }
         request.out = directory.appendingPathComponent("elsewhere").path
         XCTAssertThrowsError(try TrainingRun(request, logger: logger)) { XCTAssertTrue("\($0)".contains("drop --out"), "\($0)") }
     }
@@ -196,9 +196,13 @@ final class ResumeTests: XCTestCase {
         o.save = "/tmp/x.safetensors"
         o.checkpointEvery = 5
         o.logEvery = 9
+        o.freeze = .features
+        o.initialWeights = "/tmp/pretrained.safetensors"
         XCTAssertEqual(try JSONDecoder().decode(TrainingOptions.self, from: JSONEncoder().encode(o)), o)
         var fields = try XCTUnwrap(JSONSerialization.jsonObject(with: JSONEncoder().encode(o)) as? [String: Any])
-        for key in ["scheduleEpochs", "save", "checkpointEvery", "logEvery"] { XCTAssertNotNil(fields.removeValue(forKey: key), key) }
+        for key in ["scheduleEpochs", "save", "checkpointEvery", "logEvery", "freeze", "initialWeights"] {
+            XCTAssertNotNil(fields.removeValue(forKey: key), key)
+        }
         XCTAssertEqual(try JSONDecoder().decode(TrainingOptions.self, from: JSONSerialization.data(withJSONObject: fields)), options())
     }
 
