@@ -82,13 +82,26 @@ public final class GradientBuckets {
     /// Gradient `index` is final: copy it to its bucket, start every bucket that is now complete
     /// (in bucket order), and let the sums already in flight progress.
     public func markReady(index: Int, values: UnsafeBufferPointer<Float>) throws {
-        precondition(!marked[index], "gradient \(index) marked twice in one step")
         precondition(values.count == sizes[index], "gradient \(index) has \(values.count) values, not \(sizes[index])")
+        if let source = values.baseAddress, values.count > 0 {
+            staging(index).baseAddress!.update(from: source, count: values.count)
+        }
+        try markReady(index: index)
+    }
+
+    /// Where gradient `index` goes in its bucket: a device read may land there directly (then
+    /// `markReady(index:)` once the read is complete), saving a copy. Not to be written while
+    /// the bucket's sum is in flight.
+    public func staging(_ index: Int) -> UnsafeMutableBufferPointer<Float> {
+        let start = layout.offsetOf[index]
+        return UnsafeMutableBufferPointer(rebasing: staging[layout.bucketOf[index]][start..<(start + sizes[index])])
+    }
+
+    /// Gradient `index` is in `staging(index)`: as `markReady(index:values:)` without the copy.
+    public func markReady(index: Int) throws {
+        precondition(!marked[index], "gradient \(index) marked twice in one step")
         marked[index] = true
         let bucket = layout.bucketOf[index]
-        if let source = values.baseAddress, values.count > 0 {
-            (staging[bucket].baseAddress! + layout.offsetOf[index]).update(from: source, count: values.count)
-        }
         missing[bucket] -= 1
         while started < layout.buckets.count && missing[started] == 0 {
             let count = layout.bucketElements[started]
@@ -123,7 +136,6 @@ public final class GradientBuckets {
 
     /// The averaged gradient `index`, valid after `finish()` until the next `markReady`.
     public func gradient(_ index: Int) -> UnsafeBufferPointer<Float> {
-        let start = layout.offsetOf[index]
-        return UnsafeBufferPointer(rebasing: staging[layout.bucketOf[index]][start..<(start + sizes[index])])
+        UnsafeBufferPointer(staging(index))
     }
 }
