@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "CLTrainTraining", targets: ["CLTrainTraining"]),
         .library(name: "CLTrainCheck", targets: ["CLTrainCheck"]),
         .library(name: "CLTrainRandom", targets: ["CLTrainRandom"]),
+        .library(name: "CLTrainDistributed", targets: ["CLTrainDistributed"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -48,6 +49,14 @@ let package = Package(
             path: "Sources/CPNG",
             providers: [.apt(["libpng-dev"])]
         ),
+        // Open MPI, for data-parallel runs over several processes; only CLTrainDistributed sees it.
+        // pkg-config's `ompi` gives Debian's include folder, which is outside the default path.
+        .systemLibrary(
+            name: "CMPI",
+            path: "Sources/CMPI",
+            pkgConfig: "ompi",
+            providers: [.apt(["libopenmpi-dev"])]
+        ),
         // The hand-written OpenCL kernels, embedded in the binary.
         .target(
             name: "CLTrainKernels",
@@ -78,6 +87,12 @@ let package = Package(
         .target(
             name: "CLTrainCheck",
             dependencies: ["CLTrainRuntime", "CLTrainRandom", "CLTrainNN", "CLTrainTraining"]
+        ),
+        // Several processes (ranks): the communicator (MPI under mpirun or srun, otherwise one
+        // process without MPI), gradient buckets, batch shards and the allreduce benchmark.
+        .target(
+            name: "CLTrainDistributed",
+            dependencies: ["CMPI"]
         ),
         // Weights files (safetensors) and atomic file writes; Foundation only.
         .target(name: "CLTrainIO"),
@@ -118,6 +133,7 @@ let package = Package(
                 "CLTrainTraining",
                 "CLTrainCheck",
                 "CLTrainRandom",
+                "CLTrainDistributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -155,6 +171,10 @@ let package = Package(
             name: "CLTrainNNTests",
             dependencies: ["CLTrainNN", "CLTrainRuntime", "CLTrainIO", "CLTrainCheck", "CLTrainTraining", "CLTrainRandom", "CLTrainTestSupport"],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "CLTrainDistributedTests",
+            dependencies: ["CLTrainDistributed", "CLTrainTestSupport"]
         ),
         .testTarget(
             name: "CLTrainReportTests",

@@ -27,3 +27,15 @@ public enum ModelListing {
         }
     }
 }
+
+extension ModelListing {
+    /// The element count of each of a model's parameters, in `state_dict` order (backward finishes
+    /// them in the reverse order): what a gradient allreduce of the model sends.
+    public static func parameterSizes(_ name: String, channels: Int, classes: Int) throws -> [Int] {
+        guard let entry = ModelCatalog.entry(named: name) else {
+            throw UsageError("unknown model '\(name)': see `cltrain models` for the list")
+        }
+        let model = try entry.make(inputChannels: channels, classes: classes, device: Device(backend: CPUBackend()), seed: 0)
+        return model.parameters.map(\.count)
+    }
+}

@@ -6,7 +6,7 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed (and check results) on a device.",
-        subcommands: [BenchKernels.self, BenchTrain.self]
+        subcommands: [BenchKernels.self, BenchTrain.self, BenchAllreduce.self]
     )
 }
 
