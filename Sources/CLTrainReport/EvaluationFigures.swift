@@ -32,19 +32,20 @@ public enum EvaluationFigures {
         let labelScale = k <= 20 ? 2 : 1
         let names = report.classNames.map { BitmapFont.truncated($0, toWidth: 180, scale: labelScale) }
         let labelWidth = (names.map { BitmapFont.width(of: $0, scale: labelScale) }.max() ?? 0) + 10
-        let margin = 16, barWidth = 120, barArea = barWidth + 80
+        let margin = 16, barWidth = 120, barArea = barWidth + 90
         let title = heading(report)
         let subtitle = "rows: true class, columns: predicted class; colour: share of the row"
 
-        let left = margin + 18 + labelWidth
-        let top = margin + 22 + 16 + 18 + labelWidth
-        let width = max(left + k * cell + 24 + barArea + margin, margin * 2 + BitmapFont.width(of: title, scale: 2))
+        let left = margin + 22 + labelWidth
+        let top = margin + 48 + 22 + labelWidth
+        let width = max(left + k * cell + 24 + barArea + margin, margin * 2 + BitmapFont.width(of: title, scale: 2),
+                        margin * 2 + BitmapFont.width(of: subtitle, scale: 2))
         let height = top + k * cell + margin + 8
         var figure = Figure(width: width, height: height)
         figure.text(title, x: margin, y: margin, scale: 2, color: ink)
-        figure.text(subtitle, x: margin, y: margin + 22, color: muted)
-        figure.text("predicted", x: left + k * cell / 2, y: margin + 38, color: ink, anchor: .middle)
-        figure.text("true", x: margin, y: top + k * cell / 2, color: ink, anchor: .middle, upward: true)
+        figure.text(subtitle, x: margin, y: margin + 22, scale: 2, color: muted)
+        figure.text("predicted", x: left + k * cell / 2, y: margin + 48, scale: 2, color: ink, anchor: .middle)
+        figure.text("true", x: margin, y: top + k * cell / 2, scale: 2, color: ink, anchor: .middle, upward: true)
 
         for (c, name) in names.enumerated() {
             // Row labels end at the matrix; column labels read upwards, ending at it.
@@ -65,7 +66,7 @@ public enum EvaluationFigures {
                 let scale = BitmapFont.width(of: text, scale: 2) <= cell - 6 ? 2 : BitmapFont.width(of: text) <= cell - 2 ? 1 : 0
                 if scale > 0 {
                     figure.text(text, x: x + cell / 2, y: y + (cell - 7 * scale) / 2, scale: scale,
-                                color: color.luma < 140 ? .white : ink, anchor: .middle)
+                                color: color.luma < 140 ? .white : count == 0 ? RGB(0xb0, 0xb0, 0xb0) : ink, anchor: .middle)
                 }
             }
         }
@@ -75,7 +76,8 @@ public enum EvaluationFigures {
 
         // Per-class accuracy bars, one per row.
         let barLeft = left + k * cell + 24
-        figure.text("accuracy", x: barLeft, y: top - 16, scale: 1, color: ink)
+        let valueScale = cell >= 24 ? 2 : 1
+        figure.text("accuracy", x: barLeft, y: top - 22, scale: 2, color: ink)
         figure.rect(x: barLeft, y: top, width: 1, height: k * cell, fill: muted)
         for (c, stats) in report.perClass.enumerated() {
             let y = top + c * cell
@@ -84,10 +86,21 @@ public enum EvaluationFigures {
             figure.rect(x: barLeft + 1, y: y + (cell - barHeight) / 2, width: barWidth, height: barHeight, fill: RGB(0xee, 0xee, 0xee))
             figure.rect(x: barLeft + 1, y: y + (cell - barHeight) / 2, width: length, height: barHeight, fill: bar)
             if cell >= 10 {
-                figure.text(percent(stats.accuracy), x: barLeft + barWidth + 6, y: y + (cell - 7) / 2, color: ink)
+                figure.text(percent(stats.accuracy), x: barLeft + barWidth + 8, y: y + (cell - 7 * valueScale) / 2, scale: valueScale,
+                            color: ink)
             }
         }
         return figure
+    }
+
+    /// A small label and a large name, centred together in `width`.
+    static func caption(_ figure: inout Figure, _ label: String, _ name: String, x: Int, y: Int, width: Int, color: RGB) {
+        let labelWidth = BitmapFont.width(of: label) + 5
+        let shown = BitmapFont.truncated(name, toWidth: width - 6 - labelWidth, scale: 2)
+        let total = labelWidth + BitmapFont.width(of: shown, scale: 2)
+        let start = x + (width - total) / 2
+        figure.text(label, x: start, y: y + 6, color: muted)
+        figure.text(shown, x: start + labelWidth, y: y, scale: 2, color: color)
     }
 
     /// Test images in a grid, 8 a row, the misclassified first: each framed and captioned with
@@ -108,30 +121,28 @@ public enum EvaluationFigures {
             }
             return (sample.width * 112 / side, sample.height * 112 / side)
         }()
-        let cellWidth = max(shownWidth + 4, 140), captionHeight = 16 + 12
+        let cellWidth = max(shownWidth + 4, 168), captionHeight = 18 + 16
         let cellHeight = shownHeight + 4 + 4 + captionHeight + 12
         let title = heading(report)
-        let subtitle = "\(items.count) of \(report.images) test images, the \(min(report.wrong, items.count)) misclassified first. "
-            + "Each image: predicted class above, true class below; green right, red wrong."
-        let top = margin + 22 + 18
+        let subtitle = "\(items.count) of \(report.images) test images, the \(min(report.wrong, items.count)) misclassified first "
+            + "(red: wrong, green: right)"
+        let top = margin + 22 + 24
         let width = max(margin * 2 + columns * cellWidth, margin * 2 + BitmapFont.width(of: title, scale: 2),
-                        margin * 2 + BitmapFont.width(of: subtitle))
+                        margin * 2 + BitmapFont.width(of: subtitle, scale: 2))
         let height = top + rows * cellHeight + margin
         var figure = Figure(width: width, height: height)
         figure.text(title, x: margin, y: margin, scale: 2, color: ink)
-        figure.text(subtitle, x: margin, y: margin + 22, color: muted)
+        figure.text(subtitle, x: margin, y: margin + 22, scale: 2, color: muted)
         for (n, item) in items.enumerated() {
             let x = margin + (n % columns) * cellWidth, y = top + (n / columns) * cellHeight
             let color = item.isCorrect ? RGB.right : RGB.wrong
             let imageX = x + (cellWidth - shownWidth) / 2
             figure.rect(x: imageX - 2, y: y, width: shownWidth + 4, height: shownHeight + 4, fill: color)
             figure.image(item.image, x: imageX, y: y + 2, width: shownWidth, height: shownHeight)
-            let captionWidth = cellWidth - 6
-            let predicted = BitmapFont.truncated(report.classNames[item.predicted], toWidth: captionWidth, scale: 2)
-            let truth = BitmapFont.truncated("true: " + report.classNames[item.label], toWidth: captionWidth)
             let captionY = y + shownHeight + 4 + 5
-            figure.text(predicted, x: x + cellWidth / 2, y: captionY, scale: 2, color: color, anchor: .middle)
-            figure.text(truth, x: x + cellWidth / 2, y: captionY + 18, color: item.isCorrect ? muted : color, anchor: .middle)
+            caption(&figure, "pred", report.classNames[item.predicted], x: x, y: captionY, width: cellWidth, color: color)
+            caption(&figure, "true", report.classNames[item.label], x: x, y: captionY + 18, width: cellWidth,
+                    color: item.isCorrect ? color : ink)
         }
         return figure
     }
