@@ -63,7 +63,8 @@ public enum EvaluationFigures {
                 let x = left + p * cell, y = top + t * cell
                 figure.rect(x: x, y: y, width: cell, height: cell, fill: color)
                 let text = "\(count)"
-                let scale = BitmapFont.width(of: text, scale: 2) <= cell - 6 ? 2 : BitmapFont.width(of: text) <= cell - 2 ? 1 : 0
+                // Counts in every cell or in none: cells of many classes are too small for them.
+                let scale = cell < 20 ? 0 : BitmapFont.width(of: text, scale: 2) <= cell - 6 ? 2 : BitmapFont.width(of: text) <= cell - 2 ? 1 : 0
                 if scale > 0 {
                     figure.text(text, x: x + cell / 2, y: y + (cell - 7 * scale) / 2, scale: scale,
                                 color: color.luma < 140 ? .white : count == 0 ? RGB(0xb0, 0xb0, 0xb0) : ink, anchor: .middle)

@@ -59,11 +59,12 @@ public struct Figure: Sendable {
         try ImageCodec.encodePNG(raster().image)
     }
 
-    /// The figure as a standalone SVG document.
+    /// The figure as a standalone SVG document; images are embedded PNGs (`xlink:href`, which
+    /// SVG 1.1 viewers need as well as browsers) drawn pixelated, as the PNG draws them.
     public func svg(title: String) throws -> String {
         var out = """
         <?xml version="1.0" encoding="UTF-8"?>
-        <svg xmlns="http://www.w3.org/2000/svg" width="\(width)" height="\(height)" viewBox="0 0 \(width) \(height)" \
+        <svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="\(width)" height="\(height)" viewBox="0 0 \(width) \(height)" \
         font-family="DejaVu Sans Mono, Menlo, Consolas, monospace">
         <title>\(TrainingPlot.escapeXML(title))</title>
         <rect x="0" y="0" width="\(width)" height="\(height)" fill="\(background.hex)"/>
@@ -90,7 +91,7 @@ public struct Figure: Sendable {
             case let .image(image, x, y, w, h):
                 let data = Data(try ImageCodec.encodePNG(image)).base64EncodedString()
                 out += "<image x=\"\(x)\" y=\"\(y)\" width=\"\(w)\" height=\"\(h)\" preserveAspectRatio=\"none\" "
-                    + "style=\"image-rendering:pixelated\" href=\"data:image/png;base64,\(data)\"/>\n"
+                    + "style=\"image-rendering:pixelated\" xlink:href=\"data:image/png;base64,\(data)\"/>\n"
             }
         }
         out += "</svg>\n"

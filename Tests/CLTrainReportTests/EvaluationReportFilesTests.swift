@@ -146,6 +146,22 @@ final class ReportFolderTests: XCTestCase {
         XCTAssertEqual(texts.filter { $0 == "Trouser" }.count, 2, "a row label and a column label")
     }
 
+    /// CIFAR-100's 100 classes: small cells without counts, the figure still of a viewable size.
+    func testAHundredClassesFitOnAScreen() throws {
+        let labels = (0..<300).map { Int32($0 % 100) }
+        let set = ImageDataset(images: [UInt8](repeating: 9, count: 300 * 3 * 4 * 4), labels: labels, count: 300, channels: 3, height: 4,
+                               width: 4, classes: 100, classNames: (0..<100).map { "class number \($0)" })
+        let report = EvaluationReport(dataset: set, predicted: labels.map { (Int($0) + 1) % 100 }, loss: 4, classNames: set.classNames,
+                                      model: "m", weights: "w", datasetName: "cifar100", device: "cpu")
+        let figure = EvaluationFigures.confusion(report)
+        XCTAssertLessThan(max(figure.width, figure.height), 1600)
+        let counts = figure.elements.filter { if case let .text(text, _, _, _, _, _, _) = $0 { return Int(text) != nil } else { return false } }
+        XCTAssertTrue(counts.isEmpty, "no counts in 12-pixel cells")
+        let png = try ImageCodec.decode(try figure.png(), source: "confusion")
+        XCTAssertEqual(png.width, figure.width)
+        XCTAssertEqual(EvaluationFigures.grid(report).raster().width, EvaluationFigures.grid(report).width)
+    }
+
     func testAFolderThatIsAFileIsOneLine() throws {
         let file = try makeTemporaryDirectory().appendingPathComponent("taken")
         try Data("x".utf8).write(to: file)
