@@ -11,6 +11,8 @@ public struct LoadedModel {
     public let normalization: Normalization
     /// Images are resized to this (nil: use them as they are).
     public let resize: Int?
+    /// What the weights file says about its run (nil: a file written elsewhere).
+    public let stored: RunMetadata?
 
     /// Build `name` for `channels` x `classes`, load `weights`, and take the normalisation from
     /// `override`, else from the file's metadata.
@@ -33,7 +35,7 @@ public struct LoadedModel {
         }
         try normalization.validate(channels: model.inputChannels)
         let size = stored?.height ?? imageSize
-        return LoadedModel(model: model, normalization: normalization, resize: size == imageSize ? nil : size)
+        return LoadedModel(model: model, normalization: normalization, resize: size == imageSize ? nil : size, stored: stored)
     }
 }
 
@@ -45,11 +47,14 @@ extension Evaluation {
         public let accuracy: Double
         /// The device it ran on, as `Device.name`.
         public let device: String
+        /// With `report: true`: the confusion matrix, per-class numbers and picture grid.
+        public var report: EvaluationReport? = nil
     }
 
-    /// `cltrain eval`: test loss and accuracy of `weights` (a `model`) on `dataset`'s test split.
+    /// `cltrain eval`: test loss and accuracy of `weights` (a `model`) on `dataset`'s test split;
+    /// with `report`, also what `cltrain eval --report` draws.
     public static func test(model: String, weights: String, dataset: DatasetKind, directory: String?, override: Normalization?,
-                            device choice: DeviceChoice, tune: TuneMode = .cached, batchSize: Int) throws -> Summary {
+                            device choice: DeviceChoice, tune: TuneMode = .cached, batchSize: Int, report: Bool = false) throws -> Summary {
         let test = try DatasetLoader.load(kind: dataset, directory: directory, split: .test)
         let device = try Device.open(choice, tune: tune)
         let loaded = try LoadedModel.load(name: model, weights: weights, channels: test.channels, classes: test.classes,
@@ -58,24 +63,24 @@ extension Evaluation {
             throw UsageError("\(weights) is for \(loaded.model.inputChannels)-channel images and \(loaded.model.classes) classes, "
                              + "\(dataset.rawValue) has \(test.channels) channels and \(test.classes) classes")
         }
+        if report {
+            return try reported(loaded, on: device, test: test, model: model, weights: weights, datasetName: dataset.rawValue,
+                                batchSize: batchSize)
+        }
         let result = try evaluate(loaded.model, on: device, dataset: test, normalization: loaded.normalization,
                                   batchSize: batchSize, resize: loaded.resize)
         return Summary(images: test.count, loss: result.loss, accuracy: result.accuracy, device: device.name)
     }
 
-    /// `cltrain predict`: each image's logits from `weights` (a `model`) on the images of an IDX
-    /// file, in file order, and the model's class count.
-    public static func predict(model: String, weights: String, images path: String, classes: Int, override: Normalization?,
-                               device choice: DeviceChoice, tune: TuneMode = .cached, batchSize: Int) throws -> (classes: Int, logits: [[Float]]) {
-        let images = try IDX.readUnlabeled(path)
-        let device = try Device.open(choice, tune: tune)
-        let loaded = try LoadedModel.load(name: model, weights: weights, channels: images.channels, classes: classes,
-                                          imageSize: images.height, override: override, device: device)
-        guard loaded.model.inputChannels == images.channels else {
-            throw UsageError("\(weights) is for \(loaded.model.inputChannels)-channel images; \(path) has \(images.channels)")
-        }
-        let rows = try logits(loaded.model, on: device, dataset: images, normalization: loaded.normalization,
-                              batchSize: batchSize, resize: loaded.resize)
-        return (loaded.model.classes, rows)
+    /// One pass that keeps each image's prediction, and the report made of them. Class names: the
+    /// data set's, else the weights', else the class index.
+    static func reported(_ loaded: LoadedModel, on device: Device, test: ImageDataset, model: String, weights: String,
+                         datasetName: String, batchSize: Int) throws -> Summary {
+        let result = try classify(loaded.model, on: device, dataset: test, normalization: loaded.normalization,
+                                  batchSize: batchSize, resize: loaded.resize)
+        let names = !test.classNames.isEmpty ? test.classNames : loaded.stored?.classNames ?? []
+        let report = EvaluationReport(dataset: test, predicted: result.predicted, loss: result.loss, classNames: names, model: model,
+                                      weights: weights, datasetName: datasetName, device: device.name)
+        return Summary(images: test.count, loss: result.loss, accuracy: result.accuracy, device: device.name, report: report)
     }
 }
