@@ -28,7 +28,7 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let result = try Evaluation.test(model: model, weights: weights, dataset: data.dataset, directory: data.dataDirectory,
+            let result = try Evaluation.test(model: model, weights: weights, data: data.source(),
                                              override: try data.normalizationOverride(), device: deviceOptions.device, tune: deviceOptions.tune, batchSize: batchSize)
             if json {
                 let object: [String: Any] = ["model": model, "weights": weights, "dataset": data.dataset.rawValue,
