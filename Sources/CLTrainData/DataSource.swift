@@ -129,6 +129,13 @@ public struct InputGeometry: Sendable, Equatable {
     /// The model's input size.
     public var height: Int
     public var width: Int
+
+    public init(resize: Int?, crop: Int?, height: Int, width: Int) {
+        self.resize = resize
+        self.crop = crop
+        self.height = height
+        self.width = width
+    }
 }
 
 extension ImageDataset {

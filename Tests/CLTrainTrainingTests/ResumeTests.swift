@@ -196,9 +196,11 @@ final class ResumeTests: XCTestCase {
         o.save = "/tmp/x.safetensors"
         o.checkpointEvery = 5
         o.logEvery = 9
+        o.channels = 3
+        o.normalize = .imagenet
         XCTAssertEqual(try JSONDecoder().decode(TrainingOptions.self, from: JSONEncoder().encode(o)), o)
         var fields = try XCTUnwrap(JSONSerialization.jsonObject(with: JSONEncoder().encode(o)) as? [String: Any])
-        for key in ["scheduleEpochs", "save", "checkpointEvery", "logEvery"] { XCTAssertNotNil(fields.removeValue(forKey: key), key) }
+        for key in ["scheduleEpochs", "save", "checkpointEvery", "logEvery", "channels", "normalize"] { XCTAssertNotNil(fields.removeValue(forKey: key), key) }
         XCTAssertEqual(try JSONDecoder().decode(TrainingOptions.self, from: JSONSerialization.data(withJSONObject: fields)), options())
     }
 
