@@ -1,4 +1,6 @@
 import CLTrainRandom
+import Dispatch
+import Foundation
 
 /// How a data set is cut into batches.
 public struct BatchOptions: Sendable, Equatable, Codable {
@@ -186,34 +188,42 @@ extension Batcher {
         let outSize = c * crop * crop
         let layout = PixelLayout.planar(channels: c, height: h, width: w)
         var images = [Float](repeating: 0, count: indices.count * outSize)
-        var window = [Float](repeating: 0, count: outSize)
         let (centerTop, centerLeft) = Transforms.centerCropOrigin(height: h, width: w, cropHeight: crop, cropWidth: crop)
+        // Large images (224 x 224 crops) are cut on every core, so that one batch thread keeps a
+        // fast device fed; small ones (28 x 28) on this thread, where that costs more than it saves.
+        let pieces = indices.count * outSize >= 1 << 20 ? min(indices.count, ProcessInfo.processInfo.activeProcessorCount) : 1
         dataset.images.withUnsafeBufferPointer { px in
             images.withUnsafeMutableBufferPointer { out in
-                window.withUnsafeMutableBufferPointer { win in
-                    for (k, index) in indices.enumerated() {
-                        let src = px.baseAddress! + index * dataset.imageSize
-                        var flip = false
-                        if options.augment {
-                            let draw = ResizedCropDraw.make(seed: options.seed, epoch: epoch, index: index, height: h, width: w)
-                            flip = draw.flip
-                            Transforms.resample(src, layout: layout, window: (draw.top, draw.left, draw.height, draw.width),
-                                                outHeight: crop, outWidth: crop, rows: 0..<crop, columns: 0..<crop,
-                                                multiplier: 1 / 255, into: win.baseAddress!)
-                        } else {
-                            for ch in 0..<c {
-                                for y in 0..<crop {
-                                    let row = src + ch * h * w + (centerTop + y) * w + centerLeft
-                                    for x in 0..<crop { win[(ch * crop + y) * crop + x] = Float(row[x]) / 255 }
+                let shared = (source: px.baseAddress!, destination: out.baseAddress!)
+                let piece = { (part: Int) in
+                    var window = [Float](repeating: 0, count: outSize)
+                    window.withUnsafeMutableBufferPointer { win in
+                        for k in stride(from: part, to: indices.count, by: pieces) {
+                            let index = indices[k]
+                            let src = shared.source + index * dataset.imageSize
+                            var flip = false
+                            if options.augment {
+                                let draw = ResizedCropDraw.make(seed: options.seed, epoch: epoch, index: index, height: h, width: w)
+                                flip = draw.flip
+                                Transforms.resample(src, layout: layout, window: (draw.top, draw.left, draw.height, draw.width),
+                                                    outHeight: crop, outWidth: crop, rows: 0..<crop, columns: 0..<crop,
+                                                    multiplier: 1 / 255, into: win.baseAddress!)
+                            } else {
+                                for ch in 0..<c {
+                                    for y in 0..<crop {
+                                        let row = src + ch * h * w + (centerTop + y) * w + centerLeft
+                                        for x in 0..<crop { win[(ch * crop + y) * crop + x] = Float(row[x]) / 255 }
+                                    }
                                 }
                             }
+                            let dst = UnsafeMutableBufferPointer(start: shared.destination + k * outSize, count: outSize)
+                            Transforms.cropFlipNormalize(
+                                UnsafeBufferPointer(win), into: dst, channels: c, height: crop, width: crop,
+                                shiftY: 0, shiftX: 0, flip: flip, mean: normalization.mean, std: normalization.std)
                         }
-                        let dst = UnsafeMutableBufferPointer(rebasing: out[(k * outSize)..<((k + 1) * outSize)])
-                        Transforms.cropFlipNormalize(
-                            UnsafeBufferPointer(win), into: dst, channels: c, height: crop, width: crop,
-                            shiftY: 0, shiftX: 0, flip: flip, mean: normalization.mean, std: normalization.std)
                     }
                 }
+                if pieces == 1 { piece(0) } else { DispatchQueue.concurrentPerform(iterations: pieces, execute: piece) }
             }
         }
         let labels = dataset.labels.isEmpty ? [] : indices.map { Float(dataset.labels[$0]) }

@@ -108,8 +108,9 @@ struct PixelLayout {
 /// pixels near its centre, the filter widened by the scale when shrinking (antialiasing), its
 /// weights normalised where it meets the edges.
 struct ResampleAxis {
-    /// The first source index each output reads.
+    /// The first source index each output reads, and how many it reads.
     var first: [Int]
+    var count: [Int]
     /// Weights per output (the unused ones are 0).
     var taps: Int
     /// outputs x taps.
@@ -122,6 +123,7 @@ struct ResampleAxis {
         let support = filterScale
         taps = Int(support.rounded(.up)) * 2 + 1
         first = [Int](repeating: 0, count: outSize)
+        count = [Int](repeating: 0, count: outSize)
         weights = [Float](repeating: 0, count: outSize * taps)
         for o in 0..<outSize {
             let center = (Double(o) + 0.5) * scale
@@ -134,6 +136,7 @@ struct ResampleAxis {
             }
             let sum = values.reduce(0, +)
             first[o] = low
+            count[o] = min(values.count, taps)
             for (k, v) in values.prefix(taps).enumerated() { weights[o * taps + k] = Float(sum > 0 ? v / sum : 0) }
         }
     }
@@ -153,34 +156,36 @@ extension Transforms {
         let outW = columns.count
         // Horizontal pass over every window row: window.height x outW per channel.
         var horizontal = [Float](repeating: 0, count: window.height * outW)
-        for c in 0..<layout.channels {
-            horizontal.withUnsafeMutableBufferPointer { h in
+        xs.weights.withUnsafeBufferPointer { xw in
+        ys.weights.withUnsafeBufferPointer { yw in
+        horizontal.withUnsafeMutableBufferPointer { h in
+            for c in 0..<layout.channels {
                 for y in 0..<window.height {
                     let row = src + c * layout.channelStride + (window.top + y) * layout.rowStride + window.left * layout.pixelStride
+                    let line = h.baseAddress! + y * outW
                     for (j, x) in columns.enumerated() {
-                        let start = xs.first[x]
+                        let start = row + xs.first[x] * layout.pixelStride
+                        let weights = xw.baseAddress! + x * xs.taps
                         var sum: Float = 0
-                        for k in 0..<xs.taps {
-                            let w = xs.weights[x * xs.taps + k]
-                            if w != 0 { sum += w * Float(row[(start + k) * layout.pixelStride]) }
-                        }
-                        h[y * outW + j] = sum
+                        for k in 0..<xs.count[x] { sum += weights[k] * Float(start[k * layout.pixelStride]) }
+                        line[j] = sum
                     }
                 }
                 let plane = dst + c * rows.count * outW
                 for (i, y) in rows.enumerated() {
-                    let start = ys.first[y]
                     let out = plane + i * outW
-                    for j in 0..<outW { out[j] = 0 }
-                    for k in 0..<ys.taps {
-                        let w = ys.weights[y * ys.taps + k]
-                        if w == 0 { continue }
-                        let line = h.baseAddress! + (start + k) * outW
+                    out.update(repeating: 0, count: outW)
+                    let weights = yw.baseAddress! + y * ys.taps
+                    for k in 0..<ys.count[y] {
+                        let w = weights[k]
+                        let line = h.baseAddress! + (ys.first[y] + k) * outW
                         for j in 0..<outW { out[j] += w * line[j] }
                     }
                     if multiplier != 1 { for j in 0..<outW { out[j] *= multiplier } }
                 }
             }
+        }
+        }
         }
     }
 }

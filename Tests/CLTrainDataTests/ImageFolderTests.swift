@@ -107,6 +107,38 @@ final class ImageFolderTests: XCTestCase {
         XCTAssertEqual(out, [50, 90, 50, 90])
     }
 
+    /// The cached set's resize against torchvision's own `Resize(N)` + `CenterCrop(N)` on PIL images
+    /// (Pillow's fixed-point filter rounds between its two passes; cltrain's does not).
+    func testResizeMatchesTorchvisionsPillowPipeline() throws {
+        guard pythonCanImport("PIL") else { throw XCTSkip("python3 with Pillow is needed") }
+        let root = try makeTemporaryDirectory()
+        for (name, width, height, size) in [("down", 37, 23, 10), ("up", 9, 14, 20), ("square", 30, 30, 12)] {
+            let image = patternImage(width: width, height: height, channels: 3, value: 40, pattern: 180, seed: width)
+            let path = root.appendingPathComponent("\(name).png").path
+            try writePNG(image, to: path)
+            let script = """
+                import sys
+                from PIL import Image
+                img = Image.open(sys.argv[1]).convert("RGB")
+                n = int(sys.argv[2])
+                w, h = img.size
+                # torchvision.transforms.Resize(n): shorter side to n, the longer truncated; then CenterCrop(n)
+                size = (n, int(n * h / w)) if w <= h else (int(n * w / h), n)
+                img = img.resize(size, Image.BILINEAR)
+                left, top = int(round((img.size[0] - n) / 2.0)), int(round((img.size[1] - n) / 2.0))
+                img = img.crop((left, top, left + n, top + n))
+                print(" ".join(str(v) for v in img.tobytes()))
+                """
+            let pillow = try runPython(script, [path, String(size)]).split(separator: " ").map { Int($0.trimmingCharacters(in: .whitespacesAndNewlines))! }
+            var ours = [UInt8](repeating: 0, count: 3 * size * size)
+            ours.withUnsafeMutableBufferPointer { ImageFolder.store(image, resize: size, into: $0.baseAddress!) }
+            // Pillow's bytes are interleaved, ours planar.
+            var worst = 0
+            for i in 0..<(size * size) { for c in 0..<3 { worst = max(worst, abs(Int(ours[c * size * size + i]) - pillow[i * 3 + c])) } }
+            XCTAssertLessThanOrEqual(worst, 1, "\(name): \(width)x\(height) -> \(size)")
+        }
+    }
+
     func testValSplitHoldsOutAStratifiedFixedFraction() throws {
         let root = try makeTemporaryDirectory()
         try writeImageFolder(root, ["train": ["a": (0..<20).map { gray($0) }, "b": (0..<10).map { gray(100 + $0) }, "c": [gray(200)]]])
