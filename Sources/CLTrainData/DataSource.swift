@@ -45,7 +45,7 @@ public struct DataSource: Sendable, Equatable {
             let data = try DatasetLoader.load(kind: kind, directory: directory, split: split, limit: limit)
             return channels.map { data.converted(toChannels: $0) } ?? data
         }
-        let listing = try listFolder()
+        let listing = try listFolder(requireTest: split == .test)
         return try decode(listing, split: split, limit: limit, channels: channels)
     }
 
@@ -82,10 +82,10 @@ public struct DataSource: Sendable, Equatable {
         return "folder \(directory ?? "?") (\(split))"
     }
 
-    /// Lists the folder (a folder source only).
-    public func listFolder() throws -> ImageFolder.Listing {
+    /// Lists the folder (a folder source only); `requireTest`: a missing test split is an error.
+    public func listFolder(requireTest: Bool = true) throws -> ImageFolder.Listing {
         guard let directory else { throw DataError.noDirectory(dataset: kind.displayName) }
-        return try ImageFolder.list(directory, valSplit: valSplit)
+        return try ImageFolder.list(directory, valSplit: valSplit, requireTest: requireTest)
     }
 
     func check() throws {

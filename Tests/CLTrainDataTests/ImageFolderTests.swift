@@ -156,6 +156,7 @@ final class ImageFolderTests: XCTestCase {
                           ["000.png", "001.png", "002.png", "003.png"], "held out at random, not the first files")
         let (train, test) = try folderSource(root, valSplit: 0.2).loadTrainAndTest()
         XCTAssertEqual([train.count, test.count], [25, 6])
+        XCTAssertEqual(try folderSource(root).load(split: .train).count, 31, "the training split alone needs no test split")
         // A val folder and --val-split contradict each other.
         try writeImageFolder(root, ["val": ["a": [gray(1)], "b": [gray(2)], "c": [gray(3)]]])
         assertDataError(try folderSource(root, valSplit: 0.2).load(split: .test), mentioning: "drop --val-split") {
