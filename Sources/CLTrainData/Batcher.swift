@@ -1,4 +1,6 @@
 import CLTrainRandom
+import Dispatch
+import Foundation
 
 /// How a data set is cut into batches.
 public struct BatchOptions: Sendable, Equatable, Codable {
@@ -13,10 +15,14 @@ public struct BatchOptions: Sendable, Equatable, Codable {
     /// Drop the last batch of an epoch when it is smaller than `batchSize`.
     public var dropLast: Bool
     public var seed: UInt64
+    /// Image-folder batches (torchvision's crops): the output is `crop` x `crop`; with `augment`
+    /// a random resized crop of each image (`ResizedCropDraw`) plus flip, without it a center
+    /// crop. `padding` and `resize` are then unused.
+    public var crop: Int?
 
     public init(
         batchSize: Int, shuffle: Bool = true, augment: Bool = false, padding: Int = 4,
-        resize: Int? = nil, dropLast: Bool = false, seed: UInt64 = 0
+        resize: Int? = nil, dropLast: Bool = false, seed: UInt64 = 0, crop: Int? = nil
     ) {
         self.batchSize = batchSize
         self.shuffle = shuffle
@@ -25,6 +31,7 @@ public struct BatchOptions: Sendable, Equatable, Codable {
         self.resize = resize
         self.dropLast = dropLast
         self.seed = seed
+        self.crop = crop
     }
 }
 
@@ -77,6 +84,10 @@ public struct Batcher: Sendable {
         if let size = options.resize, !(1...8192).contains(size) {
             throw DataError.invalidOption(reason: "resize \(size) must be in 1...8192")
         }
+        if let crop = options.crop, !(1...min(dataset.height, dataset.width)).contains(crop) {
+            throw DataError.invalidOption(
+                reason: "crop \(crop) must be in 1...\(min(dataset.height, dataset.width)), the images being \(dataset.width)x\(dataset.height)")
+        }
         try normalization.validate(channels: dataset.channels)
         self.dataset = dataset
         self.normalization = normalization
@@ -84,8 +95,8 @@ public struct Batcher: Sendable {
     }
 
     /// Output image height and width (after the optional resize).
-    public var outputHeight: Int { options.resize ?? dataset.height }
-    public var outputWidth: Int { options.resize ?? dataset.width }
+    public var outputHeight: Int { options.crop ?? options.resize ?? dataset.height }
+    public var outputWidth: Int { options.crop ?? options.resize ?? dataset.width }
 
     /// Batches in one epoch.
     public var batchesPerEpoch: Int {
@@ -122,6 +133,7 @@ public struct Batcher: Sendable {
 
     /// Builds the batch of the given samples (positions `position..<position+indices.count` of `epoch`).
     func makeBatch(indices: [Int], epoch: Int, position: Int) -> Batch {
+        if let crop = options.crop { return makeCroppedBatch(indices: indices, epoch: epoch, position: position, crop: crop) }
         let c = dataset.channels
         let h = dataset.height
         let w = dataset.width
@@ -165,6 +177,59 @@ public struct Batcher: Sendable {
         return Batch(
             images: images, labels: labels, count: indices.count,
             channels: c, height: oh, width: ow, epoch: epoch, position: position, indices: indices)
+    }
+}
+
+extension Batcher {
+    /// An image-folder batch: each image's random resized crop (resampled with Pillow's bilinear
+    /// filter) and flip when augmenting, else its center crop; then normalised.
+    func makeCroppedBatch(indices: [Int], epoch: Int, position: Int, crop: Int) -> Batch {
+        let c = dataset.channels, h = dataset.height, w = dataset.width
+        let outSize = c * crop * crop
+        let layout = PixelLayout.planar(channels: c, height: h, width: w)
+        var images = [Float](repeating: 0, count: indices.count * outSize)
+        let (centerTop, centerLeft) = Transforms.centerCropOrigin(height: h, width: w, cropHeight: crop, cropWidth: crop)
+        // Large images (224 x 224 crops) are cut on every core, so that one batch thread keeps a
+        // fast device fed; small ones (28 x 28) on this thread, where that costs more than it saves.
+        let pieces = indices.count * outSize >= 1 << 20 ? min(indices.count, ProcessInfo.processInfo.activeProcessorCount) : 1
+        dataset.images.withUnsafeBufferPointer { px in
+            images.withUnsafeMutableBufferPointer { out in
+                let shared = (source: px.baseAddress!, destination: out.baseAddress!)
+                let piece = { (part: Int) in
+                    var window = [Float](repeating: 0, count: outSize)
+                    window.withUnsafeMutableBufferPointer { win in
+                        for k in stride(from: part, to: indices.count, by: pieces) {
+                            let index = indices[k]
+                            let src = shared.source + index * dataset.imageSize
+                            var flip = false
+                            if options.augment {
+                                let draw = ResizedCropDraw.make(seed: options.seed, epoch: epoch, index: index, height: h, width: w)
+                                flip = draw.flip
+                                Transforms.resample(src, layout: layout, window: (draw.top, draw.left, draw.height, draw.width),
+                                                    outHeight: crop, outWidth: crop, rows: 0..<crop, columns: 0..<crop,
+                                                    multiplier: 1 / 255, into: win.baseAddress!)
+                            } else {
+                                for ch in 0..<c {
+                                    for y in 0..<crop {
+                                        let row = src + ch * h * w + (centerTop + y) * w + centerLeft
+                                        for x in 0..<crop { win[(ch * crop + y) * crop + x] = Float(row[x]) / 255 }
+                                    }
+                                }
+                            }
+                            let dst = UnsafeMutableBufferPointer(start: shared.destination + k * outSize, count: outSize)
+                            Transforms.cropFlipNormalize(
+                                UnsafeBufferPointer(win), into: dst, channels: c, height: crop, width: crop,
+                                shiftY: 0, shiftX: 0, flip: flip, mean: normalization.mean, std: normalization.std)
+                        }
+                    }
+                }
+                if pieces == 1 { piece(0) } else { DispatchQueue.concurrentPerform(iterations: pieces, execute: piece) }
+            }
+        }
+        let labels = dataset.labels.isEmpty ? [] : indices.map { Float(dataset.labels[$0]) }
+        return Batch(
+            images: images, labels: labels, count: indices.count,
+            channels: c, height: crop, width: crop, epoch: epoch, position: position, indices: indices)
     }
 }
 

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Everything that can go wrong while reading a data set. Each case renders as one line that
 /// names the file, says what is wrong and what to do about it.
 public enum DataError: Error, CustomStringConvertible, Equatable, Sendable {
@@ -31,6 +33,22 @@ public enum DataError: Error, CustomStringConvertible, Equatable, Sendable {
     case invalidNormalization(reason: String)
     /// A batching or loading option that cannot be honoured.
     case invalidOption(reason: String)
+    /// An image folder without its `train/` folder.
+    case noTrainFolder(directory: String)
+    /// An image folder without `val/` or `test/`, and no `--val-split`.
+    case noTestFolder(directory: String)
+    /// `--val-split` given for a folder that has its own test split.
+    case valSplitWithTestFolder(folder: String)
+    /// A split folder with no class folders in it.
+    case noClassFolders(path: String)
+    /// A class folder with no images.
+    case emptyClassFolder(path: String)
+    /// A class with a folder in one split and none in the other.
+    case classMissing(name: String, presentIn: String, missingFrom: String)
+    /// Images of different sizes and no `--resize`.
+    case mixedImageSizes(path: String, width: Int, height: Int, firstPath: String, firstWidth: Int, firstHeight: Int)
+    /// The decoded images would not fit in memory.
+    case tooLargeForMemory(directory: String, images: Int, bytes: Int, available: Int)
 
     public var description: String {
         switch self {
@@ -65,6 +83,22 @@ public enum DataError: Error, CustomStringConvertible, Equatable, Sendable {
             return "invalid normalisation: \(reason); give one mean and one positive std per channel"
         case let .invalidOption(reason):
             return "invalid data option: \(reason)"
+        case let .noTrainFolder(directory):
+            return "'\(directory)' has no train/ folder; an image folder holds train/CLASS/*.jpg|png and val/CLASS/...: point --data at the folder that holds train/"
+        case let .noTestFolder(directory):
+            return "'\(directory)' has no val/ or test/ folder to test on; add val/CLASS/... beside train/, or give --val-split 0.1 to hold out 10% of train"
+        case let .valSplitWithTestFolder(folder):
+            return "--val-split holds out part of train when there is no test split, but '\(folder)' is one; drop --val-split"
+        case let .noClassFolders(path):
+            return "'\(path)' holds no class folders; put each class's images in a folder named after the class (\((path as NSString).lastPathComponent)/CLASS/*.jpg|png)"
+        case let .emptyClassFolder(path):
+            return "class folder '\(path)' holds no .jpg, .jpeg or .png images; add some or remove the folder"
+        case let .classMissing(name, presentIn, missingFrom):
+            return "class '\(name)' has a folder in '\(presentIn)' but none in '\(missingFrom)'; add '\((missingFrom as NSString).appendingPathComponent(name))' with images or remove '\((presentIn as NSString).appendingPathComponent(name))'"
+        case let .mixedImageSizes(path, width, height, firstPath, firstWidth, firstHeight):
+            return "'\(path)' is \(width)x\(height) but '\(firstPath)' is \(firstWidth)x\(firstHeight); images of different sizes need --resize N (shorter side to N, then a center crop to N x N)"
+        case let .tooLargeForMemory(directory, images, bytes, available):
+            return "the \(images) images of '\(directory)' need \(bytes) bytes (\(bytes >> 20) MiB) decoded but \(available) bytes (\(available >> 20) MiB) of memory are available; give a smaller --resize or --limit N"
         }
     }
 }

@@ -6,9 +6,12 @@ public enum DatasetKind: String, CaseIterable, Sendable, Codable {
     case mnist = "mnist"
     case cifar10 = "cifar10"
     case cifar100 = "cifar100"
+    /// Your own images in torchvision's ImageFolder layout (`ImageFolder`; see `DataSource`).
+    case folder = "folder"
 
     public var displayName: String {
         switch self {
+        case .folder: return "image folder"
         case .fashionMNIST: return "Fashion-MNIST"
         case .mnist: return "MNIST"
         case .cifar10: return "CIFAR-10"
@@ -26,6 +29,7 @@ public enum DatasetKind: String, CaseIterable, Sendable, Codable {
         switch self {
         case .fashionMNIST, .mnist, .cifar10: return 10
         case .cifar100: return 100
+        case .folder: return 0  // known once the folder is listed
         }
     }
 
@@ -40,6 +44,8 @@ public enum DatasetKind: String, CaseIterable, Sendable, Codable {
             return ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
         case .cifar100:
             return Self.cifar100Names
+        case .folder:
+            return []  // the folder names, known once the folder is listed
         }
     }
 
@@ -92,6 +98,8 @@ public enum DatasetLoader {
             return try loadIDX(kind: kind, directory: directory, split: split, limit: limit)
         case .cifar10, .cifar100:
             return try loadCIFAR(kind: kind, directory: directory, split: split, limit: limit)
+        case .folder:
+            return try DataSource(kind: .folder, directory: directory).load(split: split, limit: limit)
         }
     }
 
@@ -110,6 +118,8 @@ public enum DatasetLoader {
             return ["train.bin"]
         case (.cifar100, .test):
             return ["test.bin"]
+        case (.folder, _):
+            return []
         }
     }
 

@@ -54,11 +54,17 @@ public struct DecodedImage: Sendable, Equatable {
             }
         } else {
             for i in 0..<n {
-                let r = UInt32(pixels[3 * i]), g = UInt32(pixels[3 * i + 1]), b = UInt32(pixels[3 * i + 2])
-                out[i] = UInt8((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16)
+                out[i] = Self.luma(pixels[3 * i], pixels[3 * i + 1], pixels[3 * i + 2])
             }
         }
         return DecodedImage(pixels: out, width: width, height: height, channels: count)
+    }
+
+    /// Pillow's `convert("L")` of one RGB pixel: the ITU-R 601 luma in 16-bit fixed point.
+    @inline(__always)
+    static func luma(_ r: UInt8, _ g: UInt8, _ b: UInt8) -> UInt8 {
+        let red: UInt32 = UInt32(r) * 19595, green: UInt32 = UInt32(g) * 38470, blue: UInt32 = UInt32(b) * 7471
+        return UInt8((red + green + blue + 0x8000) >> 16)
     }
 }
 

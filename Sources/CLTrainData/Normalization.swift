@@ -64,3 +64,21 @@ public struct Normalization: Codable, Equatable, Sendable {
         return Normalization(mean: mean, std: std)
     }
 }
+
+/// Normalisations known by name (`--normalize`).
+public enum NormalizationPreset: String, Codable, Sendable, CaseIterable {
+    /// torchvision's ImageNet statistics, what its pretrained models expect: mean 0.485 0.456
+    /// 0.406, std 0.229 0.224 0.225. For one channel, each is the luma-weighted sum of the three
+    /// (0.299 R + 0.587 G + 0.114 B, the weights of the RGB-to-gray conversion): mean 0.4590, std
+    /// 0.2256 (the std so weighted, not the std of the luma, which would need the channels'
+    /// correlations).
+    case imagenet
+
+    public func normalization(channels: Int) -> Normalization {
+        let mean: [Float] = [0.485, 0.456, 0.406], std: [Float] = [0.229, 0.224, 0.225]
+        guard channels == 1 else { return Normalization(mean: mean, std: std) }
+        let luma: [Float] = [0.299, 0.587, 0.114]
+        func weighted(_ v: [Float]) -> Float { zip(v, luma).reduce(0) { $0 + $1.0 * $1.1 } }
+        return Normalization(mean: [weighted(mean)], std: [weighted(std)])
+    }
+}

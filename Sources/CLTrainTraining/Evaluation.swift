@@ -6,30 +6,21 @@ import CLTrainRuntime
 public enum Evaluation {
     /// Mean loss and accuracy of `model` on a labelled `dataset`.
     public static func evaluate(_ model: Model, on device: Device, dataset: ImageDataset, normalization: Normalization,
-                                batchSize: Int, resize: Int? = nil) throws -> (loss: Double, accuracy: Double) {
-        var lossSum = 0.0
-        var correct = 0
-        let criterion = SoftmaxCrossEntropy()
-        try forEachBatch(dataset, normalization: normalization, batchSize: batchSize, resize: resize) { batch in
-            let input = try device.tensor(batch.images, shape: [batch.count, batch.channels, batch.height, batch.width])
-            let labels = try device.tensor(batch.labels, shape: [batch.count])
-            let result = try criterion.forward(model.forward(input, training: false), labels: labels)
-            lossSum += result.loss * Double(batch.count)
-            correct += result.correct
-        }
-        let n = Double(max(dataset.count, 1))
-        return (lossSum / n, Double(correct) / n)
+                                batchSize: Int, resize: Int? = nil, crop: Int? = nil) throws -> (loss: Double, accuracy: Double) {
+        let result = try classify(model, on: device, dataset: dataset, normalization: normalization, batchSize: batchSize,
+                                  resize: resize, crop: crop)
+        return (result.loss, result.accuracy)
     }
 
     /// `evaluate`, keeping each image's predicted class (the largest probability, the first of equals).
     public static func classify(_ model: Model, on device: Device, dataset: ImageDataset, normalization: Normalization,
-                                batchSize: Int, resize: Int? = nil) throws -> (loss: Double, accuracy: Double, predicted: [Int]) {
+                                batchSize: Int, resize: Int? = nil, crop: Int? = nil) throws -> (loss: Double, accuracy: Double, predicted: [Int]) {
         var lossSum = 0.0
         var correct = 0
         var predicted: [Int] = []
         predicted.reserveCapacity(dataset.count)
         let criterion = SoftmaxCrossEntropy()
-        try forEachBatch(dataset, normalization: normalization, batchSize: batchSize, resize: resize) { batch in
+        try forEachBatch(dataset, normalization: normalization, batchSize: batchSize, resize: resize, crop: crop) { batch in
             let input = try device.tensor(batch.images, shape: [batch.count, batch.channels, batch.height, batch.width])
             let labels = try device.tensor(batch.labels, shape: [batch.count])
             let result = try criterion.forward(model.forward(input, training: false), labels: labels)
@@ -59,9 +50,9 @@ public enum Evaluation {
         return rows
     }
 
-    static func forEachBatch(_ dataset: ImageDataset, normalization: Normalization, batchSize: Int, resize: Int?,
+    static func forEachBatch(_ dataset: ImageDataset, normalization: Normalization, batchSize: Int, resize: Int?, crop: Int? = nil,
                              _ body: (Batch) throws -> Void) throws {
-        let options = BatchOptions(batchSize: batchSize, shuffle: false, augment: false, resize: resize)
+        let options = BatchOptions(batchSize: batchSize, shuffle: false, augment: false, resize: resize, crop: crop)
         let batcher = try Batcher(dataset: dataset, normalization: normalization, options: options)
         for batch in try batcher.prefetchingBatches(epoch: 0) { try body(batch) }
     }

@@ -39,6 +39,23 @@ public struct LoadedModel {
     }
 }
 
+extension DataSource {
+    /// This source with the settings it leaves unset taken from the metadata of `weights` (when
+    /// cltrain wrote them): the channels the model takes, and for a folder the resize and crop it
+    /// was trained with.
+    public func completed(byWeights weights: String) -> DataSource {
+        guard let file = try? SafetensorsFile.read(contentsOf: URL(fileURLWithPath: weights)),
+              let stored = RunMetadata(file.metadata) else { return self }
+        var source = self
+        if source.channels == nil { source.channels = stored.inputChannels }
+        if source.kind == .folder {
+            if source.crop == nil { source.crop = stored.height }
+            if source.resize == nil { source.resize = stored.resize }
+        }
+        return source
+    }
+}
+
 extension Evaluation {
     /// What `cltrain eval` reports.
     public struct Summary: Sendable {
@@ -51,33 +68,37 @@ extension Evaluation {
         public var report: EvaluationReport? = nil
     }
 
-    /// `cltrain eval`: test loss and accuracy of `weights` (a `model`) on `dataset`'s test split;
-    /// with `report`, also what `cltrain eval --report` draws.
-    public static func test(model: String, weights: String, dataset: DatasetKind, directory: String?, override: Normalization?,
+    /// `cltrain eval`: test loss and accuracy of `weights` (a `model`) on the test split of `data`
+    /// (an image folder's val/ or test/, or its `valSplit`); with `report`, also what
+    /// `cltrain eval --report` draws. The settings `data` leaves unset take the weights' (their
+    /// channels; a folder's resize and crop), so the images are made as in training.
+    public static func test(model: String, weights: String, data: DataSource, override: Normalization?,
                             device choice: DeviceChoice, tune: TuneMode = .cached, batchSize: Int, report: Bool = false) throws -> Summary {
-        let test = try DatasetLoader.load(kind: dataset, directory: directory, split: .test)
+        let source = data.completed(byWeights: weights)
+        let test = try source.load(split: .test)
+        let geometry = source.geometry(of: test)
         let device = try Device.open(choice, tune: tune)
         let loaded = try LoadedModel.load(name: model, weights: weights, channels: test.channels, classes: test.classes,
-                                          imageSize: test.height, override: override, device: device)
+                                          imageSize: geometry.height, override: override, device: device)
         guard loaded.model.inputChannels == test.channels, loaded.model.classes >= test.classes else {
             throw UsageError("\(weights) is for \(loaded.model.inputChannels)-channel images and \(loaded.model.classes) classes, "
-                             + "\(dataset.rawValue) has \(test.channels) channels and \(test.classes) classes")
+                             + "\(data.kind.rawValue) has \(test.channels) channels and \(test.classes) classes")
         }
         if report {
-            return try reported(loaded, on: device, test: test, model: model, weights: weights, datasetName: dataset.rawValue,
+            return try reported(loaded, on: device, test: test, model: model, weights: weights, datasetName: data.kind.rawValue, crop: geometry.crop,
                                 batchSize: batchSize)
         }
         let result = try evaluate(loaded.model, on: device, dataset: test, normalization: loaded.normalization,
-                                  batchSize: batchSize, resize: loaded.resize)
+                                  batchSize: batchSize, resize: loaded.resize, crop: geometry.crop)
         return Summary(images: test.count, loss: result.loss, accuracy: result.accuracy, device: device.name)
     }
 
     /// One pass that keeps each image's prediction, and the report made of them. Class names: the
     /// data set's, else the weights', else the class index.
     static func reported(_ loaded: LoadedModel, on device: Device, test: ImageDataset, model: String, weights: String,
-                         datasetName: String, batchSize: Int) throws -> Summary {
+                         datasetName: String, crop: Int?, batchSize: Int) throws -> Summary {
         let result = try classify(loaded.model, on: device, dataset: test, normalization: loaded.normalization,
-                                  batchSize: batchSize, resize: loaded.resize)
+                                  batchSize: batchSize, resize: loaded.resize, crop: crop)
         let names = !test.classNames.isEmpty ? test.classNames : loaded.stored?.classNames ?? []
         let report = EvaluationReport(dataset: test, predicted: result.predicted, loss: result.loss, classNames: names, model: model,
                                       weights: weights, datasetName: datasetName, device: device.name)

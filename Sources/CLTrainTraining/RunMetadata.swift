@@ -13,9 +13,12 @@ public struct RunMetadata: Equatable, Sendable {
     public var normalization: Normalization
     /// The name of each class, by label (empty: the data set named none).
     public var classNames: [String]
+    /// Image folders: the shorter side images were resized to before the `height` x `width` crop
+    /// (nil: not resized, or not a folder).
+    public var resize: Int?
 
     public init(model: String, dataset: String, inputChannels: Int, classes: Int, height: Int, width: Int, normalization: Normalization,
-                classNames: [String] = []) {
+                classNames: [String] = [], resize: Int? = nil) {
         self.model = model
         self.dataset = dataset
         self.inputChannels = inputChannels
@@ -24,6 +27,7 @@ public struct RunMetadata: Equatable, Sendable {
         self.width = width
         self.normalization = normalization
         self.classNames = classNames
+        self.resize = resize
     }
 
     public var dictionary: [String: String] {
@@ -37,6 +41,7 @@ public struct RunMetadata: Equatable, Sendable {
             "cltrain.mean": normalization.mean.map { "\($0)" }.joined(separator: ","),
             "cltrain.std": normalization.std.map { "\($0)" }.joined(separator: ","),
         ]
+        if let resize { entries["cltrain.resize"] = String(resize) }
         if !classNames.isEmpty, let json = try? JSONSerialization.data(withJSONObject: classNames) {
             entries["cltrain.class_names"] = String(decoding: json, as: UTF8.self)
         }
@@ -55,7 +60,8 @@ public struct RunMetadata: Equatable, Sendable {
             (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String]
         }.flatMap { $0.count == classes ? $0 : nil } ?? []
         self.init(model: model, dataset: metadata["cltrain.dataset"] ?? "", inputChannels: channels, classes: classes,
-                  height: height, width: width, normalization: Normalization(mean: mean, std: std), classNames: names)
+                  height: height, width: width, normalization: Normalization(mean: mean, std: std), classNames: names,
+                  resize: metadata["cltrain.resize"].flatMap(Int.init))
     }
 
     static func floats(_ text: String) -> [Float]? {

@@ -124,6 +124,8 @@ public final class Trainer {
     public let ema: ModelEMA?
     let trainingStep: TrainingStep
     let batcher: Batcher
+    /// How batches (training and test) are made from the loaded images: resized or cropped.
+    public let geometry: InputGeometry
     /// The BN statistics before the step in progress, for a step that fails before its update.
     let bufferBackup: BufferBackup
     let testSet: ImageDataset?
@@ -158,9 +160,10 @@ public final class Trainer {
         self.normalization = normalization
         self.logger = logger
         self.testSet = test
+        geometry = options.dataSource.geometry(of: train)
         batcher = try Batcher(dataset: train, normalization: normalization,
                               options: BatchOptions(batchSize: options.batchSize, shuffle: options.shuffle, augment: options.augment,
-                                                    resize: options.resize, seed: options.seed))
+                                                    resize: geometry.resize, seed: options.seed, crop: geometry.crop))
         let trainingStep = try TrainingStep(model: model, options: options)
         self.trainingStep = trainingStep
         bufferBackup = try BufferBackup(model)
@@ -221,7 +224,7 @@ public final class Trainer {
         if let testSet, !cutShort {
             let evaluate = { [self] in
                 try Evaluation.evaluate(model, on: device, dataset: testSet, normalization: normalization,
-                                        batchSize: options.batchSize, resize: options.resize)
+                                        batchSize: options.batchSize, resize: geometry.resize, crop: geometry.crop)
             }
             // Testing changes no state, but with --ema the averaged weights stand in the model's place.
             do { test = try evaluate() } catch { throw failed(error, untrusted: nil, step: state.step) }

@@ -65,8 +65,18 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// Per-channel normalisation overriding the training set's statistics.
     public var mean: [Float]?
     public var std: [Float]?
-    /// Resize images to N x N before augmentation.
+    /// IDX and CIFAR: resize images to N x N before augmentation. A folder: the shorter side to
+    /// N and the center N x N, once at load (see `DataSource`).
     public var resize: Int?
+    /// A folder: the model's input size, a random resized crop (training) or center crop
+    /// (testing) of the loaded images (nil: `resize`, else their shorter side).
+    public var crop: Int?
+    /// Convert every image to 1 or 3 channels (nil: the data's own).
+    public var channels: Int?
+    /// A folder without val/ or test/: hold out this fraction of train as the test split.
+    public var valSplit: Double?
+    /// Normalise with these known statistics instead of the training set's (`--normalize`).
+    public var normalize: NormalizationPreset?
     /// Dropout rate after each dense layer (DenseNet models only).
     public var dropout: Float = 0
     /// Write `best.safetensors` after each tested epoch whose test accuracy beats every earlier one.
@@ -118,6 +128,7 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         if let limit, limit <= 0 { throw UsageError("--limit must be at least 1 (got \(limit))") }
         if let steps, steps <= 0 { throw UsageError("--steps must be at least 1 (got \(steps))") }
         if let resize, resize < 8 { throw UsageError("--resize must be at least 8 pixels (got \(resize))") }
+        try validateData()
         guard dropout.isFinite, dropout >= 0, dropout < 1 else { throw UsageError("--dropout must be in [0, 1) (got \(dropout))") }
         if let gradientClip, !(gradientClip.isFinite && gradientClip > 0) {
             throw UsageError("--grad-clip must be a positive number, the largest gradient norm (got \(gradientClip))")
@@ -140,6 +151,21 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
 }
 
 extension TrainingOptions {
+    /// What the run reads, as the data module takes it.
+    public var dataSource: DataSource {
+        DataSource(kind: dataset, directory: dataDirectory, channels: channels, resize: resize, crop: crop, valSplit: valSplit)
+    }
+
+    func validateData() throws {
+        if let channels, channels != 1 && channels != 3 { throw UsageError("--channels must be 1 (grayscale) or 3 (RGB) (got \(channels))") }
+        if let crop, crop < 8 { throw UsageError("--crop must be at least 8 pixels (got \(crop))") }
+        if let crop, let resize, crop > resize { throw UsageError("--crop \(crop) must not exceed --resize \(resize): the crop is taken from the resized image") }
+        if dataset != .folder, crop != nil { throw UsageError("--crop goes with --dataset folder (for \(dataset.rawValue), --resize N sets the size)") }
+        if dataset != .folder, valSplit != nil { throw UsageError("--val-split goes with --dataset folder (\(dataset.rawValue) has its own test split)") }
+        if let valSplit, !(valSplit > 0 && valSplit < 1) { throw UsageError("--val-split must be a fraction between 0 and 1, e.g. 0.1 (got \(valSplit))") }
+        if normalize != nil, mean != nil { throw UsageError("--normalize and --mean/--std both set the normalisation: give one of them") }
+    }
+
     func validateSchedule() throws {
         guard warmupEpochs.isFinite, warmupEpochs >= 0, warmupEpochs < Double(epochs) else {
             throw UsageError("--warmup-epochs must be at least 0 and less than --epochs (\(epochs)) (got \(warmupEpochs))")
@@ -191,6 +217,10 @@ extension TrainingOptions {
         mean = try c.decodeIfPresent([Float].self, forKey: .mean)
         std = try c.decodeIfPresent([Float].self, forKey: .std)
         resize = try c.decodeIfPresent(Int.self, forKey: .resize)
+        crop = try c.decodeIfPresent(Int.self, forKey: .crop)
+        channels = try c.decodeIfPresent(Int.self, forKey: .channels)
+        valSplit = try c.decodeIfPresent(Double.self, forKey: .valSplit)
+        normalize = try c.decodeIfPresent(NormalizationPreset.self, forKey: .normalize)
         dropout = try c.decode(Float.self, forKey: .dropout)
         keepBest = try c.decodeIfPresent(Bool.self, forKey: .keepBest) ?? keepBest
         gradientClip = try c.decodeIfPresent(Float.self, forKey: .gradientClip)

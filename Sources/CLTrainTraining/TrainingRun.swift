@@ -83,19 +83,32 @@ public final class TrainingRun {
         options.initialWeights = options.initialWeights.map { URL(fileURLWithPath: $0).path }
         if let save = options.save { try checkWritableFile(save) }
 
-        let train = try DatasetLoader.load(kind: options.dataset, directory: options.dataDirectory, split: .train, limit: options.limit)
-        let test = try DatasetLoader.load(kind: options.dataset, directory: options.dataDirectory, split: .test)
+        let source = options.dataSource
+        let loadStart = Date()
+        let (train, test) = try source.loadTrainAndTest(limit: options.limit)
+        let loadSeconds = Date().timeIntervalSince(loadStart)
         var normalization = Normalization.compute(train)
         if let mean = options.mean, let std = options.std { normalization = Normalization(mean: mean, std: std) }
+        if let preset = options.normalize { normalization = preset.normalization(channels: train.channels) }
         if let saved { normalization = saved.normalization }
         try normalization.validate(channels: train.channels)
-        logger.info("data: \(options.dataset.rawValue), \(train.count) training and \(test.count) test images of \(train.channels)x\(train.height)x\(train.width), \(train.classes) classes")
+        let geometry = source.geometry(of: train)
+        let testFolder = options.dataset == .folder && options.valSplit == nil ? try? source.listFolder().testFolder : nil
+        var loaded = "data: \(source.describe(testFolder: testFolder)), \(train.count) training and \(test.count) test images of "
+            + "\(train.channels)x\(train.height)x\(train.width), \(train.classes) classes"
+        if options.dataset == .folder {
+            let count = train.count + test.count
+            loaded += String(format: "; decoded in %.1f s (%.0f images/s); model input %dx%d (%@)", loadSeconds,
+                             Double(count) / max(loadSeconds, 1e-9), geometry.height, geometry.width,
+                             options.augment ? "random resized crops and flips for training, center crops for testing" : "center crops")
+        }
+        logger.info("\(loaded)")
         logger.info("normalisation: mean \(normalization.mean) std \(normalization.std)")
 
         guard let entry = ModelCatalog.entry(named: options.model) else {
             throw UsageError("unknown model '\(options.model)': see `cltrain models` for the list")
         }
-        try entry.checkInputSize(height: options.resize ?? train.height, width: options.resize ?? train.width) {
+        try entry.checkInputSize(height: geometry.height, width: geometry.width) {
             "\(options.resize == nil ? "add" : "use") --resize \($0) (or choose a model for small images: see `cltrain models`)"
         }
         let device = try request.device ?? Device.open(options.device, tune: request.tune)
@@ -113,10 +126,9 @@ public final class TrainingRun {
         let extraCopies = options.ema == nil ? 0 : 1
         try Self.checkFreeSpace(at: outDirectory, needed: 3 * ((3 + extraCopies) * stateBytes) + (1 + extraCopies) * stateBytes + (1 << 20))
 
-        let height = options.resize ?? train.height, width = options.resize ?? train.width
         metadata = RunMetadata(model: options.model, dataset: options.dataset.rawValue, inputChannels: train.channels,
-                               classes: train.classes, height: height, width: width, normalization: normalization,
-                               classNames: train.classNames)
+                               classes: train.classes, height: geometry.height, width: geometry.width, normalization: normalization,
+                               classNames: train.classNames, resize: options.dataset == .folder ? options.resize : nil)
         let trainer = try Trainer(options: options, model: model, device: device, train: train, test: test,
                               normalization: normalization, logger: logger)
         self.trainer = trainer

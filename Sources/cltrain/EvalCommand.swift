@@ -33,7 +33,7 @@ struct Eval: ParsableCommand {
     func run() throws {
         try reportingErrors {
             if let report { try ReportFolder.prepare(report) }
-            let result = try Evaluation.test(model: model, weights: weights, dataset: data.dataset, directory: data.dataDirectory,
+            let result = try Evaluation.test(model: model, weights: weights, data: data.source(),
                                              override: try data.normalizationOverride(), device: deviceOptions.device, tune: deviceOptions.tune, batchSize: batchSize,
                                              report: report != nil)
             if let report, let contents = result.report { try ReportFolder.write(contents, to: report) }

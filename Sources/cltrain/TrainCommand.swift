@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLTrainData
 import CLTrainReport
 import CLTrainRuntime
 import CLTrainTraining
@@ -61,7 +62,7 @@ struct Train: ParsableCommand {
     @Option(name: .long, parsing: .upToNextOption, help: "Epochs (fractions allowed) at which multistep multiplies the rate by 0.1.")
     var milestones: [Double] = []
 
-    @Flag(name: .long, inversion: .prefixedNo, help: "Random crop after 4-pixel padding and horizontal flip (default: on).")
+    @Flag(name: .long, inversion: .prefixedNo, help: "Random crop after 4-pixel padding and horizontal flip; --dataset folder: random resized crop and flip (default: on).")
     var augment: Bool?
 
     @Flag(name: .long, inversion: .prefixedNo, help: "Shuffle the training set each epoch (default: on).")
@@ -73,8 +74,17 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Stop after N optimizer steps.")
     var steps: Int?
 
-    @Option(name: .long, help: "Resize images to N x N.")
+    @Option(name: .long, help: "Fashion-MNIST, MNIST, CIFAR: resize images to N x N. --dataset folder: resize each image's shorter side to N (bilinear, antialiased as Pillow) and keep its center N x N, once at load (needed when the images' sizes differ).")
     var resize: Int?
+
+    @Option(name: .long, help: "--dataset folder: the model's input N x N (default: --resize, else the images' shorter side): a center crop for testing; for training with --augment, torchvision's RandomResizedCrop (scale 0.08-1, ratio 3/4-4/3) of the resized square (not of the original image) and a flip.")
+    var crop: Int?
+
+    @Option(name: .long, help: "imagenet: normalise with torchvision's ImageNet mean and std (one channel: their luma-weighted values) instead of the training set's.", transform: { text in
+        guard let preset = NormalizationPreset(rawValue: text.lowercased()) else { throw ValidationError("unknown --normalize '\(text)': use imagenet (or --mean/--std)") }
+        return preset
+    })
+    var normalize: NormalizationPreset?
 
     @Option(name: .long, help: "Dropout rate after each dense layer (DenseNet only; 0, the default, turns it off).")
     var dropout: Float?
@@ -159,6 +169,10 @@ struct Train: ParsableCommand {
         if let limit { o.limit = limit }
         if let steps { o.steps = steps }
         if let resize { o.resize = resize }
+        if let crop { o.crop = crop }
+        if let channels = data.channels { o.channels = channels }
+        if let valSplit = data.valSplit { o.valSplit = valSplit }
+        if let normalize { o.normalize = normalize }
         if let dropout { o.dropout = dropout }
         if keepBest { o.keepBest = true }
         if let gradClip { o.gradientClip = gradClip }

@@ -52,3 +52,41 @@ extension XCTestCase {
         return [UInt8](try Data(contentsOf: url))
     }
 }
+
+// Image folders (torchvision's ImageFolder layout) of PNGs written with cltrain's own encoder.
+
+/// A `width` x `height` image of `channels` whose every sample is `value` plus a small pattern
+/// of its position (`pattern` levels at most), so images are not flat.
+public func patternImage(width: Int, height: Int, channels: Int, value: Int, pattern: Int = 0, seed: Int = 0) -> DecodedImage {
+    var pixels = [UInt8](repeating: 0, count: width * height * channels)
+    for i in pixels.indices {
+        let wiggle = pattern > 0 ? Int(UInt32(truncatingIfNeeded: (i &+ seed &* 7919) &* 2_654_435_761) >> 24) % (pattern + 1) : 0
+        pixels[i] = UInt8(max(0, min(255, value + wiggle)))
+    }
+    return DecodedImage(pixels: pixels, width: width, height: height, channels: channels)
+}
+
+/// Writes `image` as a PNG at `path` (folders created as needed).
+public func writePNG(_ image: DecodedImage, to path: String) throws {
+    try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+    try Data(ImageCodec.encodePNG(image)).write(to: URL(fileURLWithPath: path))
+}
+
+/// Writes an image folder: for each split ("train", "val", ...), each class's images as
+/// `root/split/class/NNN.png`. Returns each split's files as written, by class.
+@discardableResult
+public func writeImageFolder(_ root: URL, _ splits: [String: [String: [DecodedImage]]]) throws -> [String: [String: [String]]] {
+    var written: [String: [String: [String]]] = [:]
+    for (split, classes) in splits {
+        for (name, images) in classes {
+            let folder = root.appendingPathComponent(split).appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            for (i, image) in images.enumerated() {
+                let path = folder.appendingPathComponent(String(format: "%03d.png", i)).path
+                try writePNG(image, to: path)
+                written[split, default: [:]][name, default: []].append(path)
+            }
+        }
+    }
+    return written
+}

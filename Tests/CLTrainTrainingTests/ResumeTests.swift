@@ -198,9 +198,11 @@ final class ResumeTests: XCTestCase {
         o.logEvery = 9
         o.freeze = .features
         o.initialWeights = "/tmp/pretrained.safetensors"
+        o.channels = 3
+        o.normalize = .imagenet
         XCTAssertEqual(try JSONDecoder().decode(TrainingOptions.self, from: JSONEncoder().encode(o)), o)
         var fields = try XCTUnwrap(JSONSerialization.jsonObject(with: JSONEncoder().encode(o)) as? [String: Any])
-        for key in ["scheduleEpochs", "save", "checkpointEvery", "logEvery", "freeze", "initialWeights"] {
+        for key in ["scheduleEpochs", "save", "checkpointEvery", "logEvery", "freeze", "initialWeights", "channels", "normalize"] {
             XCTAssertNotNil(fields.removeValue(forKey: key), key)
         }
         XCTAssertEqual(try JSONDecoder().decode(TrainingOptions.self, from: JSONSerialization.data(withJSONObject: fields)), options())

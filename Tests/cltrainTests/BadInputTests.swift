@@ -83,6 +83,23 @@ final class BadInputTests: XCTestCase {
         try expectFailure(train(data), mentioning: ["32", "31"])
     }
 
+    /// `--dataset folder`: a damaged image stops the run at load, naming the file, before a model
+    /// is built; an empty class folder and a missing val/ are named the same way.
+    func testImageFolderWithABadFile() throws {
+        let data = directory.appendingPathComponent("images")
+        let image = patternImage(width: 16, height: 16, channels: 1, value: 90)
+        try writeImageFolder(data, ["train": ["cat": [image, image], "dog": [image]], "val": ["cat": [image], "dog": [image]]])
+        let bad = data.appendingPathComponent("train/dog/001.jpg")
+        try Data("<html>not found</html>".utf8).write(to: bad)
+        try expectFailure(train(data, ["--dataset", "folder"]), mentioning: [bad.path, "remove it"])
+        try FileManager.default.removeItem(at: bad)
+        try FileManager.default.createDirectory(at: data.appendingPathComponent("train/bird"), withIntermediateDirectories: true)
+        try expectFailure(train(data, ["--dataset", "folder"]), mentioning: ["train/bird", "no .jpg"])
+        try FileManager.default.removeItem(at: data.appendingPathComponent("train/bird"))
+        try FileManager.default.removeItem(at: data.appendingPathComponent("val"))
+        try expectFailure(train(data, ["--dataset", "folder"]), mentioning: ["no val/", "--val-split"])
+    }
+
     func testLabelOutsideTheClasses() throws {
         let data = try dataFolder("labels")
         try Data(idxLabels((0..<32).map { $0 == 5 ? 12 : UInt8($0 % 10) })).write(to: data.appendingPathComponent("train-labels-idx1-ubyte"))
