@@ -118,7 +118,7 @@ let package = Package(
         .target(
             name: "CLTrainTraining",
             dependencies: [
-                "CLTrainNN", "CLTrainData", "CLTrainIO", "CLTrainRuntime", "CLTrainRandom",
+                "CLTrainNN", "CLTrainData", "CLTrainIO", "CLTrainRuntime", "CLTrainRandom", "CLTrainDistributed",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
