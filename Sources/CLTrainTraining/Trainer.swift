@@ -170,7 +170,7 @@ public final class Trainer {
         if let communicator, communicator.size > 1 {
             let ranks = communicator.size, last = train.count % options.batchSize
             guard options.batchSize >= ranks, last == 0 || last >= ranks else {
-                let which = options.batchSize < ranks ? "--batch-size \(options.batchSize)" : "the epoch's last batch (\(last) images)"
+                let which = options.batchSize < ranks ? "--batch-size \(options.batchSize)" : "the epoch's last batch (\(last) image\(last == 1 ? "" : "s"))"
                 throw UsageError("\(which) cannot be shared by \(ranks) ranks (each needs an image): use a --batch-size of at least \(ranks) "
                                  + "that leaves no last batch of fewer images than ranks (or choose --limit)")
             }
