@@ -129,13 +129,13 @@ public final class TrainingRun {
         if writesFiles {
             try Self.checkFreeSpace(at: outDirectory, needed: 3 * ((3 + extraCopies) * stateBytes) + (1 + extraCopies) * stateBytes + (1 << 20))
         }
-        // Every rank must train the same run on the same data: one clear error, not a silent mess.
-        try communicator.checkSameSettings(try Self.settingFields(options) + [
-            ("model", "\(options.model), \(model.parameterCount) parameters"),
-            ("training data", DataParallel.fingerprint(train)), ("test data", DataParallel.fingerprint(test)),
-            ("resumed at step", saved.map { "\($0.trainer.step)" } ?? "none"),
-        ])
         if communicator.size > 1 {
+            // Every rank must train the same run on the same data: one clear error, not a silent mess.
+            try communicator.checkSameSettings(try Self.settingFields(options) + [
+                ("model", "\(options.model), \(model.parameterCount) parameters"),
+                ("training data", DataParallel.fingerprint(train)), ("test data", DataParallel.fingerprint(test)),
+                ("resumed at step", saved.map { "\($0.trainer.step)" } ?? "none"),
+            ])
             logger.info("data-parallel: \(communicator.size) ranks, batch \(options.batchSize) shared among them; rank 0 writes the files")
         }
 

@@ -150,6 +150,22 @@ final class DataParallelTests: XCTestCase {
         XCTAssertEqual(try metrics("run").map { $0[1] }, ["8", "16"])
     }
 
+    func testRanksStartedWithDifferentSettingsFailWithOneLineNamingTheRank() throws {
+        // mpirun's MPMD form starts rank 0 and rank 1 with different flags.
+        let cltrain = try CLI.executable().path
+        let common = flags("run", ["--epochs", "1", "--batch-size", "8"])
+        let running = try RunningProcess(try mpirun(), ["--allow-run-as-root", "--oversubscribe", "-np", "1", cltrain, "train"] + common
+                                         + ["--lr", "0.1", ":", "-np", "1", cltrain, "train"] + common + ["--lr", "0.2"])
+        let deadline = Date().addingTimeInterval(120)
+        while running.process.isRunning && Date() < deadline { usleep(20_000) }
+        if running.process.isRunning { running.process.terminate() }
+        let result = running.finish()
+        XCTAssertNotEqual(result.status, 0)
+        let errors = result.stderr.split(separator: "\n").filter { $0.hasPrefix("error:") }
+        XCTAssertEqual(errors, ["error: rank 1 runs with learningRate = 0.2 but rank 0 with 0.1: start every rank with the same settings, model and data"],
+                       result.stderr)
+    }
+
     func testABatchTheRanksCannotShareIsRefused() throws {
         let result = try train(ranks: 2, flags("run", ["--epochs", "1", "--batch-size", "7"]))
         XCTAssertNotEqual(result.status, 0)
