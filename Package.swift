@@ -86,7 +86,7 @@ let package = Package(
         // backend: for `cltrain bench`, Benchmarks/ and the tests, never for training.
         .target(
             name: "CLTrainCheck",
-            dependencies: ["CLTrainRuntime", "CLTrainRandom", "CLTrainNN", "CLTrainTraining"]
+            dependencies: ["CLTrainRuntime", "CLTrainRandom", "CLTrainNN", "CLTrainTraining", "CLTrainDistributed"]
         ),
         // Several processes (ranks): the communicator (MPI under mpirun or srun, otherwise one
         // process without MPI), gradient buckets, batch shards and the allreduce benchmark.
@@ -118,7 +118,7 @@ let package = Package(
         .target(
             name: "CLTrainTraining",
             dependencies: [
-                "CLTrainNN", "CLTrainData", "CLTrainIO", "CLTrainRuntime", "CLTrainRandom",
+                "CLTrainNN", "CLTrainData", "CLTrainIO", "CLTrainRuntime", "CLTrainRandom", "CLTrainDistributed",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -119,16 +119,22 @@ public struct Batcher: Sendable {
     /// Iterates epoch `epoch` from `position` (samples already consumed in it, normally a
     /// multiple of the batch size). Resuming from a saved (epoch, position) with the same seed
     /// and options yields exactly the batches the interrupted run would have seen.
-    public func batches(epoch: Int, position: Int = 0) throws -> BatchIterator {
+    ///
+    /// `part`, for one rank of a data-parallel run, gives the positions within a batch of `n`
+    /// images that this rank takes (the global batches stay the single-process ones): each batch
+    /// then holds only those images, with the global batch's `position`, and the iterator still
+    /// moves by whole global batches.
+    public func batches(epoch: Int, position: Int = 0, part: (@Sendable (Int) -> Range<Int>)? = nil) throws -> BatchIterator {
         guard position >= 0 && position <= dataset.count else {
             throw DataError.invalidOption(reason: "position \(position) is outside 0...\(dataset.count)")
         }
-        return BatchIterator(batcher: self, epoch: epoch, order: order(epoch: epoch), position: position)
+        return BatchIterator(batcher: self, epoch: epoch, order: order(epoch: epoch), position: position, part: part)
     }
 
-    /// Like `batches(epoch:position:)`, preparing up to `depth` batches ahead on a background thread.
-    public func prefetchingBatches(epoch: Int, position: Int = 0, depth: Int = 2) throws -> PrefetchingBatches {
-        PrefetchingBatches(try batches(epoch: epoch, position: position), depth: depth)
+    /// Like `batches(epoch:position:part:)`, preparing up to `depth` batches ahead on a background thread.
+    public func prefetchingBatches(epoch: Int, position: Int = 0, depth: Int = 2,
+                                   part: (@Sendable (Int) -> Range<Int>)? = nil) throws -> PrefetchingBatches {
+        PrefetchingBatches(try batches(epoch: epoch, position: position, part: part), depth: depth)
     }
 
     /// Builds the batch of the given samples (positions `position..<position+indices.count` of `epoch`).
@@ -240,20 +246,24 @@ public struct BatchIterator: IteratorProtocol, Sequence, Sendable {
     /// Samples of this epoch consumed so far; save it with the epoch to resume.
     public private(set) var position: Int
     private let order: [Int]
+    /// This rank's positions within a global batch of n images (nil: all of them).
+    private let part: (@Sendable (Int) -> Range<Int>)?
 
-    init(batcher: Batcher, epoch: Int, order: [Int], position: Int) {
+    init(batcher: Batcher, epoch: Int, order: [Int], position: Int, part: (@Sendable (Int) -> Range<Int>)? = nil) {
         self.batcher = batcher
         self.epoch = epoch
         self.order = order
         self.position = position
+        self.part = part
     }
 
     public mutating func next() -> Batch? {
         let remaining = order.count - position
         let size = Swift.min(batcher.options.batchSize, remaining)
         guard size > 0, !(batcher.options.dropLast && size < batcher.options.batchSize) else { return nil }
-        let batch = batcher.makeBatch(
-            indices: Array(order[position..<(position + size)]), epoch: epoch, position: position)
+        let global = order[position..<(position + size)]
+        let mine = part.map { global.dropFirst($0(size).lowerBound).prefix($0(size).count) } ?? global
+        let batch = batcher.makeBatch(indices: Array(mine), epoch: epoch, position: position)
         position += size
         return batch
     }

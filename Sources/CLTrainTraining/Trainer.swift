@@ -1,4 +1,5 @@
 import CLTrainData
+import CLTrainDistributed
 import CLTrainNN
 import CLTrainRuntime
 import Foundation
@@ -123,6 +124,8 @@ public final class Trainer {
     /// The weights' moving average (`--ema`), updated after every step.
     public let ema: ModelEMA?
     let trainingStep: TrainingStep
+    /// This rank's part when several processes train together (nil: one process).
+    public var dataParallel: DataParallel? { trainingStep.dataParallel }
     let batcher: Batcher
     /// How batches (training and test) are made from the loaded images: resized or cropped.
     public let geometry: InputGeometry
@@ -152,8 +155,10 @@ public final class Trainer {
     /// Called after every epoch with its metrics.
     public var onEpochEnd: ((EpochMetrics) throws -> Void)?
 
+    /// `communicator`: the ranks of a data-parallel run; with more than one, each trains on its
+    /// share of every global batch of `options.batchSize` (see `DataParallel`).
     public init(options: TrainingOptions, model: Model, device: Device, train: ImageDataset, test: ImageDataset?,
-                normalization: Normalization, logger: Logger) throws {
+                normalization: Normalization, logger: Logger, communicator: (any Communicator)? = nil) throws {
         self.options = options
         self.model = model
         self.device = device
@@ -165,10 +170,20 @@ public final class Trainer {
                               options: BatchOptions(batchSize: options.batchSize, shuffle: options.shuffle, augment: options.augment,
                                                     resize: geometry.resize, seed: options.seed, crop: geometry.crop))
         let trainingStep = try TrainingStep(model: model, options: options)
+        if let communicator, communicator.size > 1 {
+            let ranks = communicator.size, last = train.count % options.batchSize
+            guard options.batchSize >= ranks, last == 0 || last >= ranks else {
+                let which = options.batchSize < ranks ? "--batch-size \(options.batchSize)" : "the epoch's last batch (\(last) image\(last == 1 ? "" : "s"))"
+                throw UsageError("\(which) cannot be shared by \(ranks) ranks (each needs an image): use a --batch-size of at least \(ranks) "
+                                 + "that leaves no last batch of fewer images than ranks (or choose --limit)")
+            }
+            trainingStep.dataParallel = DataParallel(communicator: communicator, parameters: trainingStep.trainableParameters)
+        }
         self.trainingStep = trainingStep
         bufferBackup = try BufferBackup(model)
         ema = try options.ema.map { try ModelEMA(model, parameters: trainingStep.trainableParameters, decay: $0) }
         learningRates = LearningRateCurve(options: options, stepsPerEpoch: batcher.batchesPerEpoch)
+        dataParallel?.stopVote = { [unowned self] in stopRequested() }
     }
 
     /// Continue from a checkpoint's counters (its tensors are loaded separately).
@@ -193,12 +208,19 @@ public final class Trainer {
     public func runEpoch() throws {
         var start = Date()
         let total = batcher.dataset.count
-        for batch in try batcher.prefetchingBatches(epoch: state.epoch, position: state.position) {
+        var part: (@Sendable (Int) -> Range<Int>)?
+        if let dataParallel {
+            let rank = dataParallel.rank, ranks = dataParallel.ranks
+            part = { BatchShard(count: $0, rank: rank, ranks: ranks).range }
+        }
+        for batch in try batcher.prefetchingBatches(epoch: state.epoch, position: state.position, part: part) {
             let result = try trainStep(batch)
-            state.epochLossSum += result.loss * Double(batch.count)
+            // The global batch's figures (this rank's batch is a share of it when data-parallel).
+            let images = trainingStep.lastGlobalImages
+            state.epochLossSum += result.loss * Double(images)
             state.epochCorrect += result.correct
-            state.epochSeen += batch.count
-            state.position = batch.position + batch.count
+            state.epochSeen += images
+            state.position = batch.position + images
             state.lossCurve.add(loss: result.loss, epoch: Double(state.epoch) + Double(state.position) / Double(max(total, 1)),
                                 stepsPerEpoch: (total + options.batchSize - 1) / options.batchSize)
             let now = Date()
@@ -208,23 +230,29 @@ public final class Trainer {
             try onProgress?(TrainingProgress(epoch: state.epoch + 1, epochs: options.epochs, imagesDone: state.position, imagesTotal: total,
                                          step: state.step, meanLoss: state.epochLossSum / seen, accuracy: Double(state.epochCorrect) / seen,
                                          imagesPerSecond: seen / max(state.epochSeconds, 1e-9), elapsedSeconds: state.epochSeconds,
-                                             stepLoss: result.loss, stepAccuracy: Double(result.correct) / Double(batch.count),
-                                             stepImages: batch.count))
-            if stopRequested() {
-                try onCheckpoint?()
+                                             stepLoss: result.loss, stepAccuracy: Double(result.correct) / Double(images),
+                                             stepImages: images))
+            // Several ranks stop at the step they agreed on, or one would wait for the others forever.
+            if dataParallel?.stopAgreed ?? stopRequested() {
+                try checkpoint()
                 throw TrainingInterrupted(step: state.step, epoch: state.epoch + 1)
             }
             if let limit = options.steps, state.step >= limit { break }
-            if let every = checkpointEvery, state.step % every == 0, state.position < total { try onCheckpoint?() }
+            if let every = checkpointEvery, state.step % every == 0, state.position < total { try checkpoint() }
         }
         var test: (loss: Double, accuracy: Double)?
         var emaTest: (loss: Double, accuracy: Double)?
         // A run stopped by --steps (a quick or debugging run) skips the test pass.
         let cutShort = state.position < total || (options.steps.map { state.step >= $0 } ?? false)
         if let testSet, !cutShort {
+            try dataParallel?.averageBuffers(model)
             let evaluate = { [self] in
-                try Evaluation.evaluate(model, on: device, dataset: testSet, normalization: normalization,
-                                        batchSize: options.batchSize, resize: geometry.resize, crop: geometry.crop)
+                if let dataParallel {
+                    return try dataParallel.evaluate(model, on: device, dataset: testSet, normalization: normalization,
+                                                     batchSize: options.batchSize, resize: geometry.resize, crop: geometry.crop)
+                }
+                return try Evaluation.evaluate(model, on: device, dataset: testSet, normalization: normalization,
+                                               batchSize: options.batchSize, resize: geometry.resize, crop: geometry.crop)
             }
             // Testing changes no state, but with --ema the averaged weights stand in the model's place.
             do { test = try evaluate() } catch { throw failed(error, untrusted: nil, step: state.step) }
@@ -249,8 +277,15 @@ public final class Trainer {
         state.epochCorrect = 0
         state.epochSeen = 0
         state.epochSeconds = 0
-        try onCheckpoint?()
+        try checkpoint()
         try onEpochEnd?(entry)
+    }
+
+    /// Write a checkpoint; with several ranks, their batch-norm statistics are first made one
+    /// set (every rank takes part, whichever writes).
+    private func checkpoint() throws {
+        try dataParallel?.averageBuffers(model)
+        try onCheckpoint?()
     }
 
     /// One optimizer step on `batch`.

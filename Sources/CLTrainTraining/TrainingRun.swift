@@ -1,4 +1,5 @@
 import CLTrainData
+import CLTrainDistributed
 import CLTrainIO
 import CLTrainNN
 import CLTrainRuntime
@@ -36,6 +37,9 @@ public final class TrainingRun {
         /// A device already opened, used instead of opening `options.device` (tests wrap one to
         /// inject faults).
         public var device: Device?
+        /// The processes training together (`communicatorFromEnvironment()`): each opens its own
+        /// device and trains on its share of every batch; rank 0 alone writes the run's files.
+        public var communicator: any Communicator = SingleProcess()
 
         public init(options: TrainingOptions) { self.options = options }
     }
@@ -48,8 +52,13 @@ public final class TrainingRun {
     public let trainer: Trainer
     /// Stored in every weights file and checkpoint the run writes.
     public let metadata: RunMetadata
-    /// The run's claim on its folder, held as long as the run lives.
-    public let folderLock: RunFolderLock
+    /// The run's claim on its folder, held as long as the run lives (by rank 0 alone when
+    /// several processes train together).
+    public let folderLock: RunFolderLock?
+    /// The processes training together; rank 0 writes the files.
+    public let communicator: any Communicator
+    /// True in the process that writes the run's files (rank 0; the only one without MPI).
+    public var writesFiles: Bool { communicator.rank == 0 }
     /// True when the run continues from a checkpoint.
     public let resumed: Bool
     let writes: RunFileWrites
@@ -61,12 +70,17 @@ public final class TrainingRun {
     public init(_ request: Request, logger: Logger) throws {
         var options = request.options
         var saved: Checkpoint.Saved?
+        let communicator = request.communicator
+        let writesFiles = communicator.rank == 0
         if let resume = request.resume, !FileManager.default.fileExists(atPath: resume) {
             throw UsageError("\(resume) holds no checkpoint (\(Checkpoint.fileName)): nothing to resume; start a run with --out")
         }
-        // The folder is locked before anything in it is read or written.
-        let (outDirectory, folderLock) = try Self.prepareOutputDirectory(request.resume ?? request.out ?? Self.defaultOutPath(options))
-        if let holder = folderLock.tookOverFrom {
+        // The folder is locked before anything in it is read or written (by rank 0, the writer).
+        // The other ranks take rank 0's folder name (the default one has the time in it).
+        let outPath = try communicator.broadcast(request.resume ?? request.out ?? Self.defaultOutPath(options))
+        let (outDirectory, folderLock) = writesFiles ? try Self.prepareOutputDirectory(outPath)
+            : (URL(fileURLWithPath: outPath, isDirectory: true), nil)
+        if let holder = folderLock?.tookOverFrom {
             logger.notice("\(outDirectory.path) was locked by a run that is gone (\(holder)); taking it over")
         }
         if let resume = request.resume {
@@ -81,7 +95,7 @@ public final class TrainingRun {
         }
         options.save = options.save.map { URL(fileURLWithPath: $0).path }
         options.initialWeights = options.initialWeights.map { URL(fileURLWithPath: $0).path }
-        if let save = options.save { try checkWritableFile(save) }
+        if let save = options.save, writesFiles { try checkWritableFile(save) }
 
         let source = options.dataSource
         let loadStart = Date()
@@ -111,7 +125,8 @@ public final class TrainingRun {
         try entry.checkInputSize(height: geometry.height, width: geometry.width) {
             "\(options.resize == nil ? "add" : "use") --resize \($0) (or choose a model for small images: see `cltrain models`)"
         }
-        let device = try request.device ?? Device.open(options.device, tune: request.tune)
+        let device = try request.device ?? Device.open(options.device, tune: request.tune, localRank: communicator.localRank,
+                                                       localSize: communicator.localSize)
         let model = try entry.make(inputChannels: train.channels, classes: train.classes, device: device, seed: options.seed,
                                    dropout: options.dropout)
         // A resumed run's weights are its checkpoint's: its --init file served its start only.
@@ -124,20 +139,31 @@ public final class TrainingRun {
         let stateBytes = 4 * (model.parameterCount + model.buffers.reduce(0) { $0 + $1.value.count })
         // With --ema: one more copy in the checkpoint, and its weights file.
         let extraCopies = options.ema == nil ? 0 : 1
-        try Self.checkFreeSpace(at: outDirectory, needed: 3 * ((3 + extraCopies) * stateBytes) + (1 + extraCopies) * stateBytes + (1 << 20))
+        if writesFiles {
+            try Self.checkFreeSpace(at: outDirectory, needed: 3 * ((3 + extraCopies) * stateBytes) + (1 + extraCopies) * stateBytes + (1 << 20))
+        }
+        if communicator.size > 1 {
+            // Every rank must train the same run on the same data: one clear error, not a silent mess.
+            try communicator.checkSameSettings(try Self.settingFields(options) + [
+                ("model", "\(options.model), \(model.parameterCount) parameters"),
+                ("training data", DataParallel.fingerprint(train)), ("test data", DataParallel.fingerprint(test)),
+                ("resumed at step", saved.map { "\($0.trainer.step)" } ?? "none"),
+            ])
+            logger.info("data-parallel: \(communicator.size) ranks, batch \(options.batchSize) shared among them; rank 0 writes the files")
+        }
 
         metadata = RunMetadata(model: options.model, dataset: options.dataset.rawValue, inputChannels: train.channels,
                                classes: train.classes, height: geometry.height, width: geometry.width, normalization: normalization,
                                classNames: train.classNames, resize: options.dataset == .folder ? options.resize : nil)
         let trainer = try Trainer(options: options, model: model, device: device, train: train, test: test,
-                              normalization: normalization, logger: logger)
+                                  normalization: normalization, logger: logger, communicator: communicator)
         self.trainer = trainer
         let rates = trainer.learningRates
         let added = options.scheduleEpochs.map { ", then \(Float(rates.rate(atStep: rates.totalSteps))) in the epochs added after its \($0)" } ?? ""
         logger.info("learning rate: \(rates)\(added)")
         if let saved { try Checkpoint.restore(saved, into: trainer) }
         try Self.checkStepMemory(trainer, logger: logger)
-        if saved != nil, trainer.isFinished {
+        if saved != nil, trainer.isFinished, writesFiles {
             let step = trainer.step
             let byItsSteps = options.steps.map { step >= $0 } ?? false
             let extend = byItsSteps ? "" : "; --epochs N with N above \(options.epochs) continues it"
@@ -149,6 +175,7 @@ public final class TrainingRun {
         self.device = device
         self.model = model
         self.folderLock = folderLock
+        self.communicator = communicator
         self.resumed = saved != nil
         writes = RunFileWrites(policy: request.onWriteError, logger: logger) {
             RunWriteFailed(failure: $0, step: trainer.step, folder: outDirectory.path)
@@ -198,6 +225,7 @@ public final class TrainingRun {
         }
         trainer.onProgress = onProgress.map { onProgress in { [unowned self] progress in try callerWrites { try onProgress(progress) } } }
         trainer.onCheckpoint = { [unowned self] in
+            guard writesFiles else { return }
             try writes.retryPending()
             try writes.write(Checkpoint.url(in: outDirectory).path) { [unowned self] in
                 try Checkpoint.write(trainer, to: outDirectory, metadata: metadata)
@@ -206,18 +234,18 @@ public final class TrainingRun {
         }
         trainer.onEpochEnd = { [unowned self] metrics in
             try callerWrites { try onEpochEnd?(metrics) }
-            try writeEpochFiles(reportFiles)
+            if writesFiles { try writeEpochFiles(reportFiles) }
         }
         // Resumed at the end of an epoch: that epoch's files are written again (the same bytes
         // when they were written before), in case the run stopped because one could not be.
-        if resumed, trainer.position == 0, trainer.epoch > 0 { try writeEpochFiles(reportFiles) }
+        if resumed, trainer.position == 0, trainer.epoch > 0, writesFiles { try writeEpochFiles(reportFiles) }
         do {
             try trainer.run()
         } catch var failure as TrainingFailed {
-            failure.outcome = checkpoint(after: failure)
+            if writesFiles { failure.outcome = checkpoint(after: failure) }
             throw failure
         }
-        if let save = options.save {
+        if let save = options.save, writesFiles {
             let bytes = try ModelWeights.encode(model, metadata: metadata.dictionary)
             try writes.write(save) { try AtomicFile.write(bytes, to: URL(fileURLWithPath: save)) }
         }
@@ -292,6 +320,15 @@ public final class TrainingRun {
             return .wrote(folder: folder, step: trainer.step)
         } catch {
             return .kept(folder: folder, step: checkpointStep, because: "the weights could not be read back (\(oneLineDescription(error)))")
+        }
+    }
+
+    /// The run's settings as the ranks compare them: each field by name, its value as JSON.
+    static func settingFields(_ options: TrainingOptions) throws -> [(name: String, value: String)] {
+        let object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(options)) as? [String: Any] ?? [:]
+        return try object.keys.sorted().map { key in
+            let value = try JSONSerialization.data(withJSONObject: object[key]!, options: [.fragmentsAllowed, .sortedKeys])
+            return (key, String(decoding: value, as: UTF8.self))
         }
     }
 

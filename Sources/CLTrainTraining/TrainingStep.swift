@@ -19,6 +19,11 @@ public final class TrainingStep {
     public var gradientClip: Float?
     /// The gradients' global L2 norm before clipping, of the last step (when clipping).
     public private(set) var lastGradientNorm: Double?
+    /// One rank's part in a data-parallel run: the batch's loss is agreed over the ranks before
+    /// backward and the gradients averaged after it (nil: one process).
+    public var dataParallel: DataParallel?
+    /// Images in the last call's global batch (the batch itself in one process).
+    public private(set) var lastGlobalImages = 0
     /// True from the moment the last call began to update the weights: when that call threw,
     /// the weights and the optimizer's buffers may be half-updated.
     public private(set) var updateBegan = false
@@ -60,14 +65,28 @@ public final class TrainingStep {
 
     /// Forward `input` [N, C, H, W] against `labels` [N]; when `accept` takes the loss, backward
     /// and update. Returns the forward's result either way (a rejected step leaves the weights as
-    /// they were).
+    /// they were). In a data-parallel run `input` is this rank's share of the global batch, and
+    /// the result (loss, correct count) is the global batch's.
     @discardableResult
     public func callAsFunction(_ input: Tensor, labels: Tensor,
                                accept: (SoftmaxCrossEntropy.Result) throws -> Void = { _ in }) throws -> SoftmaxCrossEntropy.Result {
         updateBegan = false
-        let result = try criterion.forward(forward(input), labels: labels)
+        var result = try criterion.forward(forward(input), labels: labels)
+        let images = input.shape[0]
+        // Rank r's mean loss weighs ranks x n_r / B (`BatchShard.lossWeight`), so that the average
+        // of the ranks' gradients is the gradient of the global batch's mean loss.
+        var lossWeight: Float = 1
+        if let dataParallel {
+            let global = try dataParallel.reduceStep(result, images: images)
+            result = global.result
+            lastGlobalImages = global.images
+            lossWeight = Float(dataParallel.ranks * images) / Float(max(global.images, 1))
+        } else {
+            lastGlobalImages = images
+        }
         try accept(result)
-        try backward(criterion.backward())
+        try backward(criterion.backward(weight: lossWeight))
+        try dataParallel?.averageGradients()
         if let gradientClip { lastGradientNorm = try Self.clipGradients(trainableParameters, maxNorm: gradientClip) }
         updateBegan = true
         try optimizer.step()

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CLTrainNN
 import CLTrainCheck
+import CLTrainDistributed
 import CLTrainRuntime
 import CLTrainTraining
 import Foundation
@@ -36,15 +37,35 @@ struct BenchTrain: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
+        // Under mpirun every rank steps on its share of the batch and averages gradients; rank 0 prints.
+        let communicator: any Communicator
+        do {
+            communicator = try communicatorFromEnvironment()
+        } catch {
+            FileHandle.standardError.write(Data("error: \(oneLine(error))\n".utf8))
+            throw ExitCode(1)
+        }
+        try reportingRankErrors(communicator) {
+            try communicator.checkSameSettings([("model", model), ("batch-size", "\(shape.batchSize)"), ("size", "\(shape.size)"),
+                                                ("channels", "\(shape.channels)"), ("classes", "\(shape.classes)"), ("steps", "\(steps)"),
+                                                ("freeze", freeze.rawValue)])
+            let device = try Device.open(deviceOptions.device, tune: deviceOptions.tune, localRank: communicator.localRank,
+                                         localSize: communicator.localSize)
             let report = try TrainBenchmark.run(model: model, batchSize: shape.batchSize, steps: steps, size: shape.size,
-                                                channels: shape.channels, classes: shape.classes, freeze: freeze, on: deviceOptions.open())
+                                                channels: shape.channels, classes: shape.classes, freeze: freeze, on: device,
+                                                communicator: communicator)
+            if communicator.rank > 0 { return }
             if json {
                 try printJSON(report)
                 return
             }
             print("\(model) on \(report.device), batch \(shape.batchSize), \(steps) steps, \(report.parameters) parameters"
-                  + (freeze == .none ? "" : ", --freeze \(freeze.rawValue)"))
+                  + (freeze == .none ? "" : ", --freeze \(freeze.rawValue)")
+                  + (report.ranks.map { ", \($0) ranks (rank 0's device; img/s of the global batch, the rest per rank)" } ?? ""))
+            if let milliseconds = report.averagingMilliseconds, let bandwidth = report.averagingGigabytesPerSecond {
+                print(String(format: "  gradient averaging %.1f ms/step for %@ (%.2f GB/s: read, bucketed allreduce incl. waiting, write back)",
+                             milliseconds, formatBytes(report.gradientBytes ?? 0), bandwidth))
+            }
             print(String(format: "  %.1f img/s  %.1f ms/step  %.3f GFLOP/image  %.1f GFLOP/s  (%.0f%% of SGEMM %.1f GFLOP/s)",
                          report.imagesPerSecond, report.milliseconds, report.gflopPerImage, report.gflops, report.percentOfSgemm, report.sgemmGflops))
             let total = report.secondsByFamily.values.reduce(0, +)

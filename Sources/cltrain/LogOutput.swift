@@ -12,6 +12,8 @@ enum LogFormat: String, ExpressibleByArgument, CaseIterable {
 /// stderr in the chosen format.
 struct LogOutput: LogHandler {
     let format: LogFormat
+    /// The rank whose lines these are, in a job of several processes (nil: one process).
+    var rank: Int? = nil
     var logLevel: Logger.Level
     var metadata: Logger.Metadata = [:]
 
@@ -28,18 +30,21 @@ struct LogOutput: LogHandler {
     func render(level: Logger.Level, message: String, source: String, at time: Date = Date()) -> String {
         switch format {
         case .plain:
+            let message = rank.map { "rank \($0): \(message)" } ?? message
             return level >= .warning ? "\(level == .warning ? "warning" : "error"): \(message)" : message
         case .json:
             let formatter = ISO8601DateFormatter()
             formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-            let object = ["time": formatter.string(from: time), "level": level.rawValue, "source": source, "message": message]
+            var object = ["time": formatter.string(from: time), "level": level.rawValue, "source": source, "message": message]
+            if let rank { object["rank"] = "\(rank)" }
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
             return String(decoding: data, as: UTF8.self)
         }
     }
 }
 
-/// The logger of a command: info and above, or warnings and above when `quiet`.
-func makeLogger(format: LogFormat, quiet: Bool) -> Logger {
-    Logger(label: "cltrain") { _ in LogOutput(format: format, logLevel: quiet ? .warning : .info) }
+/// The logger of a command: info and above, or warnings and above when `quiet`; each line names
+/// `rank` when one is given (a job of several processes).
+func makeLogger(format: LogFormat, quiet: Bool, rank: Int? = nil) -> Logger {
+    Logger(label: "cltrain") { _ in LogOutput(format: format, rank: rank, logLevel: quiet ? .warning : .info) }
 }

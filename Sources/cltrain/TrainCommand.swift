@@ -1,5 +1,6 @@
 import ArgumentParser
 import CLTrainData
+import CLTrainDistributed
 import CLTrainReport
 import CLTrainRuntime
 import CLTrainTraining
@@ -145,6 +146,10 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Log the training loss and accuracy to TensorBoard every N steps (default: \(TensorBoardLog.defaultEvery)).")
     var logEvery: Int?
 
+    /// For tests: `R:S`, rank R kills itself (SIGKILL) after step S.
+    @Option(name: .long, help: .hidden)
+    var killRank: String?
+
     /// Every flag's default is `TrainingOptions`' own: one home for them.
     static let defaults = TrainingOptions()
 
@@ -204,29 +209,50 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
+        // Under mpirun or srun this process is one rank of several; chosen before any device.
+        let communicator: any Communicator
+        do {
+            communicator = try communicatorFromEnvironment()
+        } catch {
+            FileHandle.standardError.write(Data("error: \(oneLine(error))\n".utf8))
+            throw ExitCode(1)
+        }
+        let rank = communicator.rank
+        // Rank 0 shows the run; the others only their warnings and errors, named.
+        let quiet = self.quiet || rank > 0
+        let killAt = killRank.flatMap { text -> (rank: Int, step: Int)? in
+            let parts = text.split(separator: ":").compactMap { Int($0) }
+            return parts.count == 2 ? (parts[0], parts[1]) : nil
+        }
+        try reportingRankErrors(communicator) {
             var request = TrainingRun.Request(options: options())
+            request.communicator = communicator
             request.out = out
             request.resume = resume
             request.changes = apply(to:)
             request.tune = deviceOptions.tune
             request.onWriteError = onWriteError
-            let run = try TrainingRun(request, logger: makeLogger(format: logFormat, quiet: quiet))
+            let run = try TrainingRun(request, logger: makeLogger(format: logFormat, quiet: quiet, rank: rank > 0 ? rank : nil))
             let reporter = RunReporter(directory: run.outDirectory, title: run.title)
-            let events = try TensorBoardLog(directory: run.outDirectory, every: run.options.logEvery ?? TensorBoardLog.defaultEvery, resumedAfter: resume.map { _ in run.trainer.step })
+            let events = run.writesFiles ? try TensorBoardLog(directory: run.outDirectory, every: run.options.logEvery ?? TensorBoardLog.defaultEvery,
+                                                              resumedAfter: resume.map { _ in run.trainer.step }) : nil
             let progress = ProgressBarDisplay(enabled: !quiet)
             let stop = StopSignal()
             let start = Date()
             do {
                 try run.run(stopRequested: { stop.receivedSignal != nil }, onProgress: {
                     progress.update($0)
-                    try events.record($0)
+                    try events?.record($0)
+                    if let killAt, killAt.rank == rank, $0.step == killAt.step {
+                        FileHandle.standardError.write(Data("rank \(rank) kills itself at \(Date().timeIntervalSince1970)\n".utf8))
+                        kill(getpid(), SIGKILL)
+                    }
                 }, reportFiles: {
                     try reporter.write(run.trainer.metrics, curve: run.trainer.state.lossCurve.points)
                 }) { metrics in
                     progress.finishLine()
                     if !quiet { print(RunReporter.line(metrics, epochs: run.options.epochs)) }
-                    try events.record(metrics)
+                    try events?.record(metrics)
                 }
             } catch let failed as RunWriteFailed {
                 progress.finishLine()
@@ -235,7 +261,7 @@ struct Train: ParsableCommand {
             } catch is TrainingInterrupted {
                 progress.finishLine()
                 let folder = run.outDirectory.path
-                print("stopped at step \(run.trainer.step); the checkpoint is in \(folder). Resume with: cltrain train --resume \(folder)")
+                if rank == 0 { print("stopped at step \(run.trainer.step); the checkpoint is in \(folder). Resume with: cltrain train --resume \(folder)") }
                 throw ExitCode(stop.exitStatus)
             }
             if quiet { return }
@@ -243,5 +269,24 @@ struct Train: ParsableCommand {
                   + (run.trainer.metrics.last?.testAccuracy.map { String(format: "%.2f%%", 100 * $0) } ?? "-")
                   + "; results in \(run.outDirectory.path)")
         }
+    }
+}
+
+/// `reportingErrors` for a command that may run as one rank of several: an error is one line,
+/// named by its rank; one that every rank raises alike (settings that differ) is printed by rank 0
+/// alone. A rank that fails leaves at once without finalising MPI (which would wait for ranks
+/// still inside a collective): its launcher sees it end first and ends the whole job.
+func reportingRankErrors(_ communicator: any Communicator, _ body: () throws -> Void) throws {
+    guard communicator.size > 1 else { return try reportingErrors(body) }
+    do {
+        try body()
+    } catch let exit as ExitCode {
+        throw exit
+    } catch {
+        let rank = communicator.rank
+        if rank == 0 || (error as? MPIError)?.isRaisedByEveryRank != true {
+            FileHandle.standardError.write(Data("error: \(rank > 0 ? "rank \(rank): " : "")\(oneLine(error))\n".utf8))
+        }
+        Foundation.exit(1)
     }
 }

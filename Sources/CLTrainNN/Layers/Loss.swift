@@ -44,14 +44,15 @@ public final class SoftmaxCrossEntropy {
         return Result(loss: mean, losses: lossValues, correct: correct, probabilities: probabilityValues)
     }
 
-    /// The gradient of the mean loss with respect to the logits of the last forward.
-    public func backward() throws -> Tensor {
+    /// The gradient of the mean loss with respect to the logits of the last forward, times
+    /// `weight` (a data-parallel rank's loss weight; 1 otherwise).
+    public func backward(weight: Float = 1) throws -> Tensor {
         guard let probabilities, let labels else { preconditionFailure("loss: backward without a forward") }
         self.probabilities = nil
         self.labels = nil
         let grad = try probabilities.device.makeTensor(probabilities.shape)
         try probabilities.device.backend.softmaxCrossEntropyBackward(probabilities: probabilities, labels: labels, gradLogits: grad,
-                                                                     scale: 1 / Float(probabilities.shape[0]), labelSmoothing: labelSmoothing)
+                                                                     scale: weight / Float(probabilities.shape[0]), labelSmoothing: labelSmoothing)
         return grad
     }
 }

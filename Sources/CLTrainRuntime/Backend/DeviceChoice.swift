@@ -75,17 +75,30 @@ public enum DeviceSelectionError: Error, CustomStringConvertible {
 extension Device {
     /// Open the device `choice` names. `auto` never picks an OpenCL CPU device. `tune` says how
     /// its convolutions choose among their algorithms.
+    ///
+    /// One of `localSize` processes of a data-parallel job on this machine (`localRank` among
+    /// them) takes its own share: `auto` and `opencl` (without an index) give local rank i the
+    /// i-th OpenCL GPU when there are several (ranks beyond their count share them round-robin),
+    /// and the native CPU backend gets cores / `localSize` threads (at least one).
     public static func open(_ choice: DeviceChoice, tune: TuneMode = .cached,
-                            cacheDirectory: URL? = OpenCLProgramCache.defaultDirectory()) throws -> Device {
+                            cacheDirectory: URL? = OpenCLProgramCache.defaultDirectory(),
+                            localRank: Int = 0, localSize: Int = 1) throws -> Device {
+        precondition(localSize >= 1 && (0..<localSize).contains(localRank))
+        let cpuThreads = max(1, ProcessInfo.processInfo.activeProcessorCount / localSize)
+        /// The GPU of this local rank among `entries`, nil when there is none.
+        func localGPU(_ entries: [OpenCLDeviceEntry]) -> Int? {
+            let gpus = entries.indices.filter { entries[$0].info.kind == .gpu }
+            return gpus.isEmpty ? nil : gpus[localRank % gpus.count]
+        }
         switch choice {
         case .cpu:
-            return Device(backend: CPUBackend())
+            return Device(backend: CPUBackend(threads: cpuThreads))
         case .auto:
             let entries = (try? OpenCLPlatforms.devices()) ?? []
-            if case .opencl(let index?) = DeviceChoice.auto(among: entries) {
+            if let index = localGPU(entries) {
                 return Device(backend: try OpenCLBackend(entry: entries[index], cacheDirectory: cacheDirectory, tune: tune))
             }
-            return Device(backend: CPUBackend())
+            return Device(backend: CPUBackend(threads: cpuThreads))
         case .opencl(let index):
             let entries = try OpenCLPlatforms.devices()
             guard !entries.isEmpty else { throw DeviceSelectionError.noOpenCLDevice }
@@ -94,7 +107,7 @@ extension Device {
                 guard index < entries.count else { throw DeviceSelectionError.noSuchOpenCLDevice(index: index, available: entries.count) }
                 entry = entries[index]
             } else {
-                entry = entries.first(where: { $0.info.kind == .gpu }) ?? entries[0]
+                entry = entries[localGPU(entries) ?? 0]
             }
             return Device(backend: try OpenCLBackend(entry: entry, cacheDirectory: cacheDirectory, tune: tune))
         }

@@ -71,6 +71,25 @@ public final class Device: @unchecked Sendable {
         return values
     }
 
+    /// Read a contiguous tensor straight into host memory of its size (no intermediate array):
+    /// how a gradient lands in its all-reduce bucket.
+    public func read(_ tensor: Tensor, into destination: UnsafeMutableBufferPointer<Float>) throws {
+        precondition(tensor.device === self, "tensor of another device")
+        precondition(tensor.isContiguous && destination.count == tensor.count, "read needs a contiguous tensor of \(destination.count) elements")
+        guard let address = destination.baseAddress, tensor.count > 0 else { return }
+        try backend.read(from: tensor.storage.buffer, offset: tensor.offset * MemoryLayout<Float>.stride,
+                         bytes: tensor.count * MemoryLayout<Float>.stride, into: address)
+    }
+
+    /// Overwrite a contiguous tensor from host memory of its size.
+    public func write(_ source: UnsafeBufferPointer<Float>, to tensor: Tensor) throws {
+        precondition(tensor.device === self, "tensor of another device")
+        precondition(tensor.isContiguous && source.count == tensor.count, "write needs a contiguous tensor of \(source.count) elements")
+        guard let address = source.baseAddress, tensor.count > 0 else { return }
+        try backend.write(from: address, to: tensor.storage.buffer, offset: tensor.offset * MemoryLayout<Float>.stride,
+                          bytes: tensor.count * MemoryLayout<Float>.stride)
+    }
+
     /// Copy a tensor from another device (or this one) into a new dense tensor here.
     public func copy(_ tensor: Tensor) throws -> Tensor {
         try self.tensor(tensor.device.read(tensor), shape: tensor.shape)
