@@ -134,18 +134,28 @@ public final class DRN: Model {
         batchNorms = builder.batchNorms
     }
 
-    public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+    public func features(_ input: Tensor, training: Bool) throws -> Tensor {
         var x = input
         for stage in stages { x = try stage.forward(x, training: training) }
-        let pooled = try pool.forward(x)
+        return x
+    }
+
+    public func head(_ features: Tensor, training: Bool) throws -> Tensor {
+        let pooled = try pool.forward(features)
         let logits = try fc.forward(pooled.reshaped([pooled.n, pooled.c, 1, 1]), training: training)
         return logits.reshaped([logits.n, classes])
     }
 
-    public func backward(_ gradLogits: Tensor) throws {
+    public func headBackward(_ gradLogits: Tensor) throws -> Tensor {
         let g = try fc.backward(gradLogits.reshaped([gradLogits.shape[0], classes, 1, 1]))
-        var grad = try pool.backward(g.reshaped([g.n, g.c]))
+        return try pool.backward(g.reshaped([g.n, g.c]))
+    }
+
+    public func featuresBackward(_ gradFeatures: Tensor) throws {
+        var grad = gradFeatures
         for stage in stages.dropFirst().reversed() { grad = try stage.backward(grad) }
         try stages.first?.backwardParameters(grad)
     }
+
+    public var classifier: (weight: Parameter, bias: Parameter?, prefix: String) { (fc.weight, fc.bias, "fc") }
 }

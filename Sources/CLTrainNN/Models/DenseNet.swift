@@ -73,7 +73,8 @@ public final class DenseNet: Model {
     let transitions: [Transition]
     let norm5: BatchNorm2d
     let pool = GlobalAvgPool()
-    let classifier: Linear
+    /// The classifier (`classifier.weight` [classes, C], `classifier.bias`).
+    let linear: Linear
 
     public init(_ configuration: Configuration, inputChannels: Int, classes: Int, device: Device, seed: UInt64) throws {
         precondition(!configuration.blocks.isEmpty && configuration.blocks.allSatisfy { $0 > 0 }, "DenseNet needs blocks of at least one layer")
@@ -106,13 +107,13 @@ public final class DenseNet: Model {
         denseBlocks = blocks
         self.transitions = transitions
         norm5 = try BatchNorm2d(builder, "features.norm5", channels)
-        classifier = try Linear(builder, "classifier", channels, classes, zeroBias: true)
+        linear = try Linear(builder, "classifier", channels, classes, zeroBias: true)
         parameters = builder.parameters
         buffers = builder.buffers
         batchNorms = builder.batchNorms
     }
 
-    public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+    public func features(_ input: Tensor, training: Bool) throws -> Tensor {
         var x = try conv0.forward(input, training: training)
         if let norm0 {
             x = try norm0.forward(x, training: training, relu: true)
@@ -122,13 +123,19 @@ public final class DenseNet: Model {
             x = try block.forward(x, training: training)
             if index < transitions.count { x = try transitions[index].forward(x, training: training) }
         }
-        x = try norm5.forward(x, training: training, relu: true)
-        return try classifier.forward(pool.forward(x), training: training)
+        return try norm5.forward(x, training: training, relu: true)
     }
 
-    public func backward(_ gradLogits: Tensor) throws {
-        var g = try pool.backward(classifier.backward(gradLogits))
-        g = try norm5.backward(g)
+    public func head(_ features: Tensor, training: Bool) throws -> Tensor {
+        try linear.forward(pool.forward(features), training: training)
+    }
+
+    public func headBackward(_ gradLogits: Tensor) throws -> Tensor {
+        try pool.backward(linear.backward(gradLogits))
+    }
+
+    public func featuresBackward(_ gradFeatures: Tensor) throws {
+        var g = try norm5.backward(gradFeatures)
         for index in denseBlocks.indices.reversed() {
             if index < transitions.count { g = try transitions[index].backward(g) }
             g = try denseBlocks[index].backward(g)
@@ -138,6 +145,8 @@ public final class DenseNet: Model {
         }
         try conv0.backwardParameters(g)
     }
+
+    public var classifier: (weight: Parameter, bias: Parameter?, prefix: String) { (linear.weight, linear.bias, "classifier") }
 }
 
 /// BN-ReLU-1x1 conv (bottleneck, BC only), BN-ReLU-3x3 conv to k channels (each BN-ReLU one pass).

@@ -84,17 +84,27 @@ public final class ResNet: Model {
         batchNorms = builder.batchNorms
     }
 
-    public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+    public func features(_ input: Tensor, training: Bool) throws -> Tensor {
         var x = try stem.forward(input, training: training)
         if let maxPool { x = try maxPool.forward(x, training: training) }
         for block in blocks { x = try block.forward(x, training: training) }
-        return try fc.forward(pool.forward(x), training: training)
+        return x
     }
 
-    public func backward(_ gradLogits: Tensor) throws {
-        var g = try pool.backward(fc.backward(gradLogits))
+    public func head(_ features: Tensor, training: Bool) throws -> Tensor {
+        try fc.forward(pool.forward(features), training: training)
+    }
+
+    public func headBackward(_ gradLogits: Tensor) throws -> Tensor {
+        try pool.backward(fc.backward(gradLogits))
+    }
+
+    public func featuresBackward(_ gradFeatures: Tensor) throws {
+        var g = gradFeatures
         for block in blocks.reversed() { g = try block.backward(g) }
         if let maxPool { g = try maxPool.backward(g) }
         try stem.backwardParameters(g)
     }
+
+    public var classifier: (weight: Parameter, bias: Parameter?, prefix: String) { (fc.weight, fc.bias, "fc") }
 }

@@ -14,7 +14,7 @@ extension DenseNet: ONNXExportable {
             if index < transitions.count { x = try transitions[index].export(b, x) }
         }
         x = try norm5.export(b, x, relu: true)
-        return try classifier.export(b, pool.export(b, x, name: "features.pool5"))
+        return try linear.export(b, pool.export(b, x, name: "features.pool5"))
     }
 }
 
