@@ -11,6 +11,9 @@ public struct LoadedModel {
     public let normalization: Normalization
     /// Images are resized to this (nil: use them as they are).
     public let resize: Int?
+    /// What cltrain stored in the weights (nil: a file written elsewhere): the class names, the
+    /// training size.
+    public var metadata: RunMetadata? = nil
 
     /// Build `name` for `channels` x `classes`, load `weights`, and take the normalisation from
     /// `override`, else from the file's metadata.
@@ -33,7 +36,7 @@ public struct LoadedModel {
         }
         try normalization.validate(channels: model.inputChannels)
         let size = stored?.height ?? imageSize
-        return LoadedModel(model: model, normalization: normalization, resize: size == imageSize ? nil : size)
+        return LoadedModel(model: model, normalization: normalization, resize: size == imageSize ? nil : size, metadata: stored)
     }
 }
 
