@@ -83,7 +83,7 @@ struct Localize: ParsableCommand {
                 let overlayName = source.name + ".overlay.png"
                 let record = Record(source: source, result: result, model: model, weights: weights, overlay: overlayName)
                 let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
                 encoder.keyEncodingStrategy = .convertToSnakeCase
                 try AtomicFile.write(Data(try ImageCodec.encodePNG(overlay)), to: folder.appendingPathComponent(overlayName))
                 try AtomicFile.write(try encoder.encode(record) + Data("\n".utf8), to: folder.appendingPathComponent(source.name + ".json"))
