@@ -70,13 +70,14 @@ struct Localize: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let folder = URL(fileURLWithPath: output)
-            try makeFolder(folder)
             let sources = try readImages()
             let device = try deviceOptions.open()
             let localization = try Localization.load(model: model, weights: weights, classes: classes, channels: channels,
                                                      override: mean.isEmpty ? nil : Normalization(mean: mean, std: std), device: device)
             let classIndex = try className.map { try localization.classIndex(named: $0) }
+            // Made only now, so that bad input leaves no folder behind.
+            let folder = URL(fileURLWithPath: output)
+            try makeFolder(folder)
             for source in sources {
                 let result = try localization.localize(source.image, classIndex: classIndex, threshold: threshold)
                 let overlay = LocalizationOverlay.render(source.image, map: result.imageMap, boxes: result.box.map { [$0] } ?? [])
@@ -101,7 +102,9 @@ struct Localize: ParsableCommand {
             do {
                 try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             } catch {
-                throw UsageError("cannot make the folder \(output) (\(oneLine(error))): name a folder you can write in")
+                // Foundation's own text says "The file doesn't exist." for any cause; the POSIX error says which.
+                let reason = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError).map { String(cString: strerror(Int32($0.code))) }
+                throw UsageError("cannot make the folder \(output)\(reason.map { " (\($0))" } ?? ""): name a folder you can write in")
             }
         }
         guard FileManager.default.isWritableFile(atPath: folder.path) else {

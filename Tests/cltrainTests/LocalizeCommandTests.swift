@@ -80,6 +80,9 @@ final class LocalizeCommandTests: XCTestCase {
             XCTAssertTrue(result.stderr.hasPrefix("error: ") && result.stderr.contains(word), "\(arguments): \(result.stderr)")
         }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: output.path).sorted(), before, "a failed run wrote nothing")
+        let unmade = directory.appendingPathComponent("unmade")
+        XCTAssertNotEqual(try CLI.run(base + ["--input", grayPath.path, "--class", "unicorn", "--output", unmade.path]).status, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: unmade.path), "bad input leaves no folder behind")
         for folder in [aFile.path, aFile.appendingPathComponent("under").path] {
             let result = try CLI.run(base + ["--input", grayPath.path, "--output", folder])
             XCTAssertNotEqual(result.status, 0)
