@@ -3,8 +3,9 @@
 place is known, for `cltrain localize` (README, "Localize").
 
 Writes OUT/{train,t10k}-{images-idx3,labels-idx1}-ubyte (the Fashion-MNIST layout, so `cltrain
-train --data OUT` reads it with its class names), OUT/png/NAME.png for the first test images and
-OUT/boxes.json with each PNG's true box (x0, y0, x1, y1, the item's 28x28 square).
+train --data OUT` reads it with its class names), OUT/png/NAME.png for the first test images, and
+OUT/boxes.json with the true box (x0, y0, x1, y1, the item's 28x28 square) of each PNG ("png") and
+of every test image by index ("test", for `localize --index`).
 
     python3 scripts/make_localization_demo.py --fashion /usr/share/datasets/fashion-mnist --out demo \
         --size 56 --train 4000 --test 500
@@ -58,7 +59,7 @@ def main():
     rng = np.random.default_rng(args.seed)
     os.makedirs(os.path.join(args.out, "png"), exist_ok=True)
     names = ["tshirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"]
-    truth = {}
+    truth = {"png": {}, "test": []}
     for split, prefix, count in [("train", "train", args.train), ("test", "t10k", args.test)]:
         items = read_idx(os.path.join(args.fashion, f"{prefix}-images-idx3-ubyte.gz"))
         labels = read_idx(os.path.join(args.fashion, f"{prefix}-labels-idx1-ubyte.gz"))
@@ -66,10 +67,11 @@ def main():
         write_idx(os.path.join(args.out, f"{prefix}-images-idx3-ubyte"), canvases)
         write_idx(os.path.join(args.out, f"{prefix}-labels-idx1-ubyte"), labels)
         if split == "test":
+            truth["test"] = boxes
             for i in range(min(args.pngs, count)):
                 name = f"{i:02d}-{names[labels[i]]}"
                 Image.fromarray(canvases[i], mode="L").save(os.path.join(args.out, "png", name + ".png"))
-                truth[name] = {"label": int(labels[i]), "box": boxes[i]}
+                truth["png"][name] = {"label": int(labels[i]), "box": boxes[i]}
     with open(os.path.join(args.out, "boxes.json"), "w") as f:
         json.dump(truth, f, indent=1)
 
