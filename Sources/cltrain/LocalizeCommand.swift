@@ -65,7 +65,12 @@ struct Localize: ParsableCommand {
     struct Source {
         var name: String
         var file: String
+        /// The image's index in an IDX file.
+        var index: Int? = nil
         var image: DecodedImage
+
+        /// How the summary line names it: the file, and the index in an IDX file.
+        var label: String { index.map { "\(file)[\($0)]" } ?? file }
     }
 
     func run() throws {
@@ -124,7 +129,7 @@ struct Localize: ParsableCommand {
                     throw UsageError("--index \(i) is past the end of \(file), which holds \(images.count) images (0-\(images.count - 1))")
                 }
                 let image = DecodedImage(planar: images.image(i), channels: images.channels, height: images.height, width: images.width)
-                sources.append(Source(name: "\(stem)-\(i)", file: file, image: image))
+                sources.append(Source(name: "\(stem)-\(i)", file: file, index: i, image: image))
             }
             return sources
         }
@@ -151,7 +156,7 @@ struct Localize: ParsableCommand {
         let box = result.box.map { "box \($0)" } ?? "no box (flat map)"
         let others = result.regions.count > 1 ? " (+\(result.regions.count - 1) smaller regions)" : ""
         return String(format: "%@: %@ p=%.3f, %@%@ in %dx%d, map %dx%d, threshold %g -> %@/%@.json",
-                      source.file, label, result.probability, box, others, source.image.width, source.image.height,
+                      source.label, label, result.probability, box, others, source.image.width, source.image.height,
                       result.map.width, result.map.height, result.threshold, output, source.name)
     }
 
@@ -166,6 +171,8 @@ struct Localize: ParsableCommand {
         }
 
         var file: String
+        /// The image's index in an IDX file (absent for an image file).
+        var index: Int?
         var model: String
         var weights: String
         var `class`: String?
@@ -188,6 +195,7 @@ struct Localize: ParsableCommand {
 
         init(source: Source, result: Localization.Result, model: String, weights: String, overlay: String) {
             file = source.file
+            index = source.index
             self.model = model
             self.weights = weights
             `class` = result.className

@@ -60,6 +60,8 @@ final class LocalizeCommandTests: XCTestCase {
                 with: Data(contentsOf: output.appendingPathComponent("t10k-images-idx3-ubyte-\(i).json"))) as! [String: Any]
             XCTAssertEqual(json["class"] as? String, "Sneaker")
             XCTAssertEqual(json["class_index"] as? Int, 7)
+            XCTAssertEqual(json["index"] as? Int, i)
+            XCTAssertTrue(indexed.stdout.contains("t10k-images-idx3-ubyte[\(i)]: Sneaker (class 7)"), indexed.stdout)
             XCTAssertEqual(json["threshold"] as? Double ?? 0, 0.5, accuracy: 1e-6)
         }
 
