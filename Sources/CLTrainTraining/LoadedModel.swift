@@ -11,8 +11,9 @@ public struct LoadedModel {
     public let normalization: Normalization
     /// Images are resized to this (nil: use them as they are).
     public let resize: Int?
-    /// What the weights file says about its run (nil: a file written elsewhere).
-    public let stored: RunMetadata?
+    /// What cltrain stored in the weights about their run (nil: a file written elsewhere): the
+    /// class names, the training size.
+    public var stored: RunMetadata? = nil
 
     /// Build `name` for `channels` x `classes`, load `weights`, and take the normalisation from
     /// `override`, else from the file's metadata.

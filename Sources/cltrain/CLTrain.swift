@@ -7,7 +7,7 @@ struct CLTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cltrain",
         abstract: "Train DenseNet and Dilated Residual Networks on OpenCL GPUs, or on the CPU.",
-        subcommands: [Train.self, Eval.self, Predict.self, Export.self, Models.self, Bench.self, Tune.self, Devices.self]
+        subcommands: [Train.self, Eval.self, Predict.self, Localize.self, Export.self, Models.self, Bench.self, Tune.self, Devices.self]
     )
 
     /// Parse and run; a usage error is one line on stderr (what is wrong, and where to read more)
