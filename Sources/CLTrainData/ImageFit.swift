@@ -33,3 +33,21 @@ extension DecodedImage {
         return DecodedImage(planar: bytes[...], channels: channels, height: targetHeight, width: targetWidth)
     }
 }
+
+extension DecodedImage {
+    /// The whole image resampled to `outHeight` x `outWidth` with the image folders' resampling
+    /// (Pillow's antialiased bilinear), as planar C x H x W floats times `multiplier` (1/255 gives
+    /// [0, 1]), not rounded: for inputs of any size, such as localization's whole images.
+    public func planarFloats(resizedToHeight outHeight: Int, width outWidth: Int, multiplier: Float = 1) -> [Float] {
+        precondition(outHeight > 0 && outWidth > 0, "a target size is positive")
+        var values = [Float](repeating: 0, count: channels * outHeight * outWidth)
+        pixels.withUnsafeBufferPointer { src in
+            values.withUnsafeMutableBufferPointer { out in
+                Transforms.resample(src.baseAddress!, layout: .interleaved(channels: channels, height: height, width: width),
+                                    window: (0, 0, height, width), outHeight: outHeight, outWidth: outWidth,
+                                    rows: 0..<outHeight, columns: 0..<outWidth, multiplier: multiplier, into: out.baseAddress!)
+            }
+        }
+        return values
+    }
+}

@@ -104,14 +104,7 @@ public struct Localization {
         let channels = loaded.model.inputChannels
         let converted = image.converted(toChannels: channels)
         let size = inputSize(width: image.width, height: image.height)
-        var values = [Float](repeating: 0, count: channels * size.height * size.width)
-        converted.pixels.withUnsafeBufferPointer { src in
-            values.withUnsafeMutableBufferPointer { out in
-                Transforms.resample(src.baseAddress!, layout: .interleaved(channels: channels, height: image.height, width: image.width),
-                                    window: (0, 0, image.height, image.width), outHeight: size.height, outWidth: size.width,
-                                    rows: 0..<size.height, columns: 0..<size.width, multiplier: 1 / 255, into: out.baseAddress!)
-            }
-        }
+        var values = converted.planarFloats(resizedToHeight: size.height, width: size.width, multiplier: 1 / 255)
         let plane = size.width * size.height
         let mean = loaded.normalization.mean, std = loaded.normalization.std
         for c in 0..<channels {
