@@ -52,13 +52,7 @@ struct BenchAllreduce: ParsableCommand {
     }
 
     func run() throws {
-        let communicator: any Communicator
-        do {
-            communicator = try communicatorFromEnvironment()
-        } catch {
-            FileHandle.standardError.write(Data("error: \(oneLine(error))\n".utf8))
-            throw ExitCode(1)
-        }
+        let communicator = try openCommunicator()
         do {
             try communicator.checkSameSettings(settings)
             try measure(with: communicator)

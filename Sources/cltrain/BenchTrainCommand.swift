@@ -38,13 +38,7 @@ struct BenchTrain: ParsableCommand {
 
     func run() throws {
         // Under mpirun every rank steps on its share of the batch and averages gradients; rank 0 prints.
-        let communicator: any Communicator
-        do {
-            communicator = try communicatorFromEnvironment()
-        } catch {
-            FileHandle.standardError.write(Data("error: \(oneLine(error))\n".utf8))
-            throw ExitCode(1)
-        }
+        let communicator = try openCommunicator()
         try reportingRankErrors(communicator) {
             try communicator.checkSameSettings([("model", model), ("batch-size", "\(shape.batchSize)"), ("size", "\(shape.size)"),
                                                 ("channels", "\(shape.channels)"), ("classes", "\(shape.classes)"), ("steps", "\(steps)"),

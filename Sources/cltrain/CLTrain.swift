@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLTrainDistributed
 import CLTrainRuntime
 import Foundation
 
@@ -93,6 +94,17 @@ func printJSON<Value: Encodable>(_ value: Value) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+/// This process's communicator: MPI's when mpirun or srun started it, else the single process.
+/// A launch that cannot work (e.g. srun without PMIx) is one error line and exit status 1.
+func openCommunicator() throws -> any Communicator {
+    do {
+        return try communicatorFromEnvironment()
+    } catch {
+        FileHandle.standardError.write(Data("error: \(oneLine(error))\n".utf8))
+        throw ExitCode(1)
+    }
 }
 
 /// An error as one line that says what happened.

@@ -210,13 +210,7 @@ struct Train: ParsableCommand {
 
     func run() throws {
         // Under mpirun or srun this process is one rank of several; chosen before any device.
-        let communicator: any Communicator
-        do {
-            communicator = try communicatorFromEnvironment()
-        } catch {
-            FileHandle.standardError.write(Data("error: \(oneLine(error))\n".utf8))
-            throw ExitCode(1)
-        }
+        let communicator = try openCommunicator()
         let rank = communicator.rank
         // Rank 0 shows the run; the others only their warnings and errors, named.
         let quiet = self.quiet || rank > 0

@@ -1,4 +1,5 @@
 import Foundation
+import XCTest
 
 /// What a finished process left: its exit status and everything it wrote.
 public struct ProcessResult {
@@ -47,4 +48,14 @@ public final class RunningProcess {
         return ProcessResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
                              stderr: String(decoding: errData, as: UTF8.self))
     }
+}
+
+/// Open MPI's launcher on PATH, or a skip that says how to get it (the tests that run ranks).
+public func mpirunExecutable() throws -> URL {
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+    for folder in path.split(separator: ":") {
+        let candidate = URL(fileURLWithPath: String(folder)).appendingPathComponent("mpirun")
+        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+    }
+    throw XCTSkip("mpirun is not installed (apt-get install openmpi-bin libopenmpi-dev, as scripts/install-dependencies.sh does)")
 }

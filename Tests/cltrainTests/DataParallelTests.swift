@@ -20,19 +20,10 @@ final class DataParallelTests: XCTestCase {
         try CLI.writeDataset(in: data, count: 64)
     }
 
-    private func mpirun() throws -> URL {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        for folder in path.split(separator: ":") {
-            let candidate = URL(fileURLWithPath: String(folder)).appendingPathComponent("mpirun")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-        }
-        throw XCTSkip("mpirun is not installed (apt-get install openmpi-bin libopenmpi-dev, as scripts/install-dependencies.sh does)")
-    }
-
     /// `cltrain arguments`, in one process or as `ranks` ranks of `mpirun`.
     private func train(ranks: Int, _ arguments: [String], timeout: Double = 180) throws -> ProcessResult {
         guard ranks > 1 else { return try CLI.run(["train"] + arguments, timeout: timeout) }
-        let launcher = try mpirun()
+        let launcher = try mpirunExecutable()
         let running = try RunningProcess(launcher, ["--allow-run-as-root", "--oversubscribe", "-np", "\(ranks)", try CLI.executable().path,
                                                     "train"] + arguments)
         let deadline = Date().addingTimeInterval(timeout)
@@ -154,7 +145,7 @@ final class DataParallelTests: XCTestCase {
         // mpirun's MPMD form starts rank 0 and rank 1 with different flags.
         let cltrain = try CLI.executable().path
         let common = flags("run", ["--epochs", "1", "--batch-size", "8"])
-        let running = try RunningProcess(try mpirun(), ["--allow-run-as-root", "--oversubscribe", "-np", "1", cltrain, "train"] + common
+        let running = try RunningProcess(try mpirunExecutable(), ["--allow-run-as-root", "--oversubscribe", "-np", "1", cltrain, "train"] + common
                                          + ["--lr", "0.1", ":", "-np", "1", cltrain, "train"] + common + ["--lr", "0.2"])
         let deadline = Date().addingTimeInterval(120)
         while running.process.isRunning && Date() < deadline { usleep(20_000) }

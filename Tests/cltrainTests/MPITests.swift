@@ -5,16 +5,6 @@ import XCTest
 /// `cltrain bench allreduce` under a real `mpirun -np 2` (Open MPI's shared-memory transport on one
 /// machine): exact sums, gradient buckets, a settings mismatch, a killed rank.
 final class MPITests: XCTestCase {
-    /// Open MPI's launcher, or a skip that says how to get it.
-    private func mpirun() throws -> URL {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        for folder in path.split(separator: ":") {
-            let candidate = URL(fileURLWithPath: String(folder)).appendingPathComponent("mpirun")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-        }
-        throw XCTSkip("mpirun is not installed (apt-get install openmpi-bin libopenmpi-dev, as scripts/install-dependencies.sh does)")
-    }
-
     /// `mpirun -np ranks cltrain arguments` (root allowed, more ranks than cores allowed), to the end
     /// or until `timeout` seconds.
     private func runRanks(_ ranks: Int, _ arguments: [String], timeout: Double = 120) throws -> ProcessResult {
@@ -23,7 +13,7 @@ final class MPITests: XCTestCase {
     }
 
     private func runMPI(_ arguments: [String], timeout: Double) throws -> ProcessResult {
-        let running = try RunningProcess(try mpirun(), ["--allow-run-as-root", "--oversubscribe"] + arguments)
+        let running = try RunningProcess(try mpirunExecutable(), ["--allow-run-as-root", "--oversubscribe"] + arguments)
         let deadline = Date().addingTimeInterval(timeout)
         while running.process.isRunning && Date() < deadline { usleep(20_000) }
         if running.process.isRunning { running.process.terminate() }
