@@ -73,6 +73,17 @@ public final class DataParallel {
         averagedSteps += 1
     }
 
+    /// Synchronised batch norm (`--sync-bn`): every batch norm of `model` takes the statistics
+    /// of the global batch in training, and its backward the global per-channel gradient sums,
+    /// each a sum over the ranks (an all-reduce per batch norm forward and backward, in the
+    /// same order on every rank since every rank runs the same model).
+    func synchronizeBatchNorms(_ model: Model) {
+        let communicator = communicator
+        for norm in model.batchNorms {
+            norm.synchronization = { values in try values.withUnsafeMutableBufferPointer { try communicator.allreduceSum($0) } }
+        }
+    }
+
     /// Make the batch-norm running statistics (every buffer of `model`) their average over the
     /// ranks. Without synchronised batch norm each rank's statistics follow its own shards; their
     /// updates are linear, so averaging now or at the end gives the same numbers, and the run
