@@ -200,11 +200,13 @@ public final class BatchNorm2d {
         if let sum = synchronization {
             try synchronizedBackward(input: input, gradOutput: gradOutput, gradInput: result, mean: mean, invStd: invStd, relu: relu,
                                      accumulate: accumulate, sum: sum)
-            return result
+        } else {
+            try input.device.backend.batchNormBackward(
+                input: input, gradOutput: gradOutput, gradInput: result, weight: weight.value, saveMean: mean, saveInvStd: invStd,
+                gradWeight: weight.gradient, gradBias: bias.gradient, relu: relu, accumulate: accumulate)
         }
-        try input.device.backend.batchNormBackward(
-            input: input, gradOutput: gradOutput, gradInput: result, weight: weight.value, saveMean: mean, saveInvStd: invStd,
-            gradWeight: weight.gradient, gradBias: bias.gradient, relu: relu, accumulate: accumulate)
+        try weight.gradientIsFinal()
+        try bias.gradientIsFinal()
         return result
     }
 
