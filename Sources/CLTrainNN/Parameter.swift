@@ -9,6 +9,10 @@ public final class Parameter {
     public let gradient: Tensor
     /// Weight decay applies (PyTorch applies it to every parameter by default).
     public var decays = true
+    /// Told once backward has accumulated the whole of this step's gradient (the owning layer
+    /// calls `gradientIsFinal()`), so that a data-parallel run can start summing it while the
+    /// rest of backward runs; nil: nobody listens.
+    public var onGradientFinal: (() throws -> Void)?
 
     init(name: String, value: Tensor) throws {
         self.name = name
@@ -18,6 +22,9 @@ public final class Parameter {
 
     public var shape: [Int] { value.shape }
     public var count: Int { value.count }
+
+    /// Called by the owning layer's backward after its last accumulation into `gradient`.
+    public func gradientIsFinal() throws { try onGradientFinal?() }
 }
 
 /// A non-trainable tensor of the state, e.g. batch norm's running mean.

@@ -38,6 +38,29 @@ public final class DataParallel {
         self.communicator = communicator
         self.parameters = parameters.reversed()
         buckets = GradientBuckets(sizes: self.parameters.map(\.count), bucketBytes: bucketBytes, communicator: communicator)
+        ready = [Bool](repeating: false, count: self.parameters.count)
+        for (index, parameter) in self.parameters.enumerated() {
+            parameter.onGradientFinal = { [weak self] in try self?.gradientFinal(index) }
+        }
+    }
+
+    /// Whether the step's backward is running (gradients that become final go to their buckets),
+    /// and which gradients are in their buckets. Outside a step (the memory probe's backward, a
+    /// test pass) a final gradient is left alone.
+    private var collecting = false
+    private var ready: [Bool]
+
+    /// The step's backward begins: each gradient goes to its bucket when its layer says it is final.
+    func beginBackward() { collecting = true }
+
+    private func gradientFinal(_ index: Int) throws {
+        guard collecting, !ready[index] else { return }
+        let start = Date()
+        let parameter = parameters[index]
+        try parameter.gradient.device.read(parameter.gradient, into: buckets.staging(index))
+        ready[index] = true
+        try buckets.markReady(index: index)
+        averagingSeconds += Date().timeIntervalSince(start)
     }
 
     /// This rank's positions in a global batch of `count` images.
@@ -56,21 +79,35 @@ public final class DataParallel {
         return (global, Int(sums[2].rounded()))
     }
 
-    /// Replace every gradient by its average over the ranks: each is read from the device into
-    /// its bucket in backward order (a bucket's sum starts as soon as its last gradient is in),
-    /// then the averages are written back.
+    /// Replace every gradient by its average over the ranks: most are already in their buckets,
+    /// read there during backward as their layers finished them (a bucket's sum starts as soon
+    /// as its last gradient is in); any other is read now; then the averages are written back.
     func averageGradients() throws {
         let start = Date()
-        for (index, parameter) in parameters.enumerated() {
+        for (index, parameter) in parameters.enumerated() where !ready[index] {
             try parameter.gradient.device.read(parameter.gradient, into: buckets.staging(index))
+            ready[index] = true
             try buckets.markReady(index: index)
         }
+        collecting = false
+        ready = ready.map { _ in false }
         try buckets.finish()
         for (index, parameter) in parameters.enumerated() {
             try parameter.gradient.device.write(buckets.gradient(index), to: parameter.gradient)
         }
         averagingSeconds += Date().timeIntervalSince(start)
         averagedSteps += 1
+    }
+
+    /// Synchronised batch norm (`--sync-bn`): every batch norm of `model` takes the statistics
+    /// of the global batch in training, and its backward the global per-channel gradient sums,
+    /// each a sum over the ranks (an all-reduce per batch norm forward and backward, in the
+    /// same order on every rank since every rank runs the same model).
+    func synchronizeBatchNorms(_ model: Model) {
+        let communicator = communicator
+        for norm in model.batchNorms {
+            norm.synchronization = { values in try values.withUnsafeMutableBufferPointer { try communicator.allreduceSum($0) } }
+        }
     }
 
     /// Make the batch-norm running statistics (every buffer of `model`) their average over the

@@ -77,6 +77,7 @@ extension TrainingOptions {
             ("ema", ema != o.ema, "--ema"),
             ("labelSmoothing", labelSmoothing != o.labelSmoothing, "--label-smoothing"),
             ("freeze", freeze != o.freeze, "--freeze"),
+            ("syncBatchNorm", syncBatchNorm != o.syncBatchNorm, "--sync-bn"),
             ("initialWeights", initialWeights != o.initialWeights, "--init"),
             ("scheduleEpochs", scheduleEpochs != o.scheduleEpochs, "the schedule's length"),
         ]

@@ -177,7 +177,9 @@ public final class Trainer {
                 throw UsageError("\(which) cannot be shared by \(ranks) ranks (each needs an image): use a --batch-size of at least \(ranks) "
                                  + "that leaves no last batch of fewer images than ranks (or choose --limit)")
             }
-            trainingStep.dataParallel = DataParallel(communicator: communicator, parameters: trainingStep.trainableParameters)
+            let dataParallel = DataParallel(communicator: communicator, parameters: trainingStep.trainableParameters)
+            if options.syncBatchNorm { dataParallel.synchronizeBatchNorms(model) }
+            trainingStep.dataParallel = dataParallel
         }
         self.trainingStep = trainingStep
         bufferBackup = try BufferBackup(model)

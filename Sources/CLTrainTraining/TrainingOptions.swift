@@ -89,6 +89,9 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var labelSmoothing: Float = 0
     /// The part of the model that does not train (`--freeze`).
     public var freeze: FrozenPart = .none
+    /// Batch norm in training uses the statistics of the global batch of all ranks (`--sync-bn`);
+    /// one process has nothing to synchronise.
+    public var syncBatchNorm = false
     /// The weights the run started from (`--init`; an absolute path, recorded for the record: a
     /// resumed run takes its weights from its checkpoint, never from this file).
     public var initialWeights: String?
@@ -227,6 +230,7 @@ extension TrainingOptions {
         ema = try c.decodeIfPresent(Float.self, forKey: .ema)
         labelSmoothing = try c.decodeIfPresent(Float.self, forKey: .labelSmoothing) ?? labelSmoothing
         freeze = try c.decodeIfPresent(FrozenPart.self, forKey: .freeze) ?? freeze
+        syncBatchNorm = try c.decodeIfPresent(Bool.self, forKey: .syncBatchNorm) ?? syncBatchNorm
         initialWeights = try c.decodeIfPresent(String.self, forKey: .initialWeights)
         scheduleEpochs = try c.decodeIfPresent(Int.self, forKey: .scheduleEpochs)
         save = try c.decodeIfPresent(String.self, forKey: .save)

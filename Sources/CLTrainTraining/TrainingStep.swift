@@ -85,6 +85,7 @@ public final class TrainingStep {
             lastGlobalImages = images
         }
         try accept(result)
+        dataParallel?.beginBackward()
         try backward(criterion.backward(weight: lossWeight))
         try dataParallel?.averageGradients()
         if let gradientClip { lastGradientNorm = try Self.clipGradients(trainableParameters, maxNorm: gradientClip) }

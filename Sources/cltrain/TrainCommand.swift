@@ -116,6 +116,9 @@ struct Train: ParsableCommand {
     })
     var freeze: FrozenPart?
 
+    @Flag(name: .long, help: "Under mpirun: batch norm in training uses the statistics of the global batch (all ranks' shares; one all-reduce per batch norm forward and backward), so that the run equals one process up to float rounding. Default: each rank's own share, as PyTorch DDP. No effect in one process; a resume keeps it.")
+    var syncBn = false
+
     @Option(name: .long, help: "Also write the final weights to this safetensors file.")
     var save: String?
 
@@ -190,6 +193,7 @@ struct Train: ParsableCommand {
         if let save { o.save = save }
         if let initialWeights { o.initialWeights = initialWeights }
         if let freeze { o.freeze = freeze }
+        if syncBn { o.syncBatchNorm = true }
         if let checkpointEvery { o.checkpointEvery = checkpointEvery }
         if let logEvery { o.logEvery = logEvery }
     }

@@ -21,7 +21,47 @@ public struct BatchStatistics {
         BatchStatistics(mean: mean.samples(range), invStd: invStd.samples(range), unbiasedVariance: unbiasedVariance.samples(range),
                         epsilon: epsilon)
     }
+
+    /// Replace these statistics of one shard (`count` values per channel) by those of the whole
+    /// batch, the shards' sums added by `sum`. Each shard sends count, count x mean,
+    /// count x (var + eps) (= count / invStd^2, so no eps is subtracted) and count x mean^2 per
+    /// channel; the combination, in Double, is Chan's: var + eps = E[var_i + eps] + E[mean_i^2]
+    /// - mean^2. One shard alone (an identity `sum`) gets its mean and invStd back bitwise.
+    public func synchronize(count: Int, sum: BatchNormSum) throws {
+        let device = mean.device
+        let c = mean.count
+        let localMean = try device.read(mean), localInvStd = try device.read(invStd)
+        let n = Double(count)
+        var sums = [Double](repeating: 0, count: 3 * c + 1)
+        for ch in 0..<c {
+            let m = Double(localMean[ch]), s = Double(localInvStd[ch])
+            sums[ch] = n * m
+            sums[c + ch] = n * (1 / (s * s))
+            sums[2 * c + ch] = n * (m * m)
+        }
+        sums[3 * c] = n
+        try sum(&sums)
+        let total = sums[3 * c]
+        precondition(total > 1, "batch norm: synchronised statistics need more than one value per channel")
+        var newMean = [Float](repeating: 0, count: c), newInvStd = newMean, newVariance = newMean
+        for ch in 0..<c {
+            let m = sums[ch] / total
+            let varianceAndEpsilon = sums[c + ch] / total + max(0, sums[2 * c + ch] / total - m * m)
+            newMean[ch] = Float(m)
+            newInvStd[ch] = Float(1 / varianceAndEpsilon.squareRoot())
+            newVariance[ch] = Float(max(0, varianceAndEpsilon - Double(epsilon)) * total / (total - 1))
+        }
+        try device.write(newMean, to: mean)
+        try device.write(newInvStd, to: invStd)
+        try device.write(newVariance, to: unbiasedVariance)
+    }
 }
+
+/// Sums per-channel values over the shards of a global batch, in place (synchronised batch
+/// norm): every shard calls it at the same point with an array of the same length and gets
+/// the sums over all shards back. A layer never knows who adds (the data-parallel run sets it
+/// to an all-reduce); an identity closure makes a batch of one shard.
+public typealias BatchNormSum = (inout [Double]) throws -> Void
 
 public final class BatchNorm2d {
     public let name: String
@@ -33,6 +73,9 @@ public final class BatchNorm2d {
     public var batchesTracked = 0
     public var momentum: Float = 0.1
     public var epsilon: Float = 1e-5
+    /// With a sum, training-mode statistics and the backward's per-channel gradient sums are
+    /// those of the global batch (synchronised batch norm); nil: this batch's alone.
+    public var synchronization: BatchNormSum?
 
     private var savedInput: Tensor?
     /// The output of a training forward with a fused ReLU (its gradient mask).
@@ -69,7 +112,21 @@ public final class BatchNorm2d {
         precondition(input.c == channels, "\(name): input \(input.shape), expected \(channels) channels")
         let device = input.device
         let out = try output ?? device.makeTensor(input.shape)
-        if training {
+        if training, let sum = synchronization {
+            let batch = BatchStatistics(mean: meanBuffer, invStd: invStdBuffer, unbiasedVariance: varianceBuffer, epsilon: epsilon)
+            try device.backend.batchNormStatistics(input: input, mean: batch.mean, invStd: batch.invStd,
+                                                   unbiasedVariance: batch.unbiasedVariance, epsilon: epsilon)
+            try batch.synchronize(count: input.count / channels, sum: sum)
+            try device.backend.batchNormApply(input: input, output: out, mean: batch.mean, invStd: batch.invStd, weight: weight.value,
+                                              bias: bias.value, relu: relu)
+            try updateRunningStatistics(batch)
+            savedInput = input
+            savedReLUOutput = relu ? out : nil
+            saveMean = batch.mean
+            saveInvStd = batch.invStd
+            reluAppliedByReader = false
+            batchesTracked += 1
+        } else if training {
             let mean = meanBuffer
             let invStd = invStdBuffer
             try device.backend.batchNormForwardTraining(
@@ -107,6 +164,7 @@ public final class BatchNorm2d {
             batch = BatchStatistics(mean: meanBuffer, invStd: invStdBuffer, unbiasedVariance: varianceBuffer, epsilon: epsilon)
             try device.backend.batchNormStatistics(input: input, mean: batch.mean, invStd: batch.invStd,
                                                    unbiasedVariance: batch.unbiasedVariance, epsilon: epsilon)
+            if let sum = synchronization { try batch.synchronize(count: input.count / channels, sum: sum) }
         }
         try updateRunningStatistics(batch)
         savedInput = input
@@ -138,10 +196,55 @@ public final class BatchNorm2d {
         let relu: ReLUMask? = reluAppliedByReader ? .input(bias: bias.value) : savedReLUOutput.map { .output($0) }
         release()
         let result = try gradInput ?? input.device.makeTensor(input.shape)
-        try input.device.backend.batchNormBackward(
-            input: input, gradOutput: gradOutput, gradInput: result, weight: weight.value, saveMean: mean, saveInvStd: invStd,
-            gradWeight: weight.gradient, gradBias: bias.gradient, relu: relu, accumulate: gradInput != nil && accumulate)
+        let accumulate = gradInput != nil && accumulate
+        if let sum = synchronization {
+            try synchronizedBackward(input: input, gradOutput: gradOutput, gradInput: result, mean: mean, invStd: invStd, relu: relu,
+                                     accumulate: accumulate, sum: sum)
+        } else {
+            try input.device.backend.batchNormBackward(
+                input: input, gradOutput: gradOutput, gradInput: result, weight: weight.value, saveMean: mean, saveInvStd: invStd,
+                gradWeight: weight.gradient, gradBias: bias.gradient, relu: relu, accumulate: accumulate)
+        }
+        try weight.gradientIsFinal()
+        try bias.gradientIsFinal()
         return result
+    }
+
+    /// The backward with the global batch's sum(dy) and sum(dy xhat) per channel. The backend's
+    /// backward runs on this shard (its input gradient uses the shard's sums; its weight and bias
+    /// gradients, which are those sums, land in scratch); with M the global count and n the
+    /// shard's, the input gradient w invStd (dy - sum(dy)/M - xhat sum(dy xhat)/M) differs from
+    /// the shard's by w invStd ((s_dy/n - S_dy/M) + xhat (s_dyxhat/n - S_dyxhat/M)): a batch
+    /// norm of the input with those scales and shifts (`batchNormApply`), added. The parameter
+    /// gradients stay the shard's sums (the run averages them with every other gradient).
+    private func synchronizedBackward(input: Tensor, gradOutput: Tensor, gradInput: Tensor, mean: Tensor, invStd: Tensor,
+                                      relu: ReLUMask?, accumulate: Bool, sum: BatchNormSum) throws {
+        let device = input.device, backend = device.backend
+        let sumDyXhat = try device.makeTensor([channels]), sumDy = try device.makeTensor([channels])
+        try backend.fill(sumDyXhat, value: 0)
+        try backend.fill(sumDy, value: 0)
+        try backend.batchNormBackward(
+            input: input, gradOutput: gradOutput, gradInput: gradInput, weight: weight.value, saveMean: mean, saveInvStd: invStd,
+            gradWeight: sumDyXhat, gradBias: sumDy, relu: relu, accumulate: accumulate)
+        let local = (dy: try device.read(sumDy), dyXhat: try device.read(sumDyXhat))
+        let n = Double(input.count / channels)
+        var sums = local.dy.map(Double.init) + local.dyXhat.map(Double.init) + [n]
+        try sum(&sums)
+        let total = sums[2 * channels]
+        let w = try device.read(weight.value), s = try device.read(invStd)
+        var shift = [Float](repeating: 0, count: channels), scale = shift
+        for ch in 0..<channels {
+            let k = Double(w[ch]) * Double(s[ch])
+            shift[ch] = Float(k * (Double(local.dy[ch]) / n - sums[ch] / total))
+            scale[ch] = Float(k * (Double(local.dyXhat[ch]) / n - sums[channels + ch] / total))
+        }
+        let correction = try device.makeTensor(input.shape)
+        try backend.batchNormApply(input: input, output: correction, mean: mean, invStd: invStd,
+                                   weight: device.tensor(scale, shape: [channels]), bias: device.tensor(shift, shape: [channels]),
+                                   relu: false)
+        try backend.axpy(alpha: 1, x: correction, y: gradInput)
+        try backend.axpy(alpha: 1, x: sumDyXhat, y: weight.gradient)
+        try backend.axpy(alpha: 1, x: sumDy, y: bias.gradient)
     }
 
     /// Drop what the last training forward kept for the backward pass (shared statistics

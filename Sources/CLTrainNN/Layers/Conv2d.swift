@@ -82,6 +82,8 @@ public final class Conv2d {
     private func accumulateParameterGradients(_ gradOutput: Tensor, input: Tensor, inputNorm: BatchNormReLU?) throws {
         try input.device.backend.conv2dBackwardWeight(input: input, gradOutput: gradOutput, gradWeight: weight.gradient,
                                                       gradBias: bias?.gradient, geometry: geometry, inputNorm: inputNorm)
+        try weight.gradientIsFinal()
+        try bias?.gradientIsFinal()
     }
 
     /// Forget what the last forward kept.

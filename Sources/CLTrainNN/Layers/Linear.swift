@@ -33,6 +33,8 @@ public final class Linear {
         savedInput = nil
         let backend = input.device.backend
         try backend.linearBackwardWeight(input: input, gradOutput: gradOutput, gradWeight: weight.gradient, gradBias: bias?.gradient)
+        try weight.gradientIsFinal()
+        try bias?.gradientIsFinal()
         let gradInput = try input.device.makeTensor(input.shape)
         try backend.linearBackwardData(gradOutput: gradOutput, weight: weight.value, gradInput: gradInput, accumulate: false)
         return gradInput

@@ -274,6 +274,9 @@ final class DenseBlock {
             guard let s = statistics?.channels(range) else { return }
             try device.backend.batchNormStatistics(input: output.channels(range), mean: s.mean, invStd: s.invStd,
                                                    unbiasedVariance: s.unbiasedVariance, epsilon: s.epsilon)
+            // Synchronised batch norm: the channels' statistics of the global batch, which every
+            // reader (and the backward's recomputation of the normalised input) then uses.
+            if let sum = layers[0].norm1.synchronization { try s.synchronize(count: output.count / outputChannels, sum: sum) }
         }
         try computeStatistics(0..<inputChannels)
         for (index, layer) in layers.enumerated() {
