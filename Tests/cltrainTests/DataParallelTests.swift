@@ -34,9 +34,9 @@ final class DataParallelTests: XCTestCase {
     }
 
     /// A small run's flags: DenseNet-BC-10-k4 (unless `extra` names a model) on the 64 images, on the CPU.
-    private func flags(_ out: String, _ extra: [String]) -> [String] {
+    private func flags(_ out: String, _ extra: [String], device: String = "cpu") -> [String] {
         (extra.contains("--model") ? [] : ["--model", "densenet-bc-10-k4"])
-            + ["--data", data, "--device", "cpu", "--out", directory.appendingPathComponent(out).path] + extra
+            + ["--data", data, "--device", device, "--out", directory.appendingPathComponent(out).path] + extra
     }
 
     private func weights(_ run: String) throws -> [String: [Float]] {
@@ -111,6 +111,26 @@ final class DataParallelTests: XCTestCase {
                 XCTAssertLessThan(worst, 1e-5, "\(model), batch \(batch): \(name) differs")
             }
         }
+    }
+
+    /// Two ranks on PoCL, each with its own OpenCL context on the same CPU device: with
+    /// `--sync-bn`, 5 steps give the weights of one process on that device (unequal shares, 5 =
+    /// 3 + 2), so the OpenCL backend's reads and writes of gradients and statistics take part too.
+    func testTwoRanksOnOpenCLWithSyncBatchNormGiveTheWeightsOfOneProcess() throws {
+        do {
+            _ = try SharedOpenCL.device.get()
+        } catch is SharedOpenCL.NoPlatform {
+            throw XCTSkip("no OpenCL platform found (install pocl-opencl-icd): skipping two ranks on PoCL")
+        }
+        let run = ["--epochs", "1", "--steps", "5", "--batch-size", "5", "--lr", "0.05", "--sync-bn", "--tune=off"]  // one word: mpirun takes a separate `--tune FILE` as its own
+        let one = try train(ranks: 1, flags("one-opencl", run, device: "opencl"), timeout: 300)
+        XCTAssertEqual(one.status, 0, one.stderr)
+        let two = try train(ranks: 2, flags("two-opencl", run, device: "opencl"), timeout: 300)
+        XCTAssertEqual(two.status, 0, two.stdout + two.stderr)
+        XCTAssert(two.stderr.contains("data-parallel: 2 ranks"), two.stderr)
+        XCTAssert((two.stdout + two.stderr).contains("device: opencl:"), two.stdout + two.stderr)
+        let (worst, name) = worstDifference(try weights("one-opencl"), try weights("two-opencl"))
+        XCTAssertLessThan(worst, 1e-5, "\(name) differs")
     }
 
     func testTwoRanksWithPerRankBatchNormStayWithinNoiseOfOneProcess() throws {
