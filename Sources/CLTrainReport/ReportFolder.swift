@@ -3,12 +3,15 @@ import CLTrainIO
 import CLTrainTraining
 import Foundation
 
-/// A report folder that cannot be made or written, in one line that says what to do.
+/// An output folder (a report's, localization's) that cannot be made or written, in one line
+/// that says what to do.
 public struct ReportFolderError: Error, CustomStringConvertible, Equatable {
     public let path: String
     public let reason: String
+    /// What was to be written there ("the report").
+    public var what = "the report"
 
-    public var description: String { "cannot write the report to \(path): \(reason)" }
+    public var description: String { "cannot write \(what) to \(path): \(reason)" }
 }
 
 /// Writes what `cltrain eval --report DIR` produces: `report.json`, `confusion.svg`/`.png` (the
@@ -18,20 +21,24 @@ public struct ReportFolderError: Error, CustomStringConvertible, Equatable {
 public enum ReportFolder {
     public static let files = ["report.json", "confusion.svg", "confusion.png", "grid.svg", "grid.png"]
 
-    /// Makes the folder (and its parents) or says why it cannot be used, before any work.
-    public static func prepare(_ path: String) throws {
+    /// Makes the folder (and its parents) or says why it cannot be used, before any work; `what`
+    /// names what goes there in the error ("the report", "the localization").
+    public static func prepare(_ path: String, for what: String = "the report") throws {
         var isFolder: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) {
-            guard isFolder.boolValue else { throw ReportFolderError(path: path, reason: "it is a file, not a folder: give a folder's path") }
+            guard isFolder.boolValue else {
+                throw ReportFolderError(path: path, reason: "it is a file, not a folder: give a folder's path", what: what)
+            }
         } else {
             do {
                 try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
             } catch {
-                throw ReportFolderError(path: path, reason: "the folder cannot be made (\(reason(error))): give a writable folder's path")
+                throw ReportFolderError(path: path, reason: "the folder cannot be made (\(reason(error))): give a writable folder's path",
+                                        what: what)
             }
         }
         guard FileManager.default.isWritableFile(atPath: path) else {
-            throw ReportFolderError(path: path, reason: "the folder is not writable: give a writable folder's path")
+            throw ReportFolderError(path: path, reason: "the folder is not writable: give a writable folder's path", what: what)
         }
     }
 
@@ -84,7 +91,13 @@ public enum ReportFolder {
         return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) + Data("\n".utf8)
     }
 
+    /// Why a folder could not be made: the POSIX error under Foundation's (whose own text says
+    /// "The file doesn't exist." for every cause), else Foundation's.
     static func reason(_ error: Error) -> String {
+        if let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? Error {
+            let posix = underlying as NSError
+            if posix.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(posix.code))) }
+        }
         let text = (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription
         return text.split(whereSeparator: \.isNewline).joined(separator: " ")
     }

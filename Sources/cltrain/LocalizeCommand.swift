@@ -82,7 +82,7 @@ struct Localize: ParsableCommand {
             let classIndex = try className.map { try localization.classIndex(named: $0) }
             // Made only now, so that bad input leaves no folder behind.
             let folder = URL(fileURLWithPath: output)
-            try makeFolder(folder)
+            try ReportFolder.prepare(output, for: "the localization")
             for source in sources {
                 let result = try localization.localize(source.image, classIndex: classIndex, threshold: threshold)
                 let overlay = LocalizationOverlay.render(source.image, map: result.imageMap, boxes: result.box.map { [$0] } ?? [])
@@ -95,25 +95,6 @@ struct Localize: ParsableCommand {
                 try AtomicFile.write(try encoder.encode(record) + Data("\n".utf8), to: folder.appendingPathComponent(source.name + ".json"))
                 print(summary(source, result))
             }
-        }
-    }
-
-    /// `DIR`, made if missing; an error unless it is a folder this process can write in.
-    func makeFolder(_ folder: URL) throws {
-        var isFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: folder.path, isDirectory: &isFolder) {
-            guard isFolder.boolValue else { throw UsageError("--output \(output) is a file, not a folder: name a folder") }
-        } else {
-            do {
-                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            } catch {
-                // Foundation's own text says "The file doesn't exist." for any cause; the POSIX error says which.
-                let reason = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError).map { String(cString: strerror(Int32($0.code))) }
-                throw UsageError("cannot make the folder \(output)\(reason.map { " (\($0))" } ?? ""): name a folder you can write in")
-            }
-        }
-        guard FileManager.default.isWritableFile(atPath: folder.path) else {
-            throw UsageError("cannot write in \(output): name a folder you can write in")
         }
     }
 
