@@ -3,7 +3,7 @@ import CLTrainTraining
 
 /// The picture `cltrain localize` writes for one image: its response map as a jet heatmap
 /// (blue low, red high, as the CAM and DRN papers draw them) blended over the image, and the
-/// boxes outlined on top. Self-contained (no canvas): each pixel is computed once.
+/// boxes outlined on top (on the report canvas).
 public enum LocalizationOverlay {
     /// `image` (gray or RGB) as RGB with `map` (resized to the image, see `ResponseMap.resized`)
     /// blended over it with weight `opacity`, then each of `boxes` outlined in white, the first
@@ -22,10 +22,14 @@ public enum LocalizationOverlay {
                 pixels[3 * i + c] = UInt8(min(255, max(0, blended.rounded())))
             }
         }
-        var out = DecodedImage(pixels: pixels, width: image.width, height: image.height, channels: 3)
+        var canvas = RasterCanvas(width: image.width, height: image.height)
+        canvas.draw(DecodedImage(pixels: pixels, width: image.width, height: image.height, channels: 3),
+                    x: 0, y: 0, width: image.width, height: image.height)
         let thickness = max(1, min(image.width, image.height) / 128)
-        for box in boxes.reversed() { outline(box, thickness: thickness, colour: [255, 255, 255], in: &out) }
-        return out
+        for box in boxes.reversed() where box.width > 0 && box.height > 0 {
+            canvas.stroke(x: box.x0, y: box.y0, width: box.width, height: box.height, .white, thickness: thickness)
+        }
+        return canvas.image
     }
 
     /// Matplotlib's / OpenCV's "jet" colour of `v` in [0, 1], as 0-255 RGB: piecewise-linear
@@ -34,20 +38,5 @@ public enum LocalizationOverlay {
         let v = min(1, max(0, v.isNaN ? 0 : v))
         func ramp(_ x: Float) -> Float { 255 * min(1, max(0, x)) }
         return [ramp(1.5 - abs(4 * v - 3)), ramp(1.5 - abs(4 * v - 2)), ramp(1.5 - abs(4 * v - 1))]
-    }
-
-    /// Draw `box`'s edges (`thickness` pixels inside it, clipped to the image).
-    static func outline(_ box: PixelBox, thickness: Int, colour: [UInt8], in image: inout DecodedImage) {
-        guard box.width > 0 && box.height > 0 else { return }
-        let w = image.width
-        func paint(_ x: Int, _ y: Int) {
-            guard x >= 0 && x < w && y >= 0 && y < image.height else { return }
-            for c in 0..<3 { image.pixels[3 * (y * w + x) + c] = colour[c] }
-        }
-        let t = min(thickness, (min(box.width, box.height) + 1) / 2)
-        for k in 0..<t {
-            for x in box.x0..<box.x1 { paint(x, box.y0 + k); paint(x, box.y1 - 1 - k) }
-            for y in box.y0..<box.y1 { paint(box.x0 + k, y); paint(box.x1 - 1 - k, y) }
-        }
     }
 }
