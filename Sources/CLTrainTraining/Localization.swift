@@ -142,9 +142,7 @@ public struct Localization {
         let map = ResponseMap(width: w, height: h, values: values)
         let imageMap = map.resized(width: image.width, height: image.height)
 
-        let top = logits.max()!
-        let total = logits.reduce(0.0) { $0 + exp(Double($1 - top)) }
-        let probability = Float(exp(Double(logits[k] - top)) / total)
+        let probability = Float(Prediction.softmax(logits)[k])
         return Result(classIndex: k, className: classNames.indices.contains(k) ? classNames[k] : nil, logit: logits[k],
                       probability: probability, threshold: threshold, map: map, imageMap: imageMap,
                       regions: imageMap.regions(threshold: threshold), inputWidth: prepared.width, inputHeight: prepared.height)

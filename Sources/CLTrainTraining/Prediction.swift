@@ -28,12 +28,7 @@ public enum Prediction {
         public var label: String { index.map { "\(source)[\($0)]" } ?? source }
 
         /// Softmax of the logits (computed in double precision; they sum to 1).
-        public var probabilities: [Double] {
-            let largest = logits.map(Double.init).max() ?? 0
-            let exponentials = logits.map { Foundation.exp(Double($0) - largest) }
-            let total = exponentials.reduce(0, +)
-            return exponentials.map { $0 / total }
-        }
+        public var probabilities: [Double] { Prediction.softmax(logits) }
 
         /// The class with the largest logit (the first of equals).
         public var predicted: Int { top(1).first?.classIndex ?? 0 }
@@ -45,6 +40,14 @@ public enum Prediction {
             let order = p.indices.sorted { p[$0] != p[$1] ? p[$0] > p[$1] : $0 < $1 }
             return order.prefix(max(0, k)).map { ($0, p[$0]) }
         }
+    }
+
+    /// Softmax of `logits` in double precision, the largest subtracted first so none overflows.
+    public static func softmax(_ logits: [Float]) -> [Double] {
+        let largest = logits.map(Double.init).max() ?? 0
+        let exponentials = logits.map { Foundation.exp(Double($0) - largest) }
+        let total = exponentials.reduce(0, +)
+        return exponentials.map { $0 / total }
     }
 
     public struct Result: Sendable {
