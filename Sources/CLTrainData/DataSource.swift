@@ -76,14 +76,15 @@ public struct DataSource: Sendable, Equatable {
     }
 
     /// What the run log says of the data: "fashion-mnist", or "folder /data/pets (test split: val/)".
-    public func describe(testFolder: String? = nil) -> String {
+    public func describe() -> String {
         guard kind == .folder else { return kind.rawValue }
-        let split = valSplit.map { "test split: \(Int(($0 * 100).rounded()))% of train held out" } ?? "test split: \(testFolder ?? "val")/"
+        let testFolder = directory.flatMap(ImageFolder.testFolderName) ?? "val"
+        let split = valSplit.map { "test split: \(Int(($0 * 100).rounded()))% of train held out" } ?? "test split: \(testFolder)/"
         return "folder \(directory ?? "?") (\(split))"
     }
 
     /// Lists the folder (a folder source only); `requireTest`: a missing test split is an error.
-    public func listFolder(requireTest: Bool = true) throws -> ImageFolder.Listing {
+    func listFolder(requireTest: Bool = true) throws -> ImageFolder.Listing {
         guard let directory else { throw DataError.noDirectory(dataset: kind.displayName) }
         return try ImageFolder.list(directory, valSplit: valSplit, requireTest: requireTest)
     }

@@ -44,7 +44,7 @@ public enum ImageFolder {
         guard DataFile.isDirectory(trainPath) else { throw DataError.noTrainFolder(directory: directory) }
         let trainClasses = try classFolders(trainPath)
         guard !trainClasses.isEmpty else { throw DataError.noClassFolders(path: trainPath) }
-        let testName = ["val", "test"].first { DataFile.isDirectory(join(directory, $0)) }
+        let testName = testFolderName(in: directory)
         var trainFiles = try trainClasses.map { try imageFiles(inClass: join(trainPath, $0)) }
         var testFiles: [[String]] = trainClasses.map { _ in [] }
         if let testName {
@@ -70,6 +70,11 @@ public enum ImageFolder {
         }
         return Listing(directory: directory, classNames: trainClasses, train: entries(trainFiles), test: entries(testFiles),
                        testFolder: testName ?? "train")
+    }
+
+    /// The folder beside `train/` that holds the test split: `val`, else `test`; nil when neither exists.
+    public static func testFolderName(in directory: String) -> String? {
+        ["val", "test"].first { DataFile.isDirectory(join(directory, $0)) }
     }
 
     /// A class's files split into (kept, held out): `round(fraction x n)` of them, at most n - 1,

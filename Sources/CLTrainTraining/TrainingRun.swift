@@ -107,8 +107,7 @@ public final class TrainingRun {
         if let saved { normalization = saved.normalization }
         try normalization.validate(channels: train.channels)
         let geometry = source.geometry(of: train)
-        let testFolder = options.dataset == .folder && options.valSplit == nil ? try? source.listFolder().testFolder : nil
-        var loaded = "data: \(source.describe(testFolder: testFolder)), \(train.count) training and \(test.count) test images of "
+        var loaded = "data: \(source.describe()), \(train.count) training and \(test.count) test images of "
             + "\(train.channels)x\(train.height)x\(train.width), \(train.classes) classes"
         if options.dataset == .folder {
             let count = train.count + test.count
