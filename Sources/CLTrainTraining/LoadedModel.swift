@@ -15,22 +15,21 @@ public struct LoadedModel {
     /// class names, the training size.
     public var stored: RunMetadata? = nil
 
-    /// Build `name` for `channels` x `classes`, load `weights`, and take the normalisation from
-    /// `override`, else from the file's metadata.
-    public static func load(name: String, weights: String, channels: Int, classes: Int, imageSize: Int,
+    /// Build `name` for `channels` x `classes`, load `weights` (already read as `file` when given),
+    /// and take the normalisation from `override`, else from the file's metadata.
+    public static func load(name: String, weights: String, file: SafetensorsFile? = nil, channels: Int, classes: Int, imageSize: Int,
                             override: Normalization?, device: Device) throws -> LoadedModel {
         guard let entry = ModelCatalog.entry(named: name) else {
             throw UsageError("unknown model '\(name)': see `cltrain models` for the list")
         }
-        let url = URL(fileURLWithPath: weights)
-        let file = try SafetensorsFile.read(contentsOf: url)
+        let file = try file ?? SafetensorsFile.read(contentsOf: URL(fileURLWithPath: weights))
         let stored = RunMetadata(file.metadata)
         try entry.checkInputSize(height: stored?.height ?? imageSize, width: stored?.width ?? imageSize) {
             "train the weights on images resized with --resize \($0) (cltrain keeps the size in the weights it writes)"
         }
         let model = try entry.make(inputChannels: stored?.inputChannels ?? channels, classes: stored?.classes ?? classes,
                                    device: device, seed: 0)
-        try ModelWeights.load(url, into: model)
+        try ModelWeights.load(file, into: model)
         guard let normalization = override ?? stored?.normalization else {
             throw UsageError("\(weights) holds no cltrain normalisation: pass --mean and --std (one value per channel)")
         }
@@ -41,12 +40,11 @@ public struct LoadedModel {
 }
 
 extension DataSource {
-    /// This source with the settings it leaves unset taken from the metadata of `weights` (when
-    /// cltrain wrote them): the channels the model takes, and for a folder the resize and crop it
-    /// was trained with.
-    public func completed(byWeights weights: String) -> DataSource {
-        guard let file = try? SafetensorsFile.read(contentsOf: URL(fileURLWithPath: weights)),
-              let stored = RunMetadata(file.metadata) else { return self }
+    /// This source with the settings it leaves unset taken from what cltrain `stored` in the
+    /// weights (nil: a file written elsewhere): the channels the model takes, and for a folder the
+    /// resize and crop it was trained with.
+    public func completed(by stored: RunMetadata?) -> DataSource {
+        guard let stored else { return self }
         var source = self
         if source.channels == nil { source.channels = stored.inputChannels }
         if source.kind == .folder {
@@ -75,11 +73,13 @@ extension Evaluation {
     /// channels; a folder's resize and crop), so the images are made as in training.
     public static func test(model: String, weights: String, data: DataSource, override: Normalization?,
                             device choice: DeviceChoice, tune: TuneMode = .cached, batchSize: Int, report: Bool = false) throws -> Summary {
-        let source = data.completed(byWeights: weights)
+        // The weights are read once: their metadata completes the data source, then they load.
+        let file = try SafetensorsFile.read(contentsOf: URL(fileURLWithPath: weights))
+        let source = data.completed(by: RunMetadata(file.metadata))
         let test = try source.load(split: .test)
         let geometry = source.geometry(of: test)
         let device = try Device.open(choice, tune: tune)
-        let loaded = try LoadedModel.load(name: model, weights: weights, channels: test.channels, classes: test.classes,
+        let loaded = try LoadedModel.load(name: model, weights: weights, file: file, channels: test.channels, classes: test.classes,
                                           imageSize: geometry.height, override: override, device: device)
         guard loaded.model.inputChannels == test.channels, loaded.model.classes >= test.classes else {
             throw UsageError("\(weights) is for \(loaded.model.inputChannels)-channel images and \(loaded.model.classes) classes, "
