@@ -14,8 +14,7 @@ public enum ModelTuning {
         public var batchSize: Int
         /// Input channels x height x width.
         public var input: [Int]
-        /// The device's tuning mode: `off` on a backend with one algorithm per op (the CPU), even
-        /// when another was asked for.
+        /// The device's tuning mode.
         public var mode: TuneMode
         /// One per (op, shape) the step met, in the order met.
         public var decisions: [TuningDecision]

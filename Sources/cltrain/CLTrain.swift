@@ -44,8 +44,8 @@ struct DeviceOptions: ParsableArguments {
     var device: DeviceChoice { deviceChoice ?? .auto }
 
     @Option(name: .long, help: ArgumentHelp(
-        "How OpenCL convolutions choose their algorithm: off (a fixed rule), cached (time a new shape once, keep the winner "
-            + "beside the compiled programs, reuse it on later runs), full (time every shape again and update the cache).",
+        "How convolutions (OpenCL and CPU) choose their algorithm: off (a fixed rule), cached (time a new shape once, keep "
+            + "the winner beside the compiled programs, reuse it on later runs), full (time every shape again and update the cache).",
         valueName: "off|cached|full"),
             transform: { try TuneMode(parsing: $0) })
     var tune: TuneMode = .cached

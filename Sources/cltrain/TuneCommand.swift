@@ -37,9 +37,6 @@ struct Tune: ParsableCommand {
             }
             print("\(model) on \(report.device), batch \(shape.batchSize), input \(report.input.map(String.init).joined(separator: "x")), "
                   + "tune \(report.mode)")
-            if report.mode == .off && deviceOptions.tune != .off {
-                print("\(report.device) has one algorithm per op (its tuner is off): nothing to tune")
-            }
             for decision in report.decisions { print(Self.line(decision)) }
             print(String(format: "%d problems, %d measured, %.1f s tuning, %.1f s in all",
                          report.decisions.count, report.measuredCount, report.tuneSeconds, report.seconds))

@@ -99,11 +99,15 @@ final class PyTorchParityTests: XCTestCase {
         }
         let loss = Double(try expected.floats("recipe.loss")[0])
         XCTAssertEqual(result.loss, loss, accuracy: 1e-4 * max(1, loss), "\(variant) loss")
+        // Adam's first step moves each weight by lr * g / (|g| + eps): where a gradient element is a
+        // sum that nearly cancels (layer7.0.conv1 has one at 4.7e-7, eps 1e-8), summation order
+        // alone (OpenBLAS's SSE3 against its AVX-512 kernels) moves that weight by 1e-4 of the
+        // tensor's largest; the other recipes, and the same step's loss and gradient norm, hold 1e-4.
         var worst: Float = 0
         for (tensorName, _, values) in try ModelWeights.stateTensors(of: model) {
             let reference = try expected.floats(tensorName)
             worst = max(worst, relativeError(values, reference: reference))
-            assertMatches(values, reference, "\(name) \(variant) \(tensorName) after one step")
+            assertMatches(values, reference, "\(name) \(variant) \(tensorName) after one step", tolerance: variant == "adamw" ? 2e-4 : 1e-4)
         }
         print("\(variant) on \(device.name): largest per-tensor relative error \(worst)")
     }

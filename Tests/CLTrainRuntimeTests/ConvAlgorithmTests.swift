@@ -88,41 +88,72 @@ final class ConvAlgorithmTests: XCTestCase {
         }
     }
 
-    func testForwardAndGradientsMatchDirectLoops() throws {
-        let device = Device(backend: CPUBackend())
+    /// Shapes for the other algorithms: 1x1 (stride 1 and 2), batch 1, many output channels
+    /// (batched im2col's wide GEMM), odd sizes, dilation 2 and 4 on maps larger than their reach.
+    let otherCases: [Case] = [
+        Case(n: 3, cin: 7, h: 9, w: 8, cout: 5, geometry: Conv2dGeometry(kernel: 1)),
+        Case(n: 1, cin: 6, h: 7, w: 7, cout: 4, geometry: Conv2dGeometry(kernel: 1, stride: 2)),
+        Case(n: 3, cin: 6, h: 19, w: 18, cout: 64, geometry: Conv2dGeometry(kernel: 3, padding: 1)),
+        Case(n: 2, cin: 5, h: 21, w: 19, cout: 6, geometry: Conv2dGeometry(kernel: 3, stride: 2, padding: 1)),
+        Case(n: 2, cin: 9, h: 13, w: 11, cout: 12, geometry: Conv2dGeometry(kernel: 3, padding: 2, dilation: 2)),
+        Case(n: 1, cin: 8, h: 17, w: 15, cout: 16, geometry: Conv2dGeometry(kernel: 3, padding: 4, dilation: 4)),
+        Case(n: 2, cin: 4, h: 11, w: 9, cout: 3, geometry: Conv2dGeometry(kernel: 3)),
+    ]
+
+    /// Every algorithm the tuner may pick for each op at each shape (`convolutionCandidates`), run
+    /// through the backend's public ops with the tuner pinned to it.
+    func testEveryCandidateMatchesDirectLoops() throws {
+        let backend = CPUBackend()
+        let device = Device(backend: backend)
         var rng = SeededRandom(seed: 11)
-        for c in regionCases + stackedCases {
+        for c in regionCases + stackedCases + otherCases {
             let g = c.geometry, ho = g.outputHeight(c.h), wo = g.outputWidth(c.w), area = g.kernelH * g.kernelW
             let xs = rng.floats(c.n * c.cin * c.h * c.w), ws = rng.floats(c.cout * c.cin * area)
             let bs = rng.floats(c.cout), gys = rng.floats(c.n * c.cout * ho * wo), prior = rng.floats(c.n * c.cin * c.h * c.w)
-            var y = [Float](repeating: 0, count: c.n * c.cout * ho * wo)
-            for s in 0..<c.n { for co in 0..<c.cout { for p in 0..<ho * wo { y[(s * c.cout + co) * ho * wo + p] = bs[co] } } }
-            var gx = prior, gw = [Float](repeating: 0.5, count: ws.count)
+            // The sums in double precision: long float sums differ by order alone.
+            var yd = [Double](repeating: 0, count: c.n * c.cout * ho * wo)
+            for s in 0..<c.n { for co in 0..<c.cout { for p in 0..<ho * wo { yd[(s * c.cout + co) * ho * wo + p] = Double(bs[co]) } } }
+            var gxd = prior.map(Double.init), gwd = [Double](repeating: 0.5, count: ws.count)
             forEachTap(c) { s, co, oh, ow, ci, ih, iw, k in
                 let yi = ((s * c.cout + co) * ho + oh) * wo + ow, xi = ((s * c.cin + ci) * c.h + ih) * c.w + iw
                 let wi = (co * c.cin + ci) * area + k
-                y[yi] += ws[wi] * xs[xi]
-                gx[xi] += ws[wi] * gys[yi]
-                gw[wi] += gys[yi] * xs[xi]
+                yd[yi] += Double(ws[wi]) * Double(xs[xi])
+                gxd[xi] += Double(ws[wi]) * Double(gys[yi])
+                gwd[wi] += Double(gys[yi]) * Double(xs[xi])
             }
+            let y = yd.map(Float.init), gx = gxd.map(Float.init), gw = gwd.map(Float.init)
             let name = "\(c.n)x\(c.cin)x\(c.h)x\(c.w) \(g) -> \(c.cout)"
             let x = try device.tensor(xs, shape: [c.n, c.cin, c.h, c.w]), w = try device.tensor(ws, shape: [c.cout, c.cin, g.kernelH, g.kernelW])
-            // The output is channels 1... of a larger tensor, as DenseNet's layers write into their block.
-            let block = try device.makeTensor([c.n, c.cout + 2, ho, wo])
-            let out = block.channels(1..<c.cout + 1)
-            try device.backend.conv2dForward(input: x, weight: w, bias: device.tensor(bs, shape: [c.cout]), output: out, geometry: g)
-            assertClose(try device.read(out), y, rtol: 1e-5, atol: 1e-5, "forward \(name)")
+            let s = shape(c)
+            for algorithm in backend.convolutionCandidates(.forward, s) {
+                // The output is channels 1... of a larger tensor, as DenseNet's layers write into their block.
+                let block = try device.makeTensor([c.n, c.cout + 2, ho, wo])
+                let out = block.channels(1..<c.cout + 1)
+                try backend.tuner.pinning(algorithm.name) {
+                    try backend.conv2dForward(input: x, weight: w, bias: device.tensor(bs, shape: [c.cout]), output: out, geometry: g)
+                }
+                assertClose(try device.read(out), y, rtol: 1e-5, atol: 1e-5, "forward \(algorithm.name) \(name)")
+            }
             let gy = try device.tensor(gys, shape: [c.n, c.cout, ho, wo])
-            let gradInput = try device.tensor(prior, shape: [c.n, c.cin, c.h, c.w])
-            try device.backend.conv2dBackwardData(gradOutput: gy, weight: w, gradInput: gradInput, geometry: g, accumulate: true)
-            assertClose(try device.read(gradInput), gx, rtol: 1e-5, atol: 1e-5, "input gradient (accumulated) \(name)")
-            let gradWeight = try device.tensor([Float](repeating: 0.5, count: ws.count), shape: [c.cout, c.cin, g.kernelH, g.kernelW])
-            try device.backend.conv2dBackwardWeight(input: x, gradOutput: gy, gradWeight: gradWeight, gradBias: nil, geometry: g)
-            assertClose(try device.read(gradWeight), gw, rtol: 1e-5, atol: 1e-5, "weight gradient (accumulated) \(name)")
-            // Overwriting input gradient: the planes are cleared first, including positions no tap reaches.
-            let fresh = try device.tensor(rng.floats(prior.count), shape: [c.n, c.cin, c.h, c.w])
-            try device.backend.conv2dBackwardData(gradOutput: gy, weight: w, gradInput: fresh, geometry: g, accumulate: false)
-            assertClose(try device.read(fresh), zip(gx, prior).map { $0 - $1 }, rtol: 1e-5, atol: 1e-5, "input gradient \(name)")
+            for algorithm in backend.convolutionCandidates(.backwardData, s) {
+                let gradInput = try device.tensor(prior, shape: [c.n, c.cin, c.h, c.w])
+                // Overwriting: the planes are cleared first, including positions no tap reaches.
+                let fresh = try device.tensor(rng.floats(prior.count), shape: [c.n, c.cin, c.h, c.w])
+                try backend.tuner.pinning(algorithm.name) {
+                    try backend.conv2dBackwardData(gradOutput: gy, weight: w, gradInput: gradInput, geometry: g, accumulate: true)
+                    try backend.conv2dBackwardData(gradOutput: gy, weight: w, gradInput: fresh, geometry: g, accumulate: false)
+                }
+                assertClose(try device.read(gradInput), gx, rtol: 1e-5, atol: 1e-5, "input gradient (accumulated) \(algorithm.name) \(name)")
+                assertClose(try device.read(fresh), zip(gx, prior).map { $0 - $1 }, rtol: 1e-5, atol: 1e-5,
+                            "input gradient \(algorithm.name) \(name)")
+            }
+            for algorithm in backend.convolutionCandidates(.backwardWeight, s) {
+                let gradWeight = try device.tensor([Float](repeating: 0.5, count: ws.count), shape: [c.cout, c.cin, g.kernelH, g.kernelW])
+                try backend.tuner.pinning(algorithm.name) {
+                    try backend.conv2dBackwardWeight(input: x, gradOutput: gy, gradWeight: gradWeight, gradBias: nil, geometry: g)
+                }
+                assertClose(try device.read(gradWeight), gw, rtol: 1e-5, atol: 1e-4, "weight gradient (accumulated) \(algorithm.name) \(name)")
+            }
         }
     }
 }

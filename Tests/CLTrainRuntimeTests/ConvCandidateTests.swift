@@ -118,12 +118,12 @@ final class ConvCandidateTests: XCTestCase {
         var withBias = plain
         withBias.bias = true
         for _ in 0..<2 { try backend.conv2dForward(input: input, weight: weight, bias: nil, output: output, geometry: g, inputNorm: nil) }
-        let remembered = try XCTUnwrap(backend.rememberedConvolution(plain))
-        let decision = backend.tuner.decisions.first { $0.problem == backend.problem("conv2d_forward", shape: s) }
+        let remembered = try XCTUnwrap(backend.convolutionChoices.remembered(plain))
+        let decision = backend.tuner.decisions.first { $0.problem == backend.key(.forward, shape: s).problem }
         XCTAssertEqual(decision?.choice, remembered.name)
-        XCTAssertNil(backend.rememberedConvolution(withBias))
+        XCTAssertNil(backend.convolutionChoices.remembered(withBias))
         try backend.conv2dForward(input: input, weight: weight, bias: bias, output: output, geometry: g, inputNorm: nil)
-        XCTAssertNotNil(backend.rememberedConvolution(withBias))
+        XCTAssertNotNil(backend.convolutionChoices.remembered(withBias))
         // While pinned, every call asks the tuner and nothing new is remembered.
         var changed = withBias
         changed.n = 3
@@ -131,7 +131,7 @@ final class ConvCandidateTests: XCTestCase {
         try backend.tuner.pinning(ConvAlgorithm.gemmPerSample.name) {
             try backend.conv2dForward(input: bigger, weight: weight, bias: bias, output: biggerOut, geometry: g, inputNorm: nil)
         }
-        XCTAssertNil(backend.rememberedConvolution(changed))
+        XCTAssertNil(backend.convolutionChoices.remembered(changed))
     }
 
     /// A scratch budget of two samples splits a batch of 5 into chunks of 2, 2 and 1, so the

@@ -5,11 +5,13 @@ import XCTest
 
 /// Convolutions that apply a batch norm + ReLU to their input as they read it (`inputNorm`)
 /// against the convolution of that input normalised first by `batchNormApply`, on the CPU
-/// backend, for every algorithm: the per-sample loops (1x1, im2col, tap stacking) and the ones
-/// that get groups of normalised samples (region plans, batched im2col, several groups).
+/// backend, for every algorithm the tuner may pick at each shape: the per-sample loops (1x1,
+/// im2col, tap stacking) and the ones that get groups of normalised samples (region plans,
+/// batched im2col, several groups).
 final class ConvInputNormTests: XCTestCase {
     let device = Device(backend: CPUBackend())
     var backend: any Backend { device.backend }
+    var cpu: CPUBackend { device.backend as! CPUBackend }
 
     struct Case {
         let n: Int, cin: Int, h: Int, w: Int, cout: Int
@@ -54,24 +56,38 @@ final class ConvInputNormTests: XCTestCase {
                                        bias: bn.bias, relu: true)
             XCTAssertGreaterThan(try device.read(normalized).filter { $0 == 0 }.count, 0, "\(c.why): the ReLU should cut some values")
 
-            let fused = try device.makeTensor(outShape), reference = try device.makeTensor(outShape)
-            try backend.conv2dForward(input: input, weight: weight, bias: nil, output: fused, geometry: g, inputNorm: bn)
+            let reference = try device.makeTensor(outShape)
             try backend.conv2dForward(input: normalized, weight: weight, bias: nil, output: reference, geometry: g)
-            assertClose(try device.read(fused), try device.read(reference), rtol: 1e-5, atol: 1e-5, "\(c.why): forward")
-
-            let fusedGrad = try device.zeros(weight.shape), referenceGrad = try device.zeros(weight.shape)
-            try backend.conv2dBackwardWeight(input: input, gradOutput: gradOutput, gradWeight: fusedGrad, gradBias: nil, geometry: g,
-                                             inputNorm: bn)
+            let referenceGrad = try device.zeros(weight.shape)
             try backend.conv2dBackwardWeight(input: normalized, gradOutput: gradOutput, gradWeight: referenceGrad, gradBias: nil, geometry: g)
-            assertClose(try device.read(fusedGrad), try device.read(referenceGrad), rtol: 1e-5, atol: 1e-4, "\(c.why): weight gradient")
+            // Every algorithm the tuner may pick, the rule's first.
+            let s = shape(c)
+            for algorithm in cpu.convolutionCandidates(.forward, s) {
+                let fused = try device.makeTensor(outShape)
+                try cpu.tuner.pinning(algorithm.name) {
+                    try backend.conv2dForward(input: input, weight: weight, bias: nil, output: fused, geometry: g, inputNorm: bn)
+                }
+                assertClose(try device.read(fused), try device.read(reference), rtol: 1e-5, atol: 1e-5, "\(c.why): forward, \(algorithm.name)")
+            }
+            for algorithm in cpu.convolutionCandidates(.backwardWeight, s) {
+                let fusedGrad = try device.zeros(weight.shape)
+                try cpu.tuner.pinning(algorithm.name) {
+                    try backend.conv2dBackwardWeight(input: input, gradOutput: gradOutput, gradWeight: fusedGrad, gradBias: nil, geometry: g,
+                                                     inputNorm: bn)
+                }
+                assertClose(try device.read(fusedGrad), try device.read(referenceGrad), rtol: 1e-5, atol: 1e-4,
+                            "\(c.why): weight gradient, \(algorithm.name)")
+            }
         }
     }
 
+    func shape(_ c: Case) -> CPUBackend.ConvShape {
+        CPUBackend.ConvShape(n: c.n, inChannels: c.cin, height: c.h, width: c.w, outChannels: c.cout,
+                             outHeight: c.geometry.outputHeight(c.h), outWidth: c.geometry.outputWidth(c.w), geometry: c.geometry)
+    }
+
     func testEveryAlgorithmIsCovered() {
-        let shapes = cases.map {
-            CPUBackend.ConvShape(n: $0.n, inChannels: $0.cin, height: $0.h, width: $0.w, outChannels: $0.cout,
-                                 outHeight: $0.geometry.outputHeight($0.h), outWidth: $0.geometry.outputWidth($0.w), geometry: $0.geometry)
-        }
+        let shapes = cases.map(shape)
         // Each case takes the algorithm its name says (the forward's order of choice).
         for (c, shape) in zip(cases, shapes) {
             let algorithm = ConvRegionPlan(shape) != nil ? "region plan"
@@ -82,7 +98,7 @@ final class ConvInputNormTests: XCTestCase {
         }
         XCTAssertTrue(shapes.contains { ConvRegionPlan($0) != nil }, "a region plan")
         XCTAssertTrue(shapes.contains { CPUBackend.usesTapStacking($0) }, "tap stacking")
-        XCTAssertTrue(shapes.contains { ConvRegionPlan($0) == nil && !CPUBackend.readsOneSampleAtATime($0, plan: nil) }, "batched im2col")
+        XCTAssertTrue(shapes.contains { cpu.convolutionCandidates(.forward, $0).first == .batched }, "batched im2col")
         XCTAssertTrue(shapes.contains {
             ConvRegionPlan($0) == nil && !CPUBackend.usesTapStacking($0) && !$0.geometry.isPointwise && CPUBackend.groupSize($0) == 1
         }, "per-sample im2col")

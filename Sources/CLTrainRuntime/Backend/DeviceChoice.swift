@@ -92,13 +92,13 @@ extension Device {
         }
         switch choice {
         case .cpu:
-            return Device(backend: CPUBackend(threads: cpuThreads))
+            return Device(backend: CPUBackend(threads: cpuThreads, tune: tune, cacheDirectory: cacheDirectory))
         case .auto:
             let entries = (try? OpenCLPlatforms.devices()) ?? []
             if let index = localGPU(entries) {
                 return Device(backend: try OpenCLBackend(entry: entries[index], cacheDirectory: cacheDirectory, tune: tune))
             }
-            return Device(backend: CPUBackend(threads: cpuThreads))
+            return Device(backend: CPUBackend(threads: cpuThreads, tune: tune, cacheDirectory: cacheDirectory))
         case .opencl(let index):
             let entries = try OpenCLPlatforms.devices()
             guard !entries.isEmpty else { throw DeviceSelectionError.noOpenCLDevice }

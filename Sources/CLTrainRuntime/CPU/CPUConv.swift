@@ -39,7 +39,11 @@ extension CPUBackend {
     /// With few output channels OpenBLAS does no better on a wider GEMM (measured: 48->12 and
     /// 1->24 slowed down), so those keep one sample per GEMM.
     static func groupSize(_ s: ConvShape) -> Int {
-        if s.outChannels < 64 { return 1 }
+        s.outChannels < 64 ? 1 : batchGroupSize(s)
+    }
+
+    /// Samples per group of the batched algorithm: as many as fit the budget, groups as equal as possible.
+    static func batchGroupSize(_ s: ConvShape) -> Int {
         let perSample = max(s.patch * s.outPlane, 1)
         let most = max(1, min(s.n, columnBudget / perSample))
         let groups = (s.n + most - 1) / most
@@ -177,7 +181,7 @@ extension CPUBackend {
     func transposedGeometry(_ s: ConvShape) -> Conv2dGeometry? {
         let g = s.geometry
         let padH = g.dilationH * (g.kernelH - 1) - g.padH, padW = g.dilationW * (g.kernelW - 1) - g.padW
-        guard g.strideH == 1, g.strideW == 1, !g.isPointwise, padH >= 0, padW >= 0, s.outChannels < s.inChannels else { return nil }
+        guard g.strideH == 1, g.strideW == 1, !g.isPointwise, padH >= 0, padW >= 0 else { return nil }
         return Conv2dGeometry(kernelH: g.kernelH, kernelW: g.kernelW, strideH: 1, strideW: 1, padH: padH, padW: padW,
                               dilationH: g.dilationH, dilationW: g.dilationW)
     }
@@ -190,74 +194,95 @@ extension CPUBackend {
         let b = bias.map { dense($0) }
         let ys = output.sampleStride
         let source = convInput(s, x: x, xStride: input.sampleStride, norm: inputNorm)
-        let plan = ConvRegionPlan(s), pool = input.device.pool
-        if source.isNormalized && !Self.readsOneSampleAtATime(s, plan: plan) {
-            try forNormalizedGroups(s, source, pool: pool) { first, group, normalized in
-                try conv2dForward(group, plan: ConvRegionPlan(group), input: normalized, w: w, bias: b, y: y + first * ys, yStride: ys,
-                                  pool: pool)
+        let pool = input.device.pool
+        func run(_ algorithm: CPUConvAlgorithm) throws {
+            if source.isNormalized && !algorithm.normalizesAsItReads {
+                try forNormalizedGroups(s, source, pool: pool) { first, group, normalized in
+                    try conv2dForward(group, algorithm, input: normalized, w: w, bias: b, y: y + first * ys, yStride: ys, pool: pool)
+                }
+            } else {
+                try conv2dForward(s, algorithm, input: source, w: w, bias: b, y: y, yStride: ys, pool: pool)
             }
-        } else {
-            try conv2dForward(s, plan: plan, input: source, w: w, bias: b, y: y, yStride: ys, pool: pool)
         }
+        // Every candidate overwrites the output, so the timed runs write it too.
+        try run(try choose(.forward, s, inputNorm: inputNorm != nil, bias: bias != nil, run: run))
     }
 
-    /// The forward convolution: the algorithm for the shape (`plan`: its region plan, if any),
-    /// then its loops. Only the loops that read one sample at a time take a normalised input.
-    /// Scratch comes from `pool`.
-    func conv2dForward(_ s: ConvShape, plan: ConvRegionPlan?, input: ConvInput, w: UnsafePointer<Float>,
+    /// The forward convolution with `algorithm`. Only an algorithm that normalises as it reads
+    /// takes a normalised input. Scratch comes from `pool`.
+    func conv2dForward(_ s: ConvShape, _ algorithm: CPUConvAlgorithm, input: ConvInput, w: UnsafePointer<Float>,
                        bias b: UnsafeMutablePointer<Float>?, y: UnsafeMutablePointer<Float>, yStride ys: Int, pool: MemoryPool) throws {
-        precondition(!input.isNormalized || Self.readsOneSampleAtATime(s, plan: plan), "conv2d: a normalised input for a batched algorithm")
+        precondition(!input.isNormalized || algorithm.normalizesAsItReads, "conv2d: a normalised input for \(algorithm.name)")
         let x = input.x, xStride = input.stride
-        if let plan {
+        switch algorithm {
+        case .regions:
+            guard let plan = ConvRegionPlan(s) else { preconditionFailure("conv2d: no region plan for \(s)") }
             try conv2dForwardByRegions(plan, s, x: x, xStride: xStride, w: w, bias: b, y: y, yStride: ys, pool: pool)
-            return
-        }
-        if Self.usesTapStacking(s) {
+        case .tapStacked:
             try conv2dForwardTapStacked(s, input: input, w: w, bias: b, y: y, yStride: ys, pool: pool)
-            return
-        }
-        if s.geometry.isPointwise || Self.groupSize(s) == 1 {
+        case .perSample:
             try convolveSamples(s, input: input, w: w, y: y, yStride: ys, bias: b, accumulate: false, pool: pool)
-            return
-        }
-        // Groups of samples: one GEMM [Cout, K] x [K, nb * HoWo], then scattered into NCHW.
-        let nb = Self.groupSize(s)
-        let scratch = CPUScratch(pool)
-        defer { scratch.release() }
-        let col = try scratch.floats(s.patch * nb * s.outPlane)
-        let out = try scratch.floats(s.outChannels * nb * s.outPlane)
-        var first = 0
-        while first < s.n {
-            let count = min(nb, s.n - first)
-            let ld = count * s.outPlane
-            im2col(x, sampleStride: xStride, first: first, count: count, col, s)
-            gemm(transposeA: false, transposeB: false, m: s.outChannels, n: ld, k: s.patch, alpha: 1,
-                 a: w, lda: s.patch, b: col, ldb: ld, beta: 0, c: out, ldc: ld)
-            let start = first
-            parallel.forEach(s.outChannels * count, cost: s.outPlane) { item in
-                let co = item / count, j = item % count
-                let src = out + co * ld + j * s.outPlane, dst = y + (start + j) * ys + co * s.outPlane
-                if let b {
-                    let bv = b[co]
-                    for i in 0..<s.outPlane { dst[i] = src[i] + bv }
-                } else {
-                    dst.update(from: src, count: s.outPlane)
+        case .transposed:
+            preconditionFailure("conv2d: \(algorithm.name) computes only the input gradient")
+        case .batched:
+            // Groups of samples: one GEMM [Cout, K] x [K, nb * HoWo], then scattered into NCHW.
+            let nb = Self.batchGroupSize(s)
+            let scratch = CPUScratch(pool)
+            defer { scratch.release() }
+            let col = try scratch.floats(s.patch * nb * s.outPlane)
+            let out = try scratch.floats(s.outChannels * nb * s.outPlane)
+            var first = 0
+            while first < s.n {
+                let count = min(nb, s.n - first)
+                let ld = count * s.outPlane
+                im2col(x, sampleStride: xStride, first: first, count: count, col, s)
+                gemm(transposeA: false, transposeB: false, m: s.outChannels, n: ld, k: s.patch, alpha: 1,
+                     a: w, lda: s.patch, b: col, ldb: ld, beta: 0, c: out, ldc: ld)
+                let start = first
+                parallel.forEach(s.outChannels * count, cost: s.outPlane) { item in
+                    let co = item / count, j = item % count
+                    let src = out + co * ld + j * s.outPlane, dst = y + (start + j) * ys + co * s.outPlane
+                    if let b {
+                        let bv = b[co]
+                        for i in 0..<s.outPlane { dst[i] = src[i] + bv }
+                    } else {
+                        dst.update(from: src, count: s.outPlane)
+                    }
                 }
+                first += count
             }
-            first += count
         }
     }
 
     public func conv2dBackwardData(gradOutput: Tensor, weight: Tensor, gradInput: Tensor, geometry: Conv2dGeometry, accumulate: Bool) throws {
         let s = ConvShape(input: gradInput, weight: weight, output: gradOutput, geometry: geometry)
         let gy = pointer(gradOutput), w = dense(weight), gx = pointer(gradInput)
+        let gyStride = gradOutput.sampleStride, gxStride = gradInput.sampleStride
         let pool = gradInput.device.pool
-        if let plan = ConvRegionPlan(s) {
-            try conv2dBackwardDataByRegions(plan, s, gy: gy, gyStride: gradOutput.sampleStride, w: w, gx: gx,
-                                            gxStride: gradInput.sampleStride, accumulate: accumulate, pool: pool)
-            return
+        // Timed runs that accumulate write a scratch gradient; the others overwrite the real one.
+        var timing: UnsafeMutablePointer<Float>?
+        let scratch = CPUScratch(pool)
+        defer { scratch.release() }
+        let algorithm = try choose(.backwardData, s, accumulate: accumulate) { candidate in
+            if accumulate && timing == nil { timing = try scratch.floats(s.n * s.inChannels * s.inPlane) }
+            try conv2dBackwardData(s, candidate, gy: gy, gyStride: gyStride, w: w, gx: timing ?? gx,
+                                   gxStride: timing == nil ? gxStride : s.inChannels * s.inPlane, accumulate: false, pool: pool)
         }
-        if Self.groupSize(s) == 1, let turned = transposedGeometry(s) {
+        try conv2dBackwardData(s, algorithm, gy: gy, gyStride: gyStride, w: w, gx: gx, gxStride: gxStride, accumulate: accumulate, pool: pool)
+    }
+
+    /// The input gradient with `algorithm`: `gx (+)= conv2d's transpose(gy)`. Scratch comes from `pool`.
+    func conv2dBackwardData(_ s: ConvShape, _ algorithm: CPUConvAlgorithm, gy: UnsafeMutablePointer<Float>, gyStride: Int,
+                            w: UnsafePointer<Float>, gx: UnsafeMutablePointer<Float>, gxStride: Int, accumulate: Bool,
+                            pool: MemoryPool) throws {
+        let geometry = s.geometry
+        switch algorithm {
+        case .regions:
+            guard let plan = ConvRegionPlan(s) else { preconditionFailure("conv2d: no region plan for \(s)") }
+            try conv2dBackwardDataByRegions(plan, s, gy: gy, gyStride: gyStride, w: w, gx: gx, gxStride: gxStride,
+                                            accumulate: accumulate, pool: pool)
+        case .transposed:
+            guard let turned = transposedGeometry(s) else { preconditionFailure("conv2d: \(s) has no transposed form") }
             // w'[ci, co, i, j] = w[co, ci, kh-1-i, kw-1-j]
             let kh = geometry.kernelH, kw = geometry.kernelW, area = kh * kw
             let scratch = CPUScratch(pool)
@@ -271,19 +296,19 @@ extension CPUBackend {
             }
             let t = ConvShape(n: s.n, inChannels: s.outChannels, height: s.outHeight, width: s.outWidth,
                               outChannels: s.inChannels, outHeight: s.height, outWidth: s.width, geometry: turned)
-            try convolveSamples(t, input: ConvInput(x: gy, stride: gradOutput.sampleStride, channels: t.inChannels, plane: t.inPlane),
-                                w: flipped, y: gx, yStride: gradInput.sampleStride, bias: nil, accumulate: accumulate, pool: pool)
-            return
-        }
-        if geometry.isPointwise || Self.groupSize(s) == 1 {
+            try convolveSamples(t, input: ConvInput(x: gy, stride: gyStride, channels: t.inChannels, plane: t.inPlane),
+                                w: flipped, y: gx, yStride: gxStride, bias: nil, accumulate: accumulate, pool: pool)
+        case .tapStacked:
+            preconditionFailure("conv2d: \(algorithm.name) has no input gradient of its own")
+        case .perSample:
             try forSampleChunks(s, columns: geometry.isPointwise ? 0 : s.patch * s.outPlane, pool: pool) { _, range, col, serial in
                 for sample in range {
-                    let gys = gy + sample * gradOutput.sampleStride, gxs = gx + sample * gradInput.sampleStride
+                    let gys = gy + sample * gyStride, gxs = gx + sample * gxStride
                     if let col {
                         // col[K, HoWo] = W^T[K, Cout] * gradOutput_n[Cout, HoWo], folded back into gradInput_n.
                         gemm(transposeA: true, transposeB: false, m: s.patch, n: s.outPlane, k: s.outChannels, alpha: 1,
                              a: w, lda: s.patch, b: gys, ldb: s.outPlane, beta: 0, c: col, ldc: s.outPlane, threaded: false)
-                        col2im(col, gx, sampleStride: gradInput.sampleStride, first: sample, count: 1, s, accumulate: accumulate, runner: serial)
+                        col2im(col, gx, sampleStride: gxStride, first: sample, count: 1, s, accumulate: accumulate, runner: serial)
                     } else {
                         // gradInput_n[Cin, HW] (+)= W^T[Cin, Cout] * gradOutput_n[Cout, HW]
                         gemm(transposeA: true, transposeB: false, m: s.inChannels, n: s.outPlane, k: s.outChannels, alpha: 1,
@@ -292,24 +317,24 @@ extension CPUBackend {
                     }
                 }
             }
-            return
-        }
-        // Groups of samples: gradOutput gathered to [Cout, nb * HoWo], col = W^T * that, folded back.
-        let nb = Self.groupSize(s)
-        let scratch = CPUScratch(pool)
-        defer { scratch.release() }
-        let col = try scratch.floats(s.patch * nb * s.outPlane)
-        let grad = try scratch.floats(s.outChannels * nb * s.outPlane)
-        var first = 0
-        while first < s.n {
-            let count = min(nb, s.n - first)
-            let ld = count * s.outPlane
-            gatherChannels(gy, sampleStride: gradOutput.sampleStride, first: first, count: count,
-                           channels: s.outChannels, plane: s.outPlane, into: grad)
-            gemm(transposeA: true, transposeB: false, m: s.patch, n: ld, k: s.outChannels, alpha: 1,
-                 a: w, lda: s.patch, b: grad, ldb: ld, beta: 0, c: col, ldc: ld)
-            col2im(col, gx, sampleStride: gradInput.sampleStride, first: first, count: count, s, accumulate: accumulate)
-            first += count
+        case .batched:
+            // Groups of samples: gradOutput gathered to [Cout, nb * HoWo], col = W^T * that, folded back.
+            let nb = Self.batchGroupSize(s)
+            let scratch = CPUScratch(pool)
+            defer { scratch.release() }
+            let col = try scratch.floats(s.patch * nb * s.outPlane)
+            let grad = try scratch.floats(s.outChannels * nb * s.outPlane)
+            var first = 0
+            while first < s.n {
+                let count = min(nb, s.n - first)
+                let ld = count * s.outPlane
+                gatherChannels(gy, sampleStride: gyStride, first: first, count: count,
+                               channels: s.outChannels, plane: s.outPlane, into: grad)
+                gemm(transposeA: true, transposeB: false, m: s.patch, n: ld, k: s.outChannels, alpha: 1,
+                     a: w, lda: s.patch, b: grad, ldb: ld, beta: 0, c: col, ldc: ld)
+                col2im(col, gx, sampleStride: gxStride, first: first, count: count, s, accumulate: accumulate)
+                first += count
+            }
         }
     }
 
@@ -322,15 +347,26 @@ extension CPUBackend {
         let x = pointer(input), gy = pointer(gradOutput), gw = dense(gradWeight)
         let gyStride = gradOutput.sampleStride
         let source = convInput(s, x: x, xStride: input.sampleStride, norm: inputNorm)
-        let plan = ConvRegionPlan(s), pool = input.device.pool
-        if source.isNormalized && !Self.readsOneSampleAtATime(s, plan: plan) {
-            try forNormalizedGroups(s, source, pool: pool) { first, group, normalized in
-                try conv2dBackwardWeight(group, plan: ConvRegionPlan(group), input: normalized, gy: gy + first * gyStride,
-                                         gyStride: gyStride, gw: gw, pool: pool)
+        let pool = input.device.pool
+        func run(_ algorithm: CPUConvAlgorithm, into gw: UnsafeMutablePointer<Float>) throws {
+            if source.isNormalized && !algorithm.normalizesAsItReads {
+                try forNormalizedGroups(s, source, pool: pool) { first, group, normalized in
+                    try conv2dBackwardWeight(group, algorithm, input: normalized, gy: gy + first * gyStride, gyStride: gyStride, gw: gw,
+                                             pool: pool)
+                }
+            } else {
+                try conv2dBackwardWeight(s, algorithm, input: source, gy: gy, gyStride: gyStride, gw: gw, pool: pool)
             }
-        } else {
-            try conv2dBackwardWeight(s, plan: plan, input: source, gy: gy, gyStride: gyStride, gw: gw, pool: pool)
         }
+        // The timed runs accumulate into a scratch gradient.
+        var timing: UnsafeMutablePointer<Float>?
+        let scratch = CPUScratch(pool)
+        defer { scratch.release() }
+        let algorithm = try choose(.backwardWeight, s, inputNorm: inputNorm != nil) { candidate in
+            if timing == nil { timing = try scratch.floats(gradWeight.count) }
+            try run(candidate, into: timing!)
+        }
+        try run(algorithm, into: gw)
         if let gradBias {
             let gb = dense(gradBias)
             parallel.forEach(s.outChannels, cost: s.n * s.outPlane) { co in
@@ -344,18 +380,21 @@ extension CPUBackend {
         }
     }
 
-    /// `gw +=` the weight gradient: the algorithm for the shape (`plan`: its region plan, if any),
-    /// then its loops. Only the loops that read one sample at a time take a normalised input.
-    /// Scratch comes from `pool`.
-    func conv2dBackwardWeight(_ s: ConvShape, plan: ConvRegionPlan?, input: ConvInput, gy: UnsafeMutablePointer<Float>, gyStride: Int,
+    /// `gw +=` the weight gradient with `algorithm`. Only an algorithm that normalises as it reads
+    /// takes a normalised input. Scratch comes from `pool`.
+    func conv2dBackwardWeight(_ s: ConvShape, _ algorithm: CPUConvAlgorithm, input: ConvInput, gy: UnsafeMutablePointer<Float>, gyStride: Int,
                               gw: UnsafeMutablePointer<Float>, pool: MemoryPool) throws {
-        precondition(!input.isNormalized || Self.readsOneSampleAtATime(s, plan: plan), "conv2d: a normalised input for a batched algorithm")
+        precondition(!input.isNormalized || algorithm.normalizesAsItReads, "conv2d: a normalised input for \(algorithm.name)")
         let x = input.x, xStride = input.stride
-        if let plan {
+        switch algorithm {
+        case .regions:
+            guard let plan = ConvRegionPlan(s) else { preconditionFailure("conv2d: no region plan for \(s)") }
             try conv2dBackwardWeightByRegions(plan, s, x: x, xStride: xStride, gy: gy, gyStride: gyStride, gw: gw, pool: pool)
-        } else if Self.usesTapStacking(s) {
+        case .tapStacked:
             try conv2dBackwardWeightTapStacked(s, input: input, gy: gy, gyStride: gyStride, gw: gw, pool: pool)
-        } else if s.geometry.isPointwise || Self.groupSize(s) == 1 {
+        case .transposed:
+            preconditionFailure("conv2d: \(algorithm.name) computes only the input gradient")
+        case .perSample:
             // Each thread sums its samples' gradients into a private buffer; the buffers are
             // added into gradWeight at the end (in a fixed order: the result does not depend on timing).
             let size = s.outChannels * s.patch
@@ -383,9 +422,9 @@ extension CPUBackend {
                 let partial = partials + size * chunk
                 for i in 0..<size { gw[i] += partial[i] }
             }
-        } else {
+        case .batched:
             // Groups of samples: gradWeight += gradOutput[Cout, nb * HoWo] * col[K, nb * HoWo]^T.
-            let nb = Self.groupSize(s)
+            let nb = Self.batchGroupSize(s)
             let scratch = CPUScratch(pool)
             defer { scratch.release() }
             let col = try scratch.floats(s.patch * nb * s.outPlane)

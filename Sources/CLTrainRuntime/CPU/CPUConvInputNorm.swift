@@ -70,12 +70,6 @@ extension CPUBackend {
         return ConvInput(x: x, stride: xStride, channels: s.inChannels, plane: s.inPlane, affine: norm.map { batchNormAffine($0) })
     }
 
-    /// Whether the algorithm for `s` (whose region plan is `plan`) reads its input one sample at
-    /// a time (in `forSampleChunks`).
-    static func readsOneSampleAtATime(_ s: ConvShape, plan: ConvRegionPlan?) -> Bool {
-        plan == nil && (usesTapStacking(s) || s.geometry.isPointwise || groupSize(s) == 1)
-    }
-
     /// Floats of normalised input per group for the other algorithms (all channels of its samples).
     static let normalizedGroupBudget = 1 << 20
 

@@ -26,21 +26,8 @@ public final class OpenCLBackend: @unchecked Sendable {
     /// tries a shorter list): how the checks on PoCL reach what a GPU's tuner may pick.
     var triesEveryConfiguration = false
 
-    /// The algorithm each convolution (op, shape, flags) runs with, once the tuner has chosen it:
-    /// a step looks up a small key here instead of building the tuner's text key, ~300 times.
-    private var convolutionChoices: [ConvChoiceKey: ConvAlgorithm] = [:]
-
-    func rememberedConvolution(_ key: ConvChoiceKey) -> ConvAlgorithm? {
-        lock.lock()
-        defer { lock.unlock() }
-        return convolutionChoices[key]
-    }
-
-    func rememberConvolution(_ algorithm: ConvAlgorithm, for key: ConvChoiceKey) {
-        lock.lock()
-        defer { lock.unlock() }
-        convolutionChoices[key] = algorithm
-    }
+    /// The algorithm each convolution runs with, once the tuner has chosen it.
+    let convolutionChoices = ConvChoices<ConvAlgorithm>()
 
     private var kernels: [String: OpenCLKernel] = [:]
     private let lock = NSLock()

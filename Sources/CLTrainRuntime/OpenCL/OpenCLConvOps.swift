@@ -94,49 +94,24 @@ extension OpenCLBackend {
                    Self.args(Self.strided(gradOutput), [.tensor(gradBias), .int(gradOutput.n), .int(gradOutput.c),
                                                .int(gradOutput.h * gradOutput.w), .localFloats(group)]))
     }
-    /// The tuning key of this convolution: every size and flag that may change the fastest algorithm.
-    func problem(_ op: String, inputNorm: Bool = false, bias: Bool = false, accumulate: Bool = false, shape s: ConvShape) -> TuningProblem {
-        let g = s.g
-        var text = "n\(s.n) \(s.cin)x\(s.h)x\(s.w) -> \(s.cout)x\(s.ho)x\(s.wo) k\(g.kernelH)x\(g.kernelW) s\(g.strideH)x\(g.strideW)"
-            + " p\(g.padH)x\(g.padW) d\(g.dilationH)x\(g.dilationW)"
-        if inputNorm { text += " bn-relu" }
-        if bias { text += " bias" }
-        if accumulate { text += " accumulate" }
-        return TuningProblem(op: op, shape: text)
+    /// The choice key of this convolution: every size and flag that may change the fastest algorithm.
+    func key(_ pass: ConvPass, shape s: ConvShape, inputNorm: Bool = false, bias: Bool = false, accumulate: Bool = false) -> ConvChoiceKey {
+        ConvChoiceKey(pass: pass, n: s.n, cin: s.cin, h: s.h, w: s.w, cout: s.cout, geometry: s.g,
+                      inputNorm: inputNorm, bias: bias, accumulate: accumulate)
     }
 
     /// The algorithm `pass` of shape `s` runs with: the tuner's choice among the pass's candidates
-    /// (rule first), timed by `run`, which must write only scratch outputs. Remembered per shape
-    /// and flags, so only a shape's first call builds the tuner's key and candidate names (every
-    /// call does while the tuner is pinned or recording).
+    /// (rule first), timed by `run`, which must write only scratch outputs; remembered per shape
+    /// and flags (`ConvChoices`).
     func choose(_ pass: ConvPass, shape s: ConvShape, inputNorm: Bool = false, bias: Bool = false, accumulate: Bool = false,
                 run: (ConvAlgorithm) throws -> Void) throws -> ConvAlgorithm {
-        let key = ConvChoiceKey(pass: pass, n: s.n, cin: s.cin, h: s.h, w: s.w, cout: s.cout, geometry: s.g,
-                                inputNorm: inputNorm, bias: bias, accumulate: accumulate)
-        let steered = tuner.isSteered
-        if !steered, let known = rememberedConvolution(key) { return known }
-        let candidates = convolutionCandidates(pass)
-        let byName = Dictionary(candidates.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        let problem = problem(pass.op, inputNorm: inputNorm, bias: bias, accumulate: accumulate, shape: s)
-        let name = try tuner.choose(problem, candidates: candidates.map(\.name), run: { try run(byName[$0]!) },
-                                    synchronize: { try synchronize() })
-        let chosen = byName[name]!
-        if !steered { rememberConvolution(chosen, for: key) }
-        return chosen
+        try convolutionChoices.choose(key(pass, shape: s, inputNorm: inputNorm, bias: bias, accumulate: accumulate), tuner: tuner,
+                                      candidates: { convolutionCandidates(pass) }, run: run, synchronize: { try synchronize() })
     }
 }
 
-/// What decides a convolution's algorithm: the op, every size (the output's follow from the
-/// geometry) and the flags of `problem`.
-struct ConvChoiceKey: Hashable {
-    var pass: ConvPass
-    var n, cin, h, w, cout: Int
-    var geometry: Conv2dGeometry
-    var inputNorm, bias, accumulate: Bool
-}
-
 /// How an OpenCL convolution is computed: what the tuner chooses among.
-enum ConvAlgorithm: Hashable, Sendable {
+enum ConvAlgorithm: ConvolutionAlgorithm, Sendable {
     /// The tiled implicit-GEMM kernels, with one tile configuration.
     case implicitGemm(ImplicitGemmConfiguration)
     /// im2col into a column matrix, then one CLBlast GEMM per sample (m = output channels).
@@ -150,20 +125,6 @@ enum ConvAlgorithm: Hashable, Sendable {
         case .implicitGemm(let configuration): return "implicit-gemm \(configuration)"
         case .gemmPerSample: return "im2col+clblast per sample"
         case .gemmBatched: return "im2col+clblast batched"
-        }
-    }
-}
-
-/// The three convolution ops, as the candidates are listed per op.
-enum ConvPass: Hashable {
-    case forward, backwardData, backwardWeight
-
-    /// The op's name in tuning keys.
-    var op: String {
-        switch self {
-        case .forward: return "conv2d_forward"
-        case .backwardData: return "conv2d_backward_data"
-        case .backwardWeight: return "conv2d_backward_weight"
         }
     }
 }
