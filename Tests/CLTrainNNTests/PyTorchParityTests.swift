@@ -75,6 +75,18 @@ final class PyTorchParityTests: XCTestCase {
         for name in ["densenet-bc-16-k4", "drn-c-tiny", "drn-d-tiny"] { try check(name, on: device) }
     }
 
+    /// The same step with each Winograd convolution wherever it applies (every 3x3 stride-1
+    /// convolution, dilated ones too): what the CPU's tuner may pick must hold the same 1e-4.
+    func testOneSGDStepMatchesPyTorchWithWinogradConvolutions() throws {
+        let backend = CPUBackend()
+        let device = Device(backend: backend)
+        for candidate in ["winograd F(2x2,3x3)", "winograd F(4x4,3x3)"] {
+            try backend.tuner.preferring(candidate) {
+                for name in ["densenet-bc-16-k4", "drn-c-tiny", "drn-d-tiny"] { try check(name, on: device) }
+            }
+        }
+    }
+
     func testOneSGDStepMatchesPyTorchOnOpenCL() throws {
         guard let device = try? SharedOpenCL.device.get() else { throw XCTSkip("no OpenCL platform found: skipping the OpenCL parity test") }
         for name in ["densenet-bc-16-k4", "drn-c-tiny", "drn-d-tiny"] { try check(name, on: device) }

@@ -116,6 +116,17 @@ final class AutotunerTests: XCTestCase {
         XCTAssertEqual(try fakes.choose(tuner, conv), "fast", "pinning ends with its body")
     }
 
+    func testPreferringTakesTheCandidateWhereOfferedAndChoosesElsewhere() throws {
+        let tuner = Autotuner(mode: .off, deviceKey: "gpu", directory: nil)
+        let fakes = Fakes()
+        try tuner.preferring("fast") {
+            XCTAssertEqual(try fakes.choose(tuner, conv), "fast", "offered: taken, though the rule is slow")
+            XCTAssertEqual(try fakes.choose(tuner, other, ["slow"]), "slow", "not offered: the rule")
+        }
+        XCTAssertEqual(fakes.total, 0)
+        XCTAssertEqual(try fakes.choose(tuner, conv), "slow", "preferring ends with its body")
+    }
+
     func testProblemsInListsEachProblemWithItsCandidates() throws {
         let tuner = Autotuner(mode: .off, deviceKey: "gpu", directory: nil)
         let fakes = Fakes()

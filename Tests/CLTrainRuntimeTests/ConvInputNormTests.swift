@@ -67,7 +67,10 @@ final class ConvInputNormTests: XCTestCase {
                 try cpu.tuner.pinning(algorithm.name) {
                     try backend.conv2dForward(input: input, weight: weight, bias: nil, output: fused, geometry: g, inputNorm: bn)
                 }
-                assertClose(try device.read(fused), try device.read(reference), rtol: 1e-5, atol: 1e-5, "\(c.why): forward, \(algorithm.name)")
+                // Winograd F(4x4, 3x3) rounds its transforms' products to about 1e-4 of the largest
+                // values (of order 1 here, 10 for the weight gradient's long sums).
+                let (rtol, atol): (Float, Float) = algorithm == .winograd(4) ? (2e-4, 3e-4) : (1e-5, 1e-5)
+                assertClose(try device.read(fused), try device.read(reference), rtol: rtol, atol: atol, "\(c.why): forward, \(algorithm.name)")
             }
             for algorithm in cpu.convolutionCandidates(.backwardWeight, s) {
                 let fusedGrad = try device.zeros(weight.shape)
@@ -75,7 +78,8 @@ final class ConvInputNormTests: XCTestCase {
                     try backend.conv2dBackwardWeight(input: input, gradOutput: gradOutput, gradWeight: fusedGrad, gradBias: nil, geometry: g,
                                                      inputNorm: bn)
                 }
-                assertClose(try device.read(fusedGrad), try device.read(referenceGrad), rtol: 1e-5, atol: 1e-4,
+                let (rtol, atol): (Float, Float) = algorithm == .winograd(4) ? (2e-4, 2e-3) : (1e-5, 1e-4)
+                assertClose(try device.read(fusedGrad), try device.read(referenceGrad), rtol: rtol, atol: atol,
                             "\(c.why): weight gradient, \(algorithm.name)")
             }
         }

@@ -92,6 +92,7 @@ public final class Autotuner: @unchecked Sendable {
     private var decided: [TuningProblem: TuningDecision] = [:]
     private var order: [TuningProblem] = []
     private var pinned: String?
+    private var preferred: String?
     private var recording: [TuningProblem: [String]]?
 
     /// `deviceKey` names the device, its driver and the candidates' code (a new driver or new
@@ -133,6 +134,10 @@ public final class Autotuner: @unchecked Sendable {
             lock.unlock()
             precondition(candidates.contains(pinned), "candidate \(pinned) is not one of \(problem)'s: \(candidates)")
             return pinned
+        }
+        if let preferred, candidates.contains(preferred) {
+            lock.unlock()
+            return preferred
         }
         if let decision = decided[problem], candidates.contains(decision.choice) {
             lock.unlock()
@@ -183,7 +188,7 @@ public final class Autotuner: @unchecked Sendable {
     public var isSteered: Bool {
         lock.lock()
         defer { lock.unlock() }
-        return pinned != nil || recording != nil
+        return pinned != nil || preferred != nil || recording != nil
     }
 
     /// Run `body` with every problem taking `candidate` (which must be one of its candidates): how the
@@ -196,6 +201,21 @@ public final class Autotuner: @unchecked Sendable {
         defer {
             lock.lock()
             pinned = previous
+            lock.unlock()
+        }
+        return try body()
+    }
+
+    /// Run `body` with every problem that offers `candidate` taking it, and the others choosing as
+    /// usual: how the parity checks run a whole model with one algorithm wherever it applies.
+    public func preferring<R>(_ candidate: String, _ body: () throws -> R) rethrows -> R {
+        lock.lock()
+        let previous = preferred
+        preferred = candidate
+        lock.unlock()
+        defer {
+            lock.lock()
+            preferred = previous
             lock.unlock()
         }
         return try body()

@@ -186,6 +186,18 @@ extension CPUBackend {
                               dilationH: g.dilationH, dilationW: g.dilationW)
     }
 
+    /// `turned[ci, co, i, j] = w[co, ci, kh-1-i, kw-1-j]`: the kernels of the input gradient
+    /// computed as a forward convolution of the output gradient.
+    func turnKernels(_ w: UnsafePointer<Float>, _ s: ConvShape, into turned: UnsafeMutablePointer<Float>) {
+        let area = s.geometry.kernelH * s.geometry.kernelW
+        for co in 0..<s.outChannels {
+            for ci in 0..<s.inChannels {
+                let src = w + (co * s.inChannels + ci) * area, dst = turned + (ci * s.outChannels + co) * area
+                for k in 0..<area { dst[area - 1 - k] = src[k] }
+            }
+        }
+    }
+
     public func conv2dForward(input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry: Conv2dGeometry,
                               inputNorm: BatchNormReLU?) throws {
         let s = ConvShape(input: input, weight: weight, output: output, geometry: geometry)
@@ -222,6 +234,8 @@ extension CPUBackend {
             try conv2dForwardTapStacked(s, input: input, w: w, bias: b, y: y, yStride: ys, pool: pool)
         case .perSample:
             try convolveSamples(s, input: input, w: w, y: y, yStride: ys, bias: b, accumulate: false, pool: pool)
+        case .winograd(let m):
+            try conv2dForwardWinograd(s, tile: m, input: input, w: w, bias: b, y: y, yStride: ys, pool: pool)
         case .transposed:
             preconditionFailure("conv2d: \(algorithm.name) computes only the input gradient")
         case .batched:
@@ -283,21 +297,17 @@ extension CPUBackend {
                                             accumulate: accumulate, pool: pool)
         case .transposed:
             guard let turned = transposedGeometry(s) else { preconditionFailure("conv2d: \(s) has no transposed form") }
-            // w'[ci, co, i, j] = w[co, ci, kh-1-i, kw-1-j]
-            let kh = geometry.kernelH, kw = geometry.kernelW, area = kh * kw
             let scratch = CPUScratch(pool)
             defer { scratch.release() }
-            let flipped = try scratch.floats(s.inChannels * s.outChannels * area)
-            for co in 0..<s.outChannels {
-                for ci in 0..<s.inChannels {
-                    let src = w + (co * s.inChannels + ci) * area, dst = flipped + (ci * s.outChannels + co) * area
-                    for k in 0..<area { dst[area - 1 - k] = src[k] }
-                }
-            }
+            let flipped = try scratch.floats(s.inChannels * s.outChannels * geometry.kernelH * geometry.kernelW)
+            turnKernels(w, s, into: flipped)
             let t = ConvShape(n: s.n, inChannels: s.outChannels, height: s.outHeight, width: s.outWidth,
                               outChannels: s.inChannels, outHeight: s.height, outWidth: s.width, geometry: turned)
             try convolveSamples(t, input: ConvInput(x: gy, stride: gyStride, channels: t.inChannels, plane: t.inPlane),
                                 w: flipped, y: gx, yStride: gxStride, bias: nil, accumulate: accumulate, pool: pool)
+        case .winograd(let m):
+            try conv2dBackwardDataWinograd(s, tile: m, gy: gy, gyStride: gyStride, w: w, gx: gx, gxStride: gxStride, accumulate: accumulate,
+                                           pool: pool)
         case .tapStacked:
             preconditionFailure("conv2d: \(algorithm.name) has no input gradient of its own")
         case .perSample:
@@ -392,6 +402,8 @@ extension CPUBackend {
             try conv2dBackwardWeightByRegions(plan, s, x: x, xStride: xStride, gy: gy, gyStride: gyStride, gw: gw, pool: pool)
         case .tapStacked:
             try conv2dBackwardWeightTapStacked(s, input: input, gy: gy, gyStride: gyStride, gw: gw, pool: pool)
+        case .winograd(let m):
+            try conv2dBackwardWeightWinograd(s, tile: m, input: input, gy: gy, gyStride: gyStride, gw: gw, pool: pool)
         case .transposed:
             preconditionFailure("conv2d: \(algorithm.name) computes only the input gradient")
         case .perSample:

@@ -16,9 +16,12 @@ enum CPUConvAlgorithm: ConvolutionAlgorithm, Sendable {
     /// The input gradient as a forward convolution of the output gradient with the kernel turned
     /// around (`transposedGeometry`), per sample.
     case transposed
+    /// Winograd F(m x m, 3 x 3) (`CPUConvWinograd.swift`), m = 2 or 4: 3x3 stride-1 convolutions
+    /// (dilated ones on their sub-grids), with fewer multiplies than the direct sum (2.25x, 4x).
+    case winograd(Int)
 
     /// Changed whenever an algorithm changes: a cache of timings from older code is ignored.
-    static let revision = "cpu-conv-1"
+    static let revision = "cpu-conv-2"
 
     var name: String {
         switch self {
@@ -27,6 +30,7 @@ enum CPUConvAlgorithm: ConvolutionAlgorithm, Sendable {
         case .tapStacked: return "tap-stacked gemm"
         case .regions: return "region plan"
         case .transposed: return "transposed per sample"
+        case .winograd(let m): return "winograd F(\(m)x\(m),3x3)"
         }
     }
 
@@ -34,7 +38,7 @@ enum CPUConvAlgorithm: ConvolutionAlgorithm, Sendable {
     /// applied as it reads (`ConvInput.sample`); the others get groups of samples normalised first.
     var normalizesAsItReads: Bool {
         switch self {
-        case .perSample, .tapStacked: return true
+        case .perSample, .tapStacked, .winograd: return true
         case .batched, .regions, .transposed: return false
         }
     }
@@ -51,6 +55,7 @@ extension CPUBackend {
         var others: [CPUConvAlgorithm] = [.perSample]
         if Self.batchGroupSize(s) > 1 { others.append(.batched) }
         if hasPlan { others.append(.regions) }
+        others += Self.winogradTiles(s).map(CPUConvAlgorithm.winograd)
         switch pass {
         case .forward, .backwardWeight:
             if strideOne && !g.isPointwise { others.append(.tapStacked) }

@@ -144,14 +144,8 @@ extension CPUBackend {
                                     dilationH: g.dilationH, dilationW: g.dilationW)
         let scratch = CPUScratch(pool)
         defer { scratch.release() }
-        // turned[ci, co, i, j] = w[co, ci, 2 - i, 2 - j]
         let turned = try scratch.floats(s.inChannels * s.outChannels * 9)
-        for co in 0..<s.outChannels {
-            for ci in 0..<s.inChannels {
-                let src = w + (co * s.inChannels + ci) * 9, dst = turned + (ci * s.outChannels + co) * 9
-                for k in 0..<9 { dst[8 - k] = src[k] }
-            }
-        }
+        turnKernels(w, s, into: turned)
         let source = ConvInput(x: gy, stride: gyStride, channels: s.outChannels, plane: s.outPlane)
         try winogradConvolve(tiling, n: s.n, inChannels: s.outChannels, outChannels: s.inChannels, input: source, w: turned,
                              bias: nil, y: gx, yStride: gxStride, accumulate: accumulate, pool: pool)
