@@ -20,7 +20,7 @@ static inline float scalar_masked(float dy, float r) { return r > 0 ? dy : 0.0f;
 
 #ifdef CLTRAIN_X86
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma"))), apply_to = function)
-#define W 32
+#define W 16
 #define NAME(x) avx512_##x
 #include "kernels_body.inc"
 #undef NAME
