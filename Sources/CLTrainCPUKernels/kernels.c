@@ -21,7 +21,8 @@ static inline float scalar_masked(float dy, float r) { return r > 0 ? dy : 0.0f;
 #ifdef CLTRAIN_X86
 // 16 lanes, one register per accumulator: with 32 (two registers), drn-c-tiny's one-step PyTorch
 // parity (PyTorchParityTests) fails on this path although every loop stays within float rounding
-// of a Double reference (see the commit that chose 16).
+// of a Double reference; 32 lanes on the AVX2 path fails the same way, so it is the order of
+// the additions, not the instructions (see the commit that chose 16).
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma"))), apply_to = function)
 #define W 16
 #define NAME(x) avx512_##x
