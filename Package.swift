@@ -72,6 +72,9 @@ let package = Package(
                 .embedInCode("conv_implicit_gemm.cl"),
             ]
         ),
+        // The CPU backend's batch-norm loops in C, compiled for AVX-512, AVX2 + FMA and baseline
+        // x86-64 and chosen at run time by the CPU's features (a portable build runs the fast path).
+        .target(name: "CLTrainCPUKernels"),
         // The seeded generator (SplitMix64) behind initial weights, shuffling, augmentation and
         // test inputs; Foundation only.
         .target(name: "CLTrainRandom"),
@@ -79,7 +82,7 @@ let package = Package(
         .target(
             name: "CLTrainRuntime",
             dependencies: [
-                "COpenCL", "COpenBLAS", "CLTrainKernels",
+                "COpenCL", "COpenBLAS", "CLTrainKernels", "CLTrainCPUKernels",
             ]
         ),
         // The op catalogue, kernel suites, kernel and training-step benchmarks and the profiling

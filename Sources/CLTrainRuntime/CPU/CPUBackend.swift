@@ -25,12 +25,14 @@ public final class CPUBackend: Backend {
         openblas_set_num_threads(1)
         let cpu = Self.cpuInfo()
         let physical = Int(clamping: ProcessInfo.processInfo.physicalMemory)
+        let openBLAS = Self.openBLASVersion()
+        // "OpenBLAS 0.3.21 SkylakeX, kernels avx512": also the path of the batch-norm loops.
         info = DeviceInfo(
             backend: "cpu", name: cpu["model name"] ?? "CPU", vendor: cpu["vendor_id"] ?? "unknown",
-            driver: Self.openBLASVersion(), kind: .cpu, computeUnits: threads,
+            driver: "\(openBLAS), kernels \(SIMDReduction.path)", kind: .cpu, computeUnits: threads,
             globalMemoryBytes: physical, maxAllocationBytes: physical, maxWorkGroupSize: 1)
         // Timings hold for this CPU, this OpenBLAS, this many threads and these algorithms.
-        tuner = Autotuner(mode: tune, deviceKey: "cpu|\(info.name)|\(info.driver)|threads \(threads)|\(CPUConvAlgorithm.revision)",
+        tuner = Autotuner(mode: tune, deviceKey: "cpu|\(info.name)|\(openBLAS)|threads \(threads)|\(CPUConvAlgorithm.revision)",
                           directory: cacheDirectory)
     }
 

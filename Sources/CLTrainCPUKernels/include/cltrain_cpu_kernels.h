@@ -1,0 +1,71 @@
+#ifndef CLTRAIN_CPU_KERNELS_H
+#define CLTRAIN_CPU_KERNELS_H
+
+// The batch-norm loops of the CPU backend over one contiguous run of floats (a channel plane of
+// one sample), compiled three times (AVX-512, AVX2 + FMA, baseline x86-64) and chosen once per
+// process by the CPU's features; CLTRAIN_CPU_KERNELS=baseline|avx2|avx512 forces a lower path.
+//
+// Semantics every path keeps (as the Swift loops they replace):
+// - ReLU is max(v, 0) with a NaN kept (and -0 written as +0);
+// - a ReLU mask keeps dy where the ReLU output is > 0, else writes 0 (not dy * 0);
+// - no multiply-add is fused: `affine` is bitwise the same on every path, so a mask recomputed
+//   from the input (`*_mask_affine`) is bitwise the mask `affine` with relu wrote;
+// - sums run in float lanes per call; the caller adds calls in Double. Lane counts (and so the
+//   order of additions) differ between paths.
+
+#include <stddef.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#pragma clang assume_nonnull begin
+
+typedef enum {
+    CLTRAIN_CPU_KERNELS_BASELINE = 0,
+    CLTRAIN_CPU_KERNELS_AVX2 = 1,
+    CLTRAIN_CPU_KERNELS_AVX512 = 2,
+} cltrain_cpu_kernels_path_t;
+
+/// One path's functions.
+typedef struct {
+    /// Σ p[i].
+    float (*sum)(const float *p, size_t n);
+    /// Σ (p[i] - mean)^2.
+    float (*squared_deviations)(const float *p, size_t n, float mean);
+    /// q[i] = p[i] * scale + shift, or max(0, that) (NaN kept) with relu; q may be p.
+    void (*affine)(const float *p, float *q, size_t n, float scale, float shift, bool relu);
+    /// sums[0] = Σ d, sums[1] = Σ d (x - mean) (sums: two floats), d = dy masked by mask > 0 (mask may be NULL).
+    void (*gradient_sums)(const float *dy, const float *x, size_t n, float mean, const float *_Nullable mask, float *sums);
+    /// `gradient_sums` with the mask max(0, x * scale + shift) as `affine` computes it.
+    void (*gradient_sums_mask_affine)(const float *dy, const float *x, size_t n, float mean,
+                                      float scale, float shift, float *sums);
+    /// dx[i] (+)= a d + b x[i] + c, d = dy[i] masked by mask > 0 (mask may be NULL).
+    void (*input_gradient)(const float *dy, const float *x, float *dx, size_t n, float a, float b, float c,
+                           const float *_Nullable mask, bool accumulate);
+    /// `input_gradient` with the mask max(0, x * scale + shift) as `affine` computes it.
+    void (*input_gradient_mask_affine)(const float *dy, const float *x, float *dx, size_t n, float a, float b,
+                                       float c, float scale, float shift, bool accumulate);
+} cltrain_cpu_kernels_t;
+
+/// The path this process runs: the best the CPU supports, or lower where CLTRAIN_CPU_KERNELS
+/// asks (read once, on the first call).
+cltrain_cpu_kernels_path_t cltrain_cpu_kernels_active_path(void);
+
+/// "avx512", "avx2" or "baseline": the path this process runs.
+const char *cltrain_cpu_kernels_path(void);
+
+/// The functions of the path this process runs.
+const cltrain_cpu_kernels_t *cltrain_cpu_kernels(void);
+
+/// The functions of a given path, or NULL where this CPU cannot run it (for tests).
+const cltrain_cpu_kernels_t *_Nullable cltrain_cpu_kernels_for_path(cltrain_cpu_kernels_path_t path);
+
+#pragma clang assume_nonnull end
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
