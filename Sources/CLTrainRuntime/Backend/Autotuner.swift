@@ -194,28 +194,25 @@ public final class Autotuner: @unchecked Sendable {
     /// Run `body` with every problem taking `candidate` (which must be one of its candidates): how the
     /// checks run each configuration the tuner may pick. Nil restores normal choosing.
     public func pinning<R>(_ candidate: String?, _ body: () throws -> R) rethrows -> R {
-        lock.lock()
-        let previous = pinned
-        pinned = candidate
-        lock.unlock()
-        defer {
-            lock.lock()
-            pinned = previous
-            lock.unlock()
-        }
-        return try body()
+        try overriding(\.pinned, with: candidate, body)
     }
 
     /// Run `body` with every problem that offers `candidate` taking it, and the others choosing as
     /// usual: how the parity checks run a whole model with one algorithm wherever it applies.
     public func preferring<R>(_ candidate: String, _ body: () throws -> R) rethrows -> R {
+        try overriding(\.preferred, with: candidate, body)
+    }
+
+    /// `body` run with `setting` holding `value`, the previous value restored afterwards.
+    private func overriding<R>(_ setting: ReferenceWritableKeyPath<Autotuner, String?>, with value: String?,
+                               _ body: () throws -> R) rethrows -> R {
         lock.lock()
-        let previous = preferred
-        preferred = candidate
+        let previous = self[keyPath: setting]
+        self[keyPath: setting] = value
         lock.unlock()
         defer {
             lock.lock()
-            preferred = previous
+            self[keyPath: setting] = previous
             lock.unlock()
         }
         return try body()

@@ -77,6 +77,24 @@ extension CPUBackend {
         if chunks == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: chunks) { run($0) } }
     }
 
+    /// `body(first, count, col, matrix)` for consecutive groups of `batchGroupSize(s)` samples
+    /// (the batched algorithm), each with a column buffer (`patch x count * HoWo`) and a
+    /// `Cout x count * HoWo` matrix, from `pool`.
+    func forSampleGroups(_ s: ConvShape, pool: MemoryPool, _ body: (_ first: Int, _ count: Int, _ col: UnsafeMutablePointer<Float>,
+                                                                    _ matrix: UnsafeMutablePointer<Float>) throws -> Void) throws {
+        let nb = Self.batchGroupSize(s)
+        let scratch = CPUScratch(pool)
+        defer { scratch.release() }
+        let col = try scratch.floats(s.patch * nb * s.outPlane)
+        let matrix = try scratch.floats(s.outChannels * nb * s.outPlane)
+        var first = 0
+        while first < s.n {
+            let count = min(nb, s.n - first)
+            try body(first, count, col, matrix)
+            first += count
+        }
+    }
+
     /// Unfold samples `first..<first+count` (each `[C, H, W]`, `sampleStride` apart) into
     /// `col[C * kh * kw, count * Ho * Wo]`: sample j's columns are `j * HoWo ..< (j + 1) * HoWo`.
     func im2col(_ x: UnsafePointer<Float>, sampleStride: Int, first: Int, count: Int,
@@ -240,22 +258,14 @@ extension CPUBackend {
             preconditionFailure("conv2d: \(algorithm.name) computes only the input gradient")
         case .batched:
             // Groups of samples: one GEMM [Cout, K] x [K, nb * HoWo], then scattered into NCHW.
-            let nb = Self.batchGroupSize(s)
-            let scratch = CPUScratch(pool)
-            defer { scratch.release() }
-            let col = try scratch.floats(s.patch * nb * s.outPlane)
-            let out = try scratch.floats(s.outChannels * nb * s.outPlane)
-            var first = 0
-            while first < s.n {
-                let count = min(nb, s.n - first)
+            try forSampleGroups(s, pool: pool) { first, count, col, out in
                 let ld = count * s.outPlane
                 im2col(x, sampleStride: xStride, first: first, count: count, col, s)
                 gemm(transposeA: false, transposeB: false, m: s.outChannels, n: ld, k: s.patch, alpha: 1,
                      a: w, lda: s.patch, b: col, ldb: ld, beta: 0, c: out, ldc: ld)
-                let start = first
                 parallel.forEach(s.outChannels * count, cost: s.outPlane) { item in
                     let co = item / count, j = item % count
-                    let src = out + co * ld + j * s.outPlane, dst = y + (start + j) * ys + co * s.outPlane
+                    let src = out + co * ld + j * s.outPlane, dst = y + (first + j) * ys + co * s.outPlane
                     if let b {
                         let bv = b[co]
                         for i in 0..<s.outPlane { dst[i] = src[i] + bv }
@@ -263,7 +273,6 @@ extension CPUBackend {
                         dst.update(from: src, count: s.outPlane)
                     }
                 }
-                first += count
             }
         }
     }
@@ -329,21 +338,13 @@ extension CPUBackend {
             }
         case .batched:
             // Groups of samples: gradOutput gathered to [Cout, nb * HoWo], col = W^T * that, folded back.
-            let nb = Self.batchGroupSize(s)
-            let scratch = CPUScratch(pool)
-            defer { scratch.release() }
-            let col = try scratch.floats(s.patch * nb * s.outPlane)
-            let grad = try scratch.floats(s.outChannels * nb * s.outPlane)
-            var first = 0
-            while first < s.n {
-                let count = min(nb, s.n - first)
+            try forSampleGroups(s, pool: pool) { first, count, col, grad in
                 let ld = count * s.outPlane
                 gatherChannels(gy, sampleStride: gyStride, first: first, count: count,
                                channels: s.outChannels, plane: s.outPlane, into: grad)
                 gemm(transposeA: true, transposeB: false, m: s.patch, n: ld, k: s.outChannels, alpha: 1,
                      a: w, lda: s.patch, b: grad, ldb: ld, beta: 0, c: col, ldc: ld)
                 col2im(col, gx, sampleStride: gxStride, first: first, count: count, s, accumulate: accumulate)
-                first += count
             }
         }
     }
@@ -436,21 +437,13 @@ extension CPUBackend {
             }
         case .batched:
             // Groups of samples: gradWeight += gradOutput[Cout, nb * HoWo] * col[K, nb * HoWo]^T.
-            let nb = Self.batchGroupSize(s)
-            let scratch = CPUScratch(pool)
-            defer { scratch.release() }
-            let col = try scratch.floats(s.patch * nb * s.outPlane)
-            let grad = try scratch.floats(s.outChannels * nb * s.outPlane)
-            var first = 0
-            while first < s.n {
-                let count = min(nb, s.n - first)
+            try forSampleGroups(s, pool: pool) { first, count, col, grad in
                 let ld = count * s.outPlane
                 im2col(x, sampleStride: xStride, first: first, count: count, col, s)
                 gatherChannels(gy, sampleStride: gyStride, first: first, count: count,
                                channels: s.outChannels, plane: s.outPlane, into: grad)
                 gemm(transposeA: false, transposeB: true, m: s.outChannels, n: s.patch, k: ld, alpha: 1,
                      a: grad, lda: ld, b: col, ldb: ld, beta: 1, c: gw, ldc: s.patch)
-                first += count
             }
         }
     }
