@@ -282,40 +282,66 @@ extension CPUBackend {
     func winogradTransformInput(_ tiling: WinogradTiling, _ input: ConvInput, first: Int, count: Int,
                                 into v: UnsafeMutablePointer<Float>, ld: Int) {
         let t = tiling.transform, alpha = t.alpha, area = alpha * alpha, channels = input.channels
-        let height = tiling.height, width = tiling.width, dh = tiling.dilationH, dw = tiling.dilationW
+        let reachH = tiling.dilationH * (alpha - 1), reachW = tiling.dilationW * (alpha - 1)
         withUnsafeTemporaryAllocation(of: WinogradLanes.self, capacity: area) { buffer in
             let tile = buffer.baseAddress!
             for start in stride(from: 0, to: count, by: WinogradLanes.scalarCount) {
                 let group = tiling.group(first: first + start, count: min(WinogradLanes.scalarCount, count - start))
+                // Each tile's top-left input, and whether all eight tiles lie inside the image.
+                let top = group.row &- tiling.padH, left = group.col &- tiling.padW
+                let corner = group.sample &* input.stride &+ top &* tiling.width &+ left
+                let inside = group.count == WinogradLanes.scalarCount
+                    && all(top .>= 0) && all(top &+ reachH .< tiling.height) && all(left .>= 0) && all(left &+ reachW .< tiling.width)
                 for c in 0..<channels {
-                    let affine = input.affine?[c]
-                    for lane in 0..<WinogradLanes.scalarCount {
-                        guard lane < group.count else {
-                            for xi in 0..<area { tile[xi][lane] = 0 }
-                            continue
-                        }
-                        let top = group.row[lane] - tiling.padH, left = group.col[lane] - tiling.padW
-                        let plane = input.x + group.sample[lane] * input.stride + c * input.plane
-                        let inside = top >= 0 && top + dh * (alpha - 1) < height && left >= 0 && left + dw * (alpha - 1) < width
-                        for i in 0..<alpha {
-                            let row = top + i * dh
-                            let rowInside = row >= 0 && row < height
-                            for j in 0..<alpha {
-                                let col = left + j * dw
-                                var value: Float = 0
-                                if inside || (rowInside && col >= 0 && col < width) {
-                                    value = plane[row * width + col]
-                                    if let affine {
-                                        value = value * affine.scale + affine.shift
-                                        if value < 0 { value = 0 }
-                                    }
-                                }
-                                tile[i * alpha + j][lane] = value
-                            }
-                        }
+                    let plane = input.x + c * input.plane, affine = input.affine?[c]
+                    if inside {
+                        gatherInteriorTiles(tiling, plane: plane, corner: corner, affine: affine, into: tile)
+                    } else {
+                        gatherTiles(tiling, group, plane: plane, sampleStride: input.stride, affine: affine, into: tile)
                     }
                     t.input(tile)
                     for xi in 0..<area { WinogradTransform.store(tile[xi], v + (xi * channels + c) * ld + start) }
+                }
+            }
+        }
+    }
+
+    /// One channel (`plane`: its plane in sample 0) of eight input tiles that lie inside the
+    /// image, tile l's top-left input at `plane + corner[l]`, through `affine`'s batch norm + ReLU
+    /// (nil: as it lies), into `tile` (`alpha x alpha` lanes).
+    @inline(__always)
+    private func gatherInteriorTiles(_ tiling: WinogradTiling, plane: UnsafePointer<Float>, corner: SIMD8<Int>,
+                                     affine: (scale: Float, shift: Float)?, into tile: UnsafeMutablePointer<WinogradLanes>) {
+        let alpha = tiling.transform.alpha
+        for i in 0..<alpha {
+            for j in 0..<alpha {
+                let p = plane + (i * tiling.dilationH * tiling.width + j * tiling.dilationW)
+                var lanes = WinogradLanes(p[corner[0]], p[corner[1]], p[corner[2]], p[corner[3]],
+                                          p[corner[4]], p[corner[5]], p[corner[6]], p[corner[7]])
+                if let affine { lanes = pointwiseMax(lanes * affine.scale + affine.shift, WinogradLanes()) }
+                tile[i * alpha + j] = lanes
+            }
+        }
+    }
+
+    /// As `gatherInteriorTiles` for tiles that may reach past the image (read as zeros there) and
+    /// groups of fewer than eight (the other lanes zero).
+    private func gatherTiles(_ tiling: WinogradTiling, _ group: WinogradTiling.Group, plane: UnsafePointer<Float>, sampleStride: Int,
+                             affine: (scale: Float, shift: Float)?, into tile: UnsafeMutablePointer<WinogradLanes>) {
+        let alpha = tiling.transform.alpha, height = tiling.height, width = tiling.width
+        for xi in 0..<alpha * alpha { tile[xi] = WinogradLanes() }
+        for lane in 0..<group.count {
+            let top = group.row[lane] - tiling.padH, left = group.col[lane] - tiling.padW
+            let sample = plane + group.sample[lane] * sampleStride
+            for i in 0..<alpha {
+                let row = top + i * tiling.dilationH
+                if row < 0 || row >= height { continue }
+                for j in 0..<alpha {
+                    let col = left + j * tiling.dilationW
+                    if col < 0 || col >= width { continue }
+                    var value = sample[row * width + col]
+                    if let affine { value = max(value * affine.scale + affine.shift, 0) }
+                    tile[i * alpha + j][lane] = value
                 }
             }
         }
