@@ -278,71 +278,56 @@ extension CPUBackend {
     /// `V[ξ, c, j] = (B^T d B)[ξ]` for tile `first + j` (j < count) and every input channel c, d
     /// being the tile's `alpha x alpha` input read through the input's batch norm + ReLU, zero
     /// outside the image (the padding pads the normalised input). `v` is `[alpha², C, ld]`; lanes
-    /// from `count` to the next multiple of 8 are written with zeros. Eight tiles at a time.
+    /// from `count` to the next multiple of 8 are written with zeros. Eight tiles at a time: where
+    /// each lane reads is worked out once per group of tiles (`winogradReads`), then every
+    /// channel is gathered with one load per lane and value, without bounds checks.
     func winogradTransformInput(_ tiling: WinogradTiling, _ input: ConvInput, first: Int, count: Int,
                                 into v: UnsafeMutablePointer<Float>, ld: Int) {
-        let t = tiling.transform, alpha = t.alpha, area = alpha * alpha, channels = input.channels
-        let reachH = tiling.dilationH * (alpha - 1), reachW = tiling.dilationW * (alpha - 1)
+        let t = tiling.transform, area = t.alpha * t.alpha, channels = input.channels
         withUnsafeTemporaryAllocation(of: WinogradLanes.self, capacity: area) { buffer in
-            let tile = buffer.baseAddress!
-            for start in stride(from: 0, to: count, by: WinogradLanes.scalarCount) {
-                let group = tiling.group(first: first + start, count: min(WinogradLanes.scalarCount, count - start))
-                // Each tile's top-left input, and whether all eight tiles lie inside the image.
-                let top = group.row &- tiling.padH, left = group.col &- tiling.padW
-                let corner = group.sample &* input.stride &+ top &* tiling.width &+ left
-                let inside = group.count == WinogradLanes.scalarCount
-                    && all(top .>= 0) && all(top &+ reachH .< tiling.height) && all(left .>= 0) && all(left &+ reachW .< tiling.width)
-                for c in 0..<channels {
-                    let plane = input.x + c * input.plane, affine = input.affine?[c]
-                    if inside {
-                        gatherInteriorTiles(tiling, plane: plane, corner: corner, affine: affine, into: tile)
-                    } else {
-                        gatherTiles(tiling, group, plane: plane, sampleStride: input.stride, affine: affine, into: tile)
+            withUnsafeTemporaryAllocation(of: SIMD8<Int>.self, capacity: area) { offsetBuffer in
+                withUnsafeTemporaryAllocation(of: SIMDMask<WinogradLanes.MaskStorage>.self, capacity: area) { paddingBuffer in
+                    let tile = buffer.baseAddress!, offsets = offsetBuffer.baseAddress!, padding = paddingBuffer.baseAddress!
+                    for start in stride(from: 0, to: count, by: WinogradLanes.scalarCount) {
+                        let group = tiling.group(first: first + start, count: min(WinogradLanes.scalarCount, count - start))
+                        winogradReads(tiling, group, sampleStride: input.stride, offsets: offsets, padding: padding)
+                        for c in 0..<channels {
+                            let plane = input.x + c * input.plane, affine = input.affine?[c]
+                            for xi in 0..<area {
+                                let o = offsets[xi]
+                                var lanes = WinogradLanes(plane[o[0]], plane[o[1]], plane[o[2]], plane[o[3]],
+                                                          plane[o[4]], plane[o[5]], plane[o[6]], plane[o[7]])
+                                if let affine { lanes = pointwiseMax(lanes * affine.scale + affine.shift, WinogradLanes()) }
+                                tile[xi] = lanes.replacing(with: 0, where: padding[xi])
+                            }
+                            t.input(tile)
+                            for xi in 0..<area { WinogradTransform.store(tile[xi], v + (xi * channels + c) * ld + start) }
+                        }
                     }
-                    t.input(tile)
-                    for xi in 0..<area { WinogradTransform.store(tile[xi], v + (xi * channels + c) * ld + start) }
                 }
             }
         }
     }
 
-    /// One channel (`plane`: its plane in sample 0) of eight input tiles that lie inside the
-    /// image, tile l's top-left input at `plane + corner[l]`, through `affine`'s batch norm + ReLU
-    /// (nil: as it lies), into `tile` (`alpha x alpha` lanes).
-    @inline(__always)
-    private func gatherInteriorTiles(_ tiling: WinogradTiling, plane: UnsafePointer<Float>, corner: SIMD8<Int>,
-                                     affine: (scale: Float, shift: Float)?, into tile: UnsafeMutablePointer<WinogradLanes>) {
+    /// Where the lanes of `group` read their input tiles: for each value ξ of the `alpha x alpha`
+    /// tile, `offsets[ξ]` (from a channel's plane in sample 0; samples `sampleStride` apart) and
+    /// `padding[ξ]`, the lanes whose value is padding (or that are past the group), which read
+    /// the sample's first value instead and are then set to zero.
+    func winogradReads(_ tiling: WinogradTiling, _ group: WinogradTiling.Group, sampleStride: Int,
+                       offsets: UnsafeMutablePointer<SIMD8<Int>>, padding: UnsafeMutablePointer<SIMDMask<WinogradLanes.MaskStorage>>) {
         let alpha = tiling.transform.alpha
         for i in 0..<alpha {
             for j in 0..<alpha {
-                let p = plane + (i * tiling.dilationH * tiling.width + j * tiling.dilationW)
-                var lanes = WinogradLanes(p[corner[0]], p[corner[1]], p[corner[2]], p[corner[3]],
-                                          p[corner[4]], p[corner[5]], p[corner[6]], p[corner[7]])
-                if let affine { lanes = pointwiseMax(lanes * affine.scale + affine.shift, WinogradLanes()) }
-                tile[i * alpha + j] = lanes
-            }
-        }
-    }
-
-    /// As `gatherInteriorTiles` for tiles that may reach past the image (read as zeros there) and
-    /// groups of fewer than eight (the other lanes zero).
-    private func gatherTiles(_ tiling: WinogradTiling, _ group: WinogradTiling.Group, plane: UnsafePointer<Float>, sampleStride: Int,
-                             affine: (scale: Float, shift: Float)?, into tile: UnsafeMutablePointer<WinogradLanes>) {
-        let alpha = tiling.transform.alpha, height = tiling.height, width = tiling.width
-        for xi in 0..<alpha * alpha { tile[xi] = WinogradLanes() }
-        for lane in 0..<group.count {
-            let top = group.row[lane] - tiling.padH, left = group.col[lane] - tiling.padW
-            let sample = plane + group.sample[lane] * sampleStride
-            for i in 0..<alpha {
-                let row = top + i * tiling.dilationH
-                if row < 0 || row >= height { continue }
-                for j in 0..<alpha {
-                    let col = left + j * tiling.dilationW
-                    if col < 0 || col >= width { continue }
-                    var value = sample[row * width + col]
-                    if let affine { value = max(value * affine.scale + affine.shift, 0) }
-                    tile[i * alpha + j][lane] = value
+                var offset = SIMD8<Int>(), outside = SIMDMask<WinogradLanes.MaskStorage>(repeating: true)
+                for lane in 0..<group.count {
+                    let row = group.row[lane] - tiling.padH + i * tiling.dilationH
+                    let col = group.col[lane] - tiling.padW + j * tiling.dilationW
+                    let inside = row >= 0 && row < tiling.height && col >= 0 && col < tiling.width
+                    offset[lane] = group.sample[lane] * sampleStride + (inside ? row * tiling.width + col : 0)
+                    outside[lane] = !inside
                 }
+                offsets[i * alpha + j] = offset
+                padding[i * alpha + j] = outside
             }
         }
     }
