@@ -95,12 +95,17 @@ extension CPUBackend {
         var count: Int { (tiles + size - 1) / size }
     }
 
+    /// Fewest tiles per chunk (unless there are fewer in all): the GEMMs' row length. With wide
+    /// layers (256 channels, F(4x4)) the budget alone would give 8, and GEMMs 8 columns wide.
+    static let winogradMinimumChunk = 32
+
     /// Chunks of about `winogradChunkBudget` floats of `alpha²`-point tiles of `channels`
-    /// channels (the larger of input and output channels), small enough that every thread gets
-    /// one; `cost` is the work of one tile.
+    /// channels (the larger of input and output channels), or `winogradMinimumChunk` tiles if
+    /// that is more, but no more than a thread's share of the tiles, so that every thread gets a
+    /// chunk; `cost` is the work of one tile.
     func winogradChunks(tiles: Int, area: Int, channels: Int, cost: Int) -> WinogradChunks {
         let lanes = WinogradLanes.scalarCount
-        let fits = max(1, Self.winogradChunkBudget / max(area * channels, 1) / lanes) * lanes
+        let fits = max(Self.winogradMinimumChunk / lanes, Self.winogradChunkBudget / max(area * channels, 1) / lanes) * lanes
         let share = (tiles + parallel.threads - 1) / parallel.threads
         let size = min(fits, max(1, (share + lanes - 1) / lanes) * lanes)
         let chunks = (tiles + size - 1) / size
