@@ -291,19 +291,22 @@ extension CPUBackend {
         let t = tiling.transform, area = t.alpha * t.alpha, channels = input.channels
         withUnsafeTemporaryAllocation(of: WinogradLanes.self, capacity: area) { buffer in
             withUnsafeTemporaryAllocation(of: SIMD8<Int>.self, capacity: area) { offsetBuffer in
-                withUnsafeTemporaryAllocation(of: SIMDMask<WinogradLanes.MaskStorage>.self, capacity: area) { paddingBuffer in
-                    let tile = buffer.baseAddress!, offsets = offsetBuffer.baseAddress!, padding = paddingBuffer.baseAddress!
+                withUnsafeTemporaryAllocation(of: SIMD8<Int32>.self, capacity: area) { keepBuffer in
+                    let tile = buffer.baseAddress!, offsets = offsetBuffer.baseAddress!, keep = keepBuffer.baseAddress!
                     for start in stride(from: 0, to: count, by: WinogradLanes.scalarCount) {
                         let group = tiling.group(first: first + start, count: min(WinogradLanes.scalarCount, count - start))
-                        winogradReads(tiling, group, sampleStride: input.stride, offsets: offsets, padding: padding)
+                        winogradReads(tiling, group, sampleStride: input.stride, offsets: offsets, keep: keep)
                         for c in 0..<channels {
-                            let plane = input.x + c * input.plane, affine = input.affine?[c]
+                            let plane = input.x + c * input.plane
+                            let affine = input.affine.map { (WinogradLanes(repeating: $0[c].scale), WinogradLanes(repeating: $0[c].shift)) }
                             for xi in 0..<area {
                                 let o = offsets[xi]
                                 var lanes = WinogradLanes(plane[o[0]], plane[o[1]], plane[o[2]], plane[o[3]],
                                                           plane[o[4]], plane[o[5]], plane[o[6]], plane[o[7]])
-                                if let affine { lanes = pointwiseMax(lanes * affine.scale + affine.shift, WinogradLanes()) }
-                                tile[xi] = lanes.replacing(with: 0, where: padding[xi])
+                                if let affine { lanes = SIMDReduction.reluOfAffine(lanes, affine.0, affine.1) }
+                                // Padding (and lanes past the group) cleared with a bit mask: SIMD selects
+                                // stay scalar and branchy on baseline x86-64.
+                                tile[xi] = unsafeBitCast(unsafeBitCast(lanes, to: SIMD8<Int32>.self) & keep[xi], to: WinogradLanes.self)
                             }
                             t.input(tile)
                             for xi in 0..<area { WinogradTransform.store(tile[xi], v + (xi * channels + c) * ld + start) }
@@ -316,23 +319,23 @@ extension CPUBackend {
 
     /// Where the lanes of `group` read their input tiles: for each value ξ of the `alpha x alpha`
     /// tile, `offsets[ξ]` (from a channel's plane in sample 0; samples `sampleStride` apart) and
-    /// `padding[ξ]`, the lanes whose value is padding (or that are past the group), which read
-    /// the sample's first value instead and are then set to zero.
+    /// `keep[ξ]`, all bits set in the lanes that read the image and none in those whose value is
+    /// padding (or that are past the group), which read the sample's first value instead.
     func winogradReads(_ tiling: WinogradTiling, _ group: WinogradTiling.Group, sampleStride: Int,
-                       offsets: UnsafeMutablePointer<SIMD8<Int>>, padding: UnsafeMutablePointer<SIMDMask<WinogradLanes.MaskStorage>>) {
+                       offsets: UnsafeMutablePointer<SIMD8<Int>>, keep: UnsafeMutablePointer<SIMD8<Int32>>) {
         let alpha = tiling.transform.alpha
         for i in 0..<alpha {
             for j in 0..<alpha {
-                var offset = SIMD8<Int>(), outside = SIMDMask<WinogradLanes.MaskStorage>(repeating: true)
+                var offset = SIMD8<Int>(), bits = SIMD8<Int32>()
                 for lane in 0..<group.count {
                     let row = group.row[lane] - tiling.padH + i * tiling.dilationH
                     let col = group.col[lane] - tiling.padW + j * tiling.dilationW
                     let inside = row >= 0 && row < tiling.height && col >= 0 && col < tiling.width
                     offset[lane] = group.sample[lane] * sampleStride + (inside ? row * tiling.width + col : 0)
-                    outside[lane] = !inside
+                    bits[lane] = inside ? -1 : 0
                 }
                 offsets[i * alpha + j] = offset
-                padding[i * alpha + j] = outside
+                keep[i * alpha + j] = bits
             }
         }
     }
