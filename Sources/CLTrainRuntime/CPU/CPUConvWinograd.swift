@@ -114,7 +114,7 @@ extension CPUBackend {
 
     /// `body(thread, first, count)` for every chunk of tiles `first..<first + count`, each thread
     /// taking a fixed run of consecutive chunks (so what a thread sums does not depend on timing).
-    func forWinogradChunks(_ chunks: WinogradChunks, _ body: (_ thread: Int, _ first: Int, _ count: Int) -> Void) {
+    private func forWinogradChunks(_ chunks: WinogradChunks, _ body: (_ thread: Int, _ first: Int, _ count: Int) -> Void) {
         parallel.forChunks(chunks.count, chunks: chunks.threads) { thread, range in
             for chunk in range {
                 let first = chunk * chunks.size
@@ -204,7 +204,7 @@ extension CPUBackend {
     /// `y (+)= conv(input, w) (+ bias)` over the tiles of `tiling`: `w` is `[K, C, 3, 3]`, the
     /// input has C channels, y (K channels, samples `yStride` apart) is overwritten unless
     /// `accumulate`. Scratch comes from `pool`.
-    func winogradConvolve(_ tiling: WinogradTiling, n: Int, inChannels c: Int, outChannels k: Int, input: ConvInput,
+    private func winogradConvolve(_ tiling: WinogradTiling, n: Int, inChannels c: Int, outChannels k: Int, input: ConvInput,
                           w: UnsafePointer<Float>, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, yStride: Int,
                           accumulate: Bool, pool: MemoryPool) throws {
         let t = tiling.transform, area = t.alpha * t.alpha
@@ -231,7 +231,7 @@ extension CPUBackend {
 
     /// `U[ξ, k, c] = (G w[k, c] G^T)[ξ]` for kernels `w` `[K, C, 3, 3]`; `u` is `[alpha², K, C]`.
     /// Eight input channels at a time.
-    func winogradTransformWeights(_ w: UnsafePointer<Float>, outChannels: Int, inChannels: Int, _ t: WinogradTransform,
+    private func winogradTransformWeights(_ w: UnsafePointer<Float>, outChannels: Int, inChannels: Int, _ t: WinogradTransform,
                                   into u: UnsafeMutablePointer<Float>) {
         let area = t.alpha * t.alpha
         withUnsafeTemporaryAllocation(of: WinogradLanes.self, capacity: area) { buffer in
@@ -257,7 +257,7 @@ extension CPUBackend {
 
     /// `gw[k, c] += G^T dU[k, c] G` for the Winograd-domain gradient `du` `[alpha², K, C]`; `gw`
     /// is `[K, C, 3, 3]`. Eight input channels at a time.
-    func winogradAccumulateWeightGradient(_ du: UnsafePointer<Float>, outChannels: Int, inChannels: Int, _ t: WinogradTransform,
+    private func winogradAccumulateWeightGradient(_ du: UnsafePointer<Float>, outChannels: Int, inChannels: Int, _ t: WinogradTransform,
                                           into gw: UnsafeMutablePointer<Float>) {
         let area = t.alpha * t.alpha
         withUnsafeTemporaryAllocation(of: WinogradLanes.self, capacity: area) { buffer in
@@ -286,7 +286,7 @@ extension CPUBackend {
     /// from `count` to the next multiple of 8 are written with zeros. Eight tiles at a time: where
     /// each lane reads is worked out once per group of tiles (`winogradReads`), then every
     /// channel is gathered with one load per lane and value, without bounds checks.
-    func winogradTransformInput(_ tiling: WinogradTiling, _ input: ConvInput, first: Int, count: Int,
+    private func winogradTransformInput(_ tiling: WinogradTiling, _ input: ConvInput, first: Int, count: Int,
                                 into v: UnsafeMutablePointer<Float>, ld: Int) {
         let t = tiling.transform, area = t.alpha * t.alpha, channels = input.channels
         withUnsafeTemporaryAllocation(of: WinogradLanes.self, capacity: area) { buffer in
@@ -321,7 +321,7 @@ extension CPUBackend {
     /// tile, `offsets[ξ]` (from a channel's plane in sample 0; samples `sampleStride` apart) and
     /// `keep[ξ]`, all bits set in the lanes that read the image and none in those whose value is
     /// padding (or that are past the group), which read the sample's first value instead.
-    func winogradReads(_ tiling: WinogradTiling, _ group: WinogradTiling.Group, sampleStride: Int,
+    private func winogradReads(_ tiling: WinogradTiling, _ group: WinogradTiling.Group, sampleStride: Int,
                        offsets: UnsafeMutablePointer<SIMD8<Int>>, keep: UnsafeMutablePointer<SIMD8<Int32>>) {
         let alpha = tiling.transform.alpha
         for i in 0..<alpha {
@@ -343,7 +343,7 @@ extension CPUBackend {
     /// `y (+)= A^T M A (+ bias)` for tiles `first..<first + count`: `product` is `M`,
     /// `[alpha², K, ld]`; outputs past the image are dropped. y is `[n, K, Ho, Wo]`, samples
     /// `yStride` apart, overwritten unless `accumulate`. Eight tiles at a time.
-    func winogradTransformOutput(_ tiling: WinogradTiling, _ product: UnsafePointer<Float>, ld: Int, channels: Int, first: Int, count: Int,
+    private func winogradTransformOutput(_ tiling: WinogradTiling, _ product: UnsafePointer<Float>, ld: Int, channels: Int, first: Int, count: Int,
                                  bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, yStride: Int, accumulate: Bool) {
         let t = tiling.transform, alpha = t.alpha, area = alpha * alpha
         let outHeight = tiling.outHeight, outWidth = tiling.outWidth, plane = outHeight * outWidth
@@ -377,7 +377,7 @@ extension CPUBackend {
     /// dY being the tile's `m x m` output gradient, zero past the image. `gy` is `[n, K, Ho, Wo]`,
     /// samples `gyStride` apart; `dm` is `[alpha², K, ld]`, lanes from `count` to the next
     /// multiple of 8 written with zeros. Eight tiles at a time.
-    func winogradTransformOutputGradient(_ tiling: WinogradTiling, gy: UnsafePointer<Float>, gyStride: Int, channels: Int,
+    private func winogradTransformOutputGradient(_ tiling: WinogradTiling, gy: UnsafePointer<Float>, gyStride: Int, channels: Int,
                                          first: Int, count: Int, into dm: UnsafeMutablePointer<Float>, ld: Int) {
         let t = tiling.transform, alpha = t.alpha, area = alpha * alpha
         let outHeight = tiling.outHeight, outWidth = tiling.outWidth, plane = outHeight * outWidth
