@@ -35,6 +35,9 @@ final class WinogradTests: XCTestCase {
         Case(n: 3, cin: 9, h: 8, w: 9, cout: 6, geometry: Conv2dGeometry(kernel: 3, padding: 2), bias: true),
         Case(n: 1, cin: 5, h: 11, w: 7, cout: 6, geometry: Conv2dGeometry(kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padH: 2, padW: 1,
                                                                             dilationH: 2, dilationW: 1), bias: true),
+        // Maps wide enough for groups of eight tiles that all lie inside the image (the gather without bounds checks).
+        Case(n: 2, cin: 8, h: 30, w: 41, cout: 6, geometry: Conv2dGeometry(kernel: 3, padding: 1), bias: true),
+        Case(n: 1, cin: 6, h: 37, w: 45, cout: 5, geometry: Conv2dGeometry(kernel: 3, padding: 2, dilation: 2), bias: false),
     ]
 
     /// Allowed error, relative to the largest value of the reference: F(4x4, 3x3)'s transforms

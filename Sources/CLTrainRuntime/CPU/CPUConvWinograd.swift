@@ -95,12 +95,17 @@ extension CPUBackend {
         var count: Int { (tiles + size - 1) / size }
     }
 
+    /// Fewest tiles per chunk (unless there are fewer in all): the GEMMs' row length. With wide
+    /// layers (256 channels, F(4x4)) the budget alone would give 8, and GEMMs 8 columns wide.
+    static let winogradMinimumChunk = 32
+
     /// Chunks of about `winogradChunkBudget` floats of `alpha²`-point tiles of `channels`
-    /// channels (the larger of input and output channels), small enough that every thread gets
-    /// one; `cost` is the work of one tile.
+    /// channels (the larger of input and output channels), or `winogradMinimumChunk` tiles if
+    /// that is more, but no more than a thread's share of the tiles, so that every thread gets a
+    /// chunk; `cost` is the work of one tile.
     func winogradChunks(tiles: Int, area: Int, channels: Int, cost: Int) -> WinogradChunks {
         let lanes = WinogradLanes.scalarCount
-        let fits = max(1, Self.winogradChunkBudget / max(area * channels, 1) / lanes) * lanes
+        let fits = max(Self.winogradMinimumChunk / lanes, Self.winogradChunkBudget / max(area * channels, 1) / lanes) * lanes
         let share = (tiles + parallel.threads - 1) / parallel.threads
         let size = min(fits, max(1, (share + lanes - 1) / lanes) * lanes)
         let chunks = (tiles + size - 1) / size
@@ -109,7 +114,7 @@ extension CPUBackend {
 
     /// `body(thread, first, count)` for every chunk of tiles `first..<first + count`, each thread
     /// taking a fixed run of consecutive chunks (so what a thread sums does not depend on timing).
-    func forWinogradChunks(_ chunks: WinogradChunks, _ body: (_ thread: Int, _ first: Int, _ count: Int) -> Void) {
+    private func forWinogradChunks(_ chunks: WinogradChunks, _ body: (_ thread: Int, _ first: Int, _ count: Int) -> Void) {
         parallel.forChunks(chunks.count, chunks: chunks.threads) { thread, range in
             for chunk in range {
                 let first = chunk * chunks.size
@@ -193,7 +198,7 @@ extension CPUBackend {
     /// `y (+)= conv(input, w) (+ bias)` over the tiles of `tiling`: `w` is `[K, C, 3, 3]`, the
     /// input has C channels, y (K channels, samples `yStride` apart) is overwritten unless
     /// `accumulate`. Scratch comes from `pool`.
-    func winogradConvolve(_ tiling: WinogradTiling, n: Int, inChannels c: Int, outChannels k: Int, input: ConvInput,
+    private func winogradConvolve(_ tiling: WinogradTiling, n: Int, inChannels c: Int, outChannels k: Int, input: ConvInput,
                           w: UnsafePointer<Float>, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, yStride: Int,
                           accumulate: Bool, pool: MemoryPool) throws {
         let t = tiling.transform, area = t.alpha * t.alpha
@@ -220,7 +225,7 @@ extension CPUBackend {
 
     /// `U[ξ, k, c] = (G w[k, c] G^T)[ξ]` for kernels `w` `[K, C, 3, 3]`; `u` is `[alpha², K, C]`.
     /// Eight input channels at a time.
-    func winogradTransformWeights(_ w: UnsafePointer<Float>, outChannels: Int, inChannels: Int, _ t: WinogradTransform,
+    private func winogradTransformWeights(_ w: UnsafePointer<Float>, outChannels: Int, inChannels: Int, _ t: WinogradTransform,
                                   into u: UnsafeMutablePointer<Float>) {
         let area = t.alpha * t.alpha
         withUnsafeTemporaryAllocation(of: WinogradLanes.self, capacity: area) { buffer in
@@ -246,7 +251,7 @@ extension CPUBackend {
 
     /// `gw[k, c] += G^T dU[k, c] G` for the Winograd-domain gradient `du` `[alpha², K, C]`; `gw`
     /// is `[K, C, 3, 3]`. Eight input channels at a time.
-    func winogradAccumulateWeightGradient(_ du: UnsafePointer<Float>, outChannels: Int, inChannels: Int, _ t: WinogradTransform,
+    private func winogradAccumulateWeightGradient(_ du: UnsafePointer<Float>, outChannels: Int, inChannels: Int, _ t: WinogradTransform,
                                           into gw: UnsafeMutablePointer<Float>) {
         let area = t.alpha * t.alpha
         withUnsafeTemporaryAllocation(of: WinogradLanes.self, capacity: area) { buffer in
@@ -272,45 +277,59 @@ extension CPUBackend {
     /// `V[ξ, c, j] = (B^T d B)[ξ]` for tile `first + j` (j < count) and every input channel c, d
     /// being the tile's `alpha x alpha` input read through the input's batch norm + ReLU, zero
     /// outside the image (the padding pads the normalised input). `v` is `[alpha², C, ld]`; lanes
-    /// from `count` to the next multiple of 8 are written with zeros. Eight tiles at a time.
-    func winogradTransformInput(_ tiling: WinogradTiling, _ input: ConvInput, first: Int, count: Int,
+    /// from `count` to the next multiple of 8 are written with zeros. Eight tiles at a time: where
+    /// each lane reads is worked out once per group of tiles (`winogradReads`), then every
+    /// channel is gathered with one load per lane and value, without bounds checks.
+    private func winogradTransformInput(_ tiling: WinogradTiling, _ input: ConvInput, first: Int, count: Int,
                                 into v: UnsafeMutablePointer<Float>, ld: Int) {
-        let t = tiling.transform, alpha = t.alpha, area = alpha * alpha, channels = input.channels
-        let height = tiling.height, width = tiling.width, dh = tiling.dilationH, dw = tiling.dilationW
+        let t = tiling.transform, area = t.alpha * t.alpha, channels = input.channels
         withUnsafeTemporaryAllocation(of: WinogradLanes.self, capacity: area) { buffer in
-            let tile = buffer.baseAddress!
-            for start in stride(from: 0, to: count, by: WinogradLanes.scalarCount) {
-                let group = tiling.group(first: first + start, count: min(WinogradLanes.scalarCount, count - start))
-                for c in 0..<channels {
-                    let affine = input.affine?[c]
-                    for lane in 0..<WinogradLanes.scalarCount {
-                        guard lane < group.count else {
-                            for xi in 0..<area { tile[xi][lane] = 0 }
-                            continue
-                        }
-                        let top = group.row[lane] - tiling.padH, left = group.col[lane] - tiling.padW
-                        let plane = input.x + group.sample[lane] * input.stride + c * input.plane
-                        let inside = top >= 0 && top + dh * (alpha - 1) < height && left >= 0 && left + dw * (alpha - 1) < width
-                        for i in 0..<alpha {
-                            let row = top + i * dh
-                            let rowInside = row >= 0 && row < height
-                            for j in 0..<alpha {
-                                let col = left + j * dw
-                                var value: Float = 0
-                                if inside || (rowInside && col >= 0 && col < width) {
-                                    value = plane[row * width + col]
-                                    if let affine {
-                                        value = value * affine.scale + affine.shift
-                                        if value < 0 { value = 0 }
-                                    }
-                                }
-                                tile[i * alpha + j][lane] = value
+            withUnsafeTemporaryAllocation(of: SIMD8<Int>.self, capacity: area) { offsetBuffer in
+                withUnsafeTemporaryAllocation(of: SIMD8<Int32>.self, capacity: area) { keepBuffer in
+                    let tile = buffer.baseAddress!, offsets = offsetBuffer.baseAddress!, keep = keepBuffer.baseAddress!
+                    for start in stride(from: 0, to: count, by: WinogradLanes.scalarCount) {
+                        let group = tiling.group(first: first + start, count: min(WinogradLanes.scalarCount, count - start))
+                        winogradReads(tiling, group, sampleStride: input.stride, offsets: offsets, keep: keep)
+                        for c in 0..<channels {
+                            let plane = input.x + c * input.plane
+                            let affine = input.affine.map { (WinogradLanes(repeating: $0[c].scale), WinogradLanes(repeating: $0[c].shift)) }
+                            for xi in 0..<area {
+                                let o = offsets[xi]
+                                var lanes = WinogradLanes(plane[o[0]], plane[o[1]], plane[o[2]], plane[o[3]],
+                                                          plane[o[4]], plane[o[5]], plane[o[6]], plane[o[7]])
+                                if let affine { lanes = SIMDReduction.reluOfAffine(lanes, affine.0, affine.1) }
+                                // Padding (and lanes past the group) cleared with a bit mask: SIMD selects
+                                // stay scalar and branchy on baseline x86-64.
+                                tile[xi] = unsafeBitCast(unsafeBitCast(lanes, to: SIMD8<Int32>.self) & keep[xi], to: WinogradLanes.self)
                             }
+                            t.input(tile)
+                            for xi in 0..<area { WinogradTransform.store(tile[xi], v + (xi * channels + c) * ld + start) }
                         }
                     }
-                    t.input(tile)
-                    for xi in 0..<area { WinogradTransform.store(tile[xi], v + (xi * channels + c) * ld + start) }
                 }
+            }
+        }
+    }
+
+    /// Where the lanes of `group` read their input tiles: for each value ξ of the `alpha x alpha`
+    /// tile, `offsets[ξ]` (from a channel's plane in sample 0; samples `sampleStride` apart) and
+    /// `keep[ξ]`, all bits set in the lanes that read the image and none in those whose value is
+    /// padding (or that are past the group), which read the sample's first value instead.
+    private func winogradReads(_ tiling: WinogradTiling, _ group: WinogradTiling.Group, sampleStride: Int,
+                       offsets: UnsafeMutablePointer<SIMD8<Int>>, keep: UnsafeMutablePointer<SIMD8<Int32>>) {
+        let alpha = tiling.transform.alpha
+        for i in 0..<alpha {
+            for j in 0..<alpha {
+                var offset = SIMD8<Int>(), bits = SIMD8<Int32>()
+                for lane in 0..<group.count {
+                    let row = group.row[lane] - tiling.padH + i * tiling.dilationH
+                    let col = group.col[lane] - tiling.padW + j * tiling.dilationW
+                    let inside = row >= 0 && row < tiling.height && col >= 0 && col < tiling.width
+                    offset[lane] = group.sample[lane] * sampleStride + (inside ? row * tiling.width + col : 0)
+                    bits[lane] = inside ? -1 : 0
+                }
+                offsets[i * alpha + j] = offset
+                keep[i * alpha + j] = bits
             }
         }
     }
@@ -318,7 +337,7 @@ extension CPUBackend {
     /// `y (+)= A^T M A (+ bias)` for tiles `first..<first + count`: `product` is `M`,
     /// `[alpha², K, ld]`; outputs past the image are dropped. y is `[n, K, Ho, Wo]`, samples
     /// `yStride` apart, overwritten unless `accumulate`. Eight tiles at a time.
-    func winogradTransformOutput(_ tiling: WinogradTiling, _ product: UnsafePointer<Float>, ld: Int, channels: Int, first: Int, count: Int,
+    private func winogradTransformOutput(_ tiling: WinogradTiling, _ product: UnsafePointer<Float>, ld: Int, channels: Int, first: Int, count: Int,
                                  bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, yStride: Int, accumulate: Bool) {
         let t = tiling.transform, alpha = t.alpha, area = alpha * alpha
         let outHeight = tiling.outHeight, outWidth = tiling.outWidth, plane = outHeight * outWidth
@@ -352,7 +371,7 @@ extension CPUBackend {
     /// dY being the tile's `m x m` output gradient, zero past the image. `gy` is `[n, K, Ho, Wo]`,
     /// samples `gyStride` apart; `dm` is `[alpha², K, ld]`, lanes from `count` to the next
     /// multiple of 8 written with zeros. Eight tiles at a time.
-    func winogradTransformOutputGradient(_ tiling: WinogradTiling, gy: UnsafePointer<Float>, gyStride: Int, channels: Int,
+    private func winogradTransformOutputGradient(_ tiling: WinogradTiling, gy: UnsafePointer<Float>, gyStride: Int, channels: Int,
                                          first: Int, count: Int, into dm: UnsafeMutablePointer<Float>, ld: Int) {
         let t = tiling.transform, alpha = t.alpha, area = alpha * alpha
         let outHeight = tiling.outHeight, outWidth = tiling.outWidth, plane = outHeight * outWidth
