@@ -7,12 +7,28 @@ import CLTrainTraining
 /// `ModelTuning`, the use case of `cltrain tune`: every convolution of a training step meets the
 /// tuner, and a second start on the same cache reuses every choice without timing.
 final class ModelTuningTests: XCTestCase {
-    func testCPUHasNothingToTune() throws {
+    func testTheCPUWithTuningOffTakesEveryRule() throws {
         let report = try ModelTuning.run(model: "densenet-bc-10-k4", batchSize: 2, channels: 1, height: 8, width: 8, classes: 10,
                                          on: Device(backend: CPUBackend()))
         XCTAssertEqual(report.mode, .off)
-        XCTAssertEqual(report.decisions, [])
+        XCTAssertGreaterThan(report.decisions.count, 10)
+        XCTAssertTrue(report.decisions.allSatisfy { $0.source == .rule && $0.milliseconds.isEmpty })
         XCTAssertEqual(report.measuredCount, 0)
+    }
+
+    func testTheCPUTunesOnceThenReusesTheCache() throws {
+        let directory = try makeTemporaryDirectory()
+        func tune(_ mode: TuneMode) throws -> ModelTuning.Report {
+            try ModelTuning.run(model: "densenet-bc-10-k4", batchSize: 2, channels: 1, height: 8, width: 8, classes: 10,
+                                on: Device(backend: CPUBackend(tune: mode, cacheDirectory: directory)))
+        }
+        let first = try tune(.cached)
+        XCTAssertEqual(first.measuredCount, first.decisions.filter { $0.source == .measured }.count)
+        XCTAssertGreaterThan(first.measuredCount, 0)
+        let second = try tune(.cached)
+        XCTAssertEqual(second.measuredCount, 0, "a second start reads every choice from the cache")
+        XCTAssertEqual(Dictionary(uniqueKeysWithValues: first.decisions.map { ($0.problem, $0.choice) }),
+                       Dictionary(uniqueKeysWithValues: second.decisions.map { ($0.problem, $0.choice) }))
     }
 
     func testUnknownModelIsAUsageError() {

@@ -33,10 +33,13 @@ final class DataParallelTests: XCTestCase {
         return running.finish()
     }
 
-    /// A small run's flags: DenseNet-BC-10-k4 (unless `extra` names a model) on the 64 images, on the CPU.
+    /// A small run's flags: DenseNet-BC-10-k4 (unless `extra` names a model) on the 64 images, on the
+    /// CPU, each convolution with its rule (`--tune=off`, one word: mpirun takes a separate `--tune
+    /// FILE` as its own), so that one process and the ranks take the same algorithms and the
+    /// comparisons are of the synchronisation, not of the tuner's choices.
     private func flags(_ out: String, _ extra: [String], device: String = "cpu") -> [String] {
         (extra.contains("--model") ? [] : ["--model", "densenet-bc-10-k4"])
-            + ["--data", data, "--device", device, "--out", directory.appendingPathComponent(out).path] + extra
+            + ["--data", data, "--device", device, "--tune=off", "--out", directory.appendingPathComponent(out).path] + extra
     }
 
     private func weights(_ run: String) throws -> [String: [Float]] {
@@ -95,16 +98,17 @@ final class DataParallelTests: XCTestCase {
     /// `--sync-bn`: every batch norm normalises with the global batch's statistics and its
     /// backward takes the global gradient sums, so two ranks give the weights (and running
     /// statistics) of one process, with equal shares (8 = 4 + 4) and unequal ones (5 = 3 + 2):
-    /// 5 steps of DenseNet-BC-10-k4 and of DRN-D-22 (without --sync-bn two ranks are 1.6 away
-    /// after one DRN step). DRN-D-22 steps at a learning rate of 1e-5: the biases of its batch
-    /// norms that feed another batch norm get gradients that cancel to nearly zero (the next
-    /// norm removes any shift), so at 1e-4 and above float rounding in those near-zero sums
-    /// moves them by 0.5-30% relative within 5 steps, in one process as between two (measured);
-    /// at 1e-5 the ranks stay within 4e-6 of one process, so the check is on the synchronisation.
+    /// 5 steps of DenseNet-BC-10-k4, one of DRN-D-22 (without --sync-bn two ranks are 1.6 away
+    /// after one DRN step). DRN-D-22 is compared after one step only: on 28x28 images its last
+    /// stages normalise 4x4 maps of a few samples, and over 5 steps float rounding alone is
+    /// amplified without bound (measured: scaling the input by 1 + 3e-7 moves its batch norms'
+    /// biases by 25% and conv weights by 2e-3 after 5 steps at a learning rate of 1e-5), so two
+    /// ranks could only match one process there by summing in the same order; after one step
+    /// they are 3e-6 (batch 8) and 5e-6 (batch 5) apart.
     func testTwoRanksWithSyncBatchNormGiveTheWeightsOfOneProcess() throws {
-        for (model, lr) in [("densenet-bc-10-k4", "0.05"), ("drn-d-22", "0.00001")] {
+        for (model, steps) in [("densenet-bc-10-k4", "5"), ("drn-d-22", "1")] {
             for batch in [8, 5] {
-                let run = ["--model", model, "--epochs", "1", "--steps", "5", "--batch-size", "\(batch)", "--lr", lr, "--sync-bn"]
+                let run = ["--model", model, "--epochs", "1", "--steps", steps, "--batch-size", "\(batch)", "--lr", "0.05", "--sync-bn"]
                 let one = try train(ranks: 1, flags("one-\(model)-\(batch)", run))
                 XCTAssertEqual(one.status, 0, one.stderr)
                 let two = try train(ranks: 2, flags("two-\(model)-\(batch)", run))
@@ -124,7 +128,7 @@ final class DataParallelTests: XCTestCase {
         } catch is SharedOpenCL.NoPlatform {
             throw XCTSkip("no OpenCL platform found (install pocl-opencl-icd): skipping two ranks on PoCL")
         }
-        let run = ["--epochs", "1", "--steps", "5", "--batch-size", "5", "--lr", "0.05", "--sync-bn", "--tune=off"]  // one word: mpirun takes a separate `--tune FILE` as its own
+        let run = ["--epochs", "1", "--steps", "5", "--batch-size", "5", "--lr", "0.05", "--sync-bn"]
         let one = try train(ranks: 1, flags("one-opencl", run, device: "opencl"), timeout: 300)
         XCTAssertEqual(one.status, 0, one.stderr)
         let two = try train(ranks: 2, flags("two-opencl", run, device: "opencl"), timeout: 300)
