@@ -1,4 +1,5 @@
-// The three paths of the batch-norm loops and the choice between them (see the header).
+// The three paths of the batch-norm and direct-convolution loops and the choice between them (see
+// the header).
 
 #include "cltrain_cpu_kernels.h"
 
@@ -6,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-// Every path rounds each product and sum as the scalar code reads: no fused multiply-adds.
+// Every batch-norm loop rounds each product and sum as the scalar code reads: no fused
+// multiply-adds (the convolution loops turn contraction back on for themselves).
 #pragma clang fp contract(off)
 
 /// max(v, 0), a NaN kept, -0 written as +0: the vector paths' ReLU, one lane.
@@ -23,10 +25,17 @@ static inline float scalar_masked(float dy, float r) { return r > 0 ? dy : 0.0f;
 // parity (PyTorchParityTests) fails on this path although every loop stays within float rounding
 // of a Double reference; 32 lanes on the AVX2 path fails the same way, so it is the order of
 // the additions, not the instructions (see the commit that chose 16).
+// The convolution loops take CL lanes (one register) and blocks of CB output channels: 2 * CB
+// accumulators, two input registers and a broadcast fit 32 registers (AVX-512) or 16.
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma"))), apply_to = function)
 #define W 16
 #define NAME(x) avx512_##x
+#define CL 16
+#define CB 12
+#include "conv_body.inc"
 #include "kernels_body.inc"
+#undef CB
+#undef CL
 #undef NAME
 #undef W
 #pragma clang attribute pop
@@ -34,7 +43,12 @@ static inline float scalar_masked(float dy, float r) { return r > 0 ? dy : 0.0f;
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
 #define W 16
 #define NAME(x) avx2_##x
+#define CL 8
+#define CB 6
+#include "conv_body.inc"
 #include "kernels_body.inc"
+#undef CB
+#undef CL
 #undef NAME
 #undef W
 #pragma clang attribute pop
@@ -42,7 +56,12 @@ static inline float scalar_masked(float dy, float r) { return r > 0 ? dy : 0.0f;
 
 #define W 8
 #define NAME(x) baseline_##x
+#define CL 4
+#define CB 6
+#include "conv_body.inc"
 #include "kernels_body.inc"
+#undef CB
+#undef CL
 #undef NAME
 #undef W
 

@@ -3,7 +3,7 @@ import CLTrainRandom
 import XCTest
 @testable import CLTrainRuntime
 
-/// The batch-norm loops of `CLTrainCPUKernels` on every path this CPU runs (baseline, AVX2 + FMA,
+/// The loops of `CLTrainCPUKernels` on every path this CPU runs (baseline, AVX2 + FMA,
 /// AVX-512), each against a plain scalar reference in Double (sums, gradients) or in unfused
 /// Float (the affine, which every path writes bitwise), at lengths around the vector widths.
 final class CPUKernelPathTests: XCTestCase {
@@ -156,6 +156,59 @@ final class CPUKernelPathTests: XCTestCase {
                             let parts = [base, Double(a) * Double(used[i]), Double(b) * Double(x[i]), Double(c)]
                             XCTAssertEqual(Double(dx[i]), parts.reduce(0, +), accuracy: parts.reduce(0.0) { $0 + abs($1) } * 4.8e-7,
                                            "\(name) mask \(variant) accumulate \(accumulate) n \(n) at \(i)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The direct convolution loops (forward and weight gradient) on every path against a Double
+    /// reference of their formula, with two register blocks of output channels, a tap count that
+    /// is not a multiple of three, and two samples.
+    func testDirectConvolutionLoops() {
+        var random = SeededRandom(seed: 13)
+        for (name, k) in paths {
+            let block = k.conv_block, span = k.conv_span
+            let cin = 5, cout = 2 * block, positions = 3 * span, samples = 2
+            for offsets in [[0, 1, 2, 9, 10, 11, 18, 19, 20], [0, 3, 7, 12], [4]] {
+                let taps = offsets.count, xStride = positions + offsets.max()! + 3
+                let x = random.uniforms(samples * cin * xStride), w = random.uniforms(cin * taps * cout)
+                var y = [Float](repeating: .nan, count: cout * positions)
+                k.direct_conv(x, xStride, cin, w, offsets, taps, &y, positions, cout, positions)
+                for co in 0..<cout {
+                    for q in 0..<positions {
+                        var sum = 0.0, magnitude = 0.0
+                        for ci in 0..<cin {
+                            for t in 0..<taps {
+                                let term = Double(w[(ci * taps + t) * cout + co]) * Double(x[ci * xStride + q + offsets[t]])
+                                sum += term
+                                magnitude += abs(term)
+                            }
+                        }
+                        XCTAssertEqual(Double(y[co * positions + q]), sum, accuracy: tolerance(cin * taps, magnitude),
+                                       "\(name) direct_conv taps \(taps) co \(co) q \(q)")
+                    }
+                }
+
+                let dy = random.uniforms(samples * cout * positions), initial = random.uniforms(cin * taps * cout)
+                var dw = initial
+                k.direct_conv_weight(x, cin * xStride, xStride, cin, offsets, taps, dy, cout * positions, positions, cout, positions,
+                                     samples, &dw)
+                for ci in 0..<cin {
+                    for t in 0..<taps {
+                        for co in 0..<cout {
+                            var sum = Double(initial[(ci * taps + t) * cout + co]), magnitude = abs(sum)
+                            for s in 0..<samples {
+                                for q in 0..<positions {
+                                    let term = Double(dy[s * cout * positions + co * positions + q])
+                                        * Double(x[s * cin * xStride + ci * xStride + q + offsets[t]])
+                                    sum += term
+                                    magnitude += abs(term)
+                                }
+                            }
+                            XCTAssertEqual(Double(dw[(ci * taps + t) * cout + co]), sum, accuracy: tolerance(samples * positions, magnitude),
+                                           "\(name) direct_conv_weight taps \(taps) ci \(ci) t \(t) co \(co)")
                         }
                     }
                 }

@@ -1,11 +1,12 @@
 #ifndef CLTRAIN_CPU_KERNELS_H
 #define CLTRAIN_CPU_KERNELS_H
 
-// The batch-norm loops of the CPU backend over one contiguous run of floats (a channel plane of
-// one sample), compiled three times (AVX-512, AVX2 + FMA, baseline x86-64) and chosen once per
-// process by the CPU's features; CLTRAIN_CPU_KERNELS=baseline|avx2|avx512 forces a lower path.
+// The hand-written loops of the CPU backend (batch norm over one contiguous run of floats, a
+// channel plane of one sample; the direct convolution over a padded grid), compiled three times
+// (AVX-512, AVX2 + FMA, baseline x86-64) and chosen once per process by the CPU's features;
+// CLTRAIN_CPU_KERNELS=baseline|avx2|avx512 forces a lower path.
 //
-// Semantics every path keeps (as the Swift loops they replace):
+// Semantics every path keeps in the batch-norm loops (as the Swift loops they replace):
 // - ReLU is max(v, 0) with a NaN kept (and -0 written as +0);
 // - a ReLU mask keeps dy where the ReLU output is > 0, else writes 0 (not dy * 0);
 // - no multiply-add is fused: `affine` is bitwise the same on every path, so a mask recomputed
@@ -47,6 +48,26 @@ typedef struct {
     /// `input_gradient` with the mask max(0, x * scale + shift) as `affine` computes it.
     void (*input_gradient_mask_affine)(const float *dy, const float *x, float *dx, size_t n, float a, float b,
                                        float c, float scale, float shift, bool accumulate);
+
+    // The direct convolution of stride 1 over a padded grid (see conv_body.inc): each input
+    // plane is laid out with its padding as zeros, so output position q reads tap t at
+    // q + offsets[t]. `cout` is a multiple of `conv_block`, `positions` of `conv_span`, and every
+    // float the loops read (up to positions - 1 + the largest offset in each plane) is readable.
+
+    /// y[co * y_stride + q] = Σ_ci Σ_t w[(ci * taps + t) * cout + co] * x[ci * x_stride + q + offsets[t]]
+    /// for co < cout and q < positions.
+    void (*direct_conv)(const float *x, size_t x_stride, size_t cin, const float *w, const ptrdiff_t *offsets,
+                        size_t taps, float *y, size_t y_stride, size_t cout, size_t positions);
+    /// dw[(ci * taps + t) * cout + co] += Σ_s Σ_q dy[s * dy_sample + co * dy_stride + q]
+    ///                                           * x[s * x_sample + ci * x_stride + q + offsets[t]]
+    /// over `samples` samples and q < positions (dy zero where an output position is thrown away).
+    void (*direct_conv_weight)(const float *x, size_t x_sample, size_t x_stride, size_t cin, const ptrdiff_t *offsets,
+                               size_t taps, const float *dy, size_t dy_sample, size_t dy_stride, size_t cout,
+                               size_t positions, size_t samples, float *dw);
+    /// Output channels per register block: `cout` is padded to a multiple of it.
+    size_t conv_block;
+    /// Positions per register block: `positions` is padded to a multiple of it.
+    size_t conv_span;
 } cltrain_cpu_kernels_t;
 
 /// The path this process runs: the best the CPU supports, or lower where CLTRAIN_CPU_KERNELS

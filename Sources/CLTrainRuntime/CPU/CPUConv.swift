@@ -254,6 +254,8 @@ extension CPUBackend {
             try convolveSamples(s, input: input, w: w, y: y, yStride: ys, bias: b, accumulate: false, pool: pool)
         case .winograd(let m):
             try conv2dForwardWinograd(s, tile: m, input: input, w: w, bias: b, y: y, yStride: ys, pool: pool)
+        case .direct:
+            try conv2dForwardDirect(s, input: input, w: w, bias: b, y: y, yStride: ys, accumulate: false, pool: pool)
         case .transposed:
             preconditionFailure("conv2d: \(algorithm.name) computes only the input gradient")
         case .batched:
@@ -317,6 +319,8 @@ extension CPUBackend {
         case .winograd(let m):
             try conv2dBackwardDataWinograd(s, tile: m, gy: gy, gyStride: gyStride, w: w, gx: gx, gxStride: gxStride, accumulate: accumulate,
                                            pool: pool)
+        case .direct:
+            try conv2dBackwardDataDirect(s, gy: gy, gyStride: gyStride, w: w, gx: gx, gxStride: gxStride, accumulate: accumulate, pool: pool)
         case .tapStacked:
             preconditionFailure("conv2d: \(algorithm.name) has no input gradient of its own")
         case .perSample:
@@ -405,6 +409,8 @@ extension CPUBackend {
             try conv2dBackwardWeightTapStacked(s, input: input, gy: gy, gyStride: gyStride, gw: gw, pool: pool)
         case .winograd(let m):
             try conv2dBackwardWeightWinograd(s, tile: m, input: input, gy: gy, gyStride: gyStride, gw: gw, pool: pool)
+        case .direct:
+            try conv2dBackwardWeightDirect(s, input: input, gy: gy, gyStride: gyStride, gw: gw, pool: pool)
         case .transposed:
             preconditionFailure("conv2d: \(algorithm.name) computes only the input gradient")
         case .perSample:

@@ -19,9 +19,11 @@ enum CPUConvAlgorithm: ConvolutionAlgorithm, Sendable {
     /// Winograd F(m x m, 3 x 3) (`CPUConvWinograd.swift`), m = 2 or 4: 3x3 stride-1 convolutions
     /// (dilated ones on their sub-grids), with fewer multiplies than the direct sum (2.25x, 4x).
     case winograd(Int)
+    /// The hand-written direct loops over a padded grid (`CPUConvDirect.swift`): stride 1.
+    case direct
 
     /// Changed whenever an algorithm changes: a cache of timings from older code is ignored.
-    static let revision = "cpu-conv-2"
+    static let revision = "cpu-conv-3"
 
     var name: String {
         switch self {
@@ -31,6 +33,7 @@ enum CPUConvAlgorithm: ConvolutionAlgorithm, Sendable {
         case .regions: return "region plan"
         case .transposed: return "transposed per sample"
         case .winograd(let m): return "winograd F(\(m)x\(m),3x3)"
+        case .direct: return "direct"
         }
     }
 
@@ -38,7 +41,7 @@ enum CPUConvAlgorithm: ConvolutionAlgorithm, Sendable {
     /// applied as it reads (`ConvInput.sample`); the others get groups of samples normalised first.
     var normalizesAsItReads: Bool {
         switch self {
-        case .perSample, .tapStacked, .winograd: return true
+        case .perSample, .tapStacked, .winograd, .direct: return true
         case .batched, .regions, .transposed: return false
         }
     }
@@ -59,6 +62,7 @@ extension CPUBackend {
         switch pass {
         case .forward, .backwardWeight:
             if strideOne && !g.isPointwise { others.append(.tapStacked) }
+            if strideOne { others.append(.direct) }
             if hasPlan { rule = .regions }
             else if Self.usesTapStacking(s) { rule = .tapStacked }
             else if g.isPointwise || Self.groupSize(s) == 1 { rule = .perSample }
@@ -66,6 +70,7 @@ extension CPUBackend {
         case .backwardData:
             let turns = transposedGeometry(s) != nil
             if turns { others.append(.transposed) }
+            if directTransposedGeometry(s) != nil { others.append(.direct) }
             if hasPlan { rule = .regions }
             else if Self.groupSize(s) == 1 && turns && s.outChannels < s.inChannels { rule = .transposed }
             else if g.isPointwise || Self.groupSize(s) == 1 { rule = .perSample }
