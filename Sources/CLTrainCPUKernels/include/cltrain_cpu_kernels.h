@@ -64,6 +64,16 @@ typedef struct {
     void (*direct_conv_weight)(const float *x, size_t x_sample, size_t x_stride, size_t cin, const ptrdiff_t *offsets,
                                size_t taps, const float *dy, size_t dy_sample, size_t dy_stride, size_t cout,
                                size_t positions, size_t samples, float *dw);
+    /// Planes `[channels, height, width]` at x into a padded grid (`grid` at pixel (0, 0) of
+    /// plane 0): each row `row_stride` floats after the last, each plane `plane_stride`; through
+    /// max(0, x * scales[ch] + shifts[ch]) as `affine` computes it where scales is not NULL. The
+    /// grid's padding is not written.
+    void (*grid_fill)(const float *x, size_t channels, size_t height, size_t width, float *grid, size_t plane_stride,
+                      size_t row_stride, const float *_Nullable scales, const float *_Nullable shifts);
+    /// The other way: y[ch, h, w] (+)= grid[ch * plane_stride + h * row_stride + w] + bias[ch]
+    /// (bias may be NULL).
+    void (*grid_unpad)(const float *grid, size_t channels, size_t height, size_t width, size_t plane_stride,
+                       size_t row_stride, float *y, const float *_Nullable bias, bool accumulate);
     /// Output channels per register block: `cout` is padded to a multiple of it.
     size_t conv_block;
     /// Positions per register block: `positions` is padded to a multiple of it.

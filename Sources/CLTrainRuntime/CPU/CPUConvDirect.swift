@@ -41,22 +41,24 @@ extension CPUBackend {
             paddedOutChannels = (s.outChannels + block - 1) / block * block
         }
 
-        /// Write channel planes `[C, H, W]` at `x` (planes `plane` apart) into the grid at `grid`
-        /// (planes `planeStride` apart), each through `affine` with ReLU where given. The padding
-        /// is left as it is: zero it once per buffer.
+        /// Write channel planes `[C, H, W]` at `x` into the grid at `grid` (planes `planeStride`
+        /// apart), each through its batch norm + ReLU where `norm` is given. The padding is left
+        /// as it is: zero it once per buffer.
         func fill(_ grid: UnsafeMutablePointer<Float>, from x: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
-                  affine: [(scale: Float, shift: Float)]?) {
-            for ch in 0..<channels {
-                let src = x + ch * height * width, dst = grid + ch * planeStride + origin
-                for h in 0..<height {
-                    if let affine {
-                        SIMDReduction.affine(src + h * width, into: dst + h * rowStride, width, scale: affine[ch].scale,
-                                             shift: affine[ch].shift, relu: true)
-                    } else {
-                        (dst + h * rowStride).update(from: src + h * width, count: width)
-                    }
-                }
-            }
+                  norm: DirectNorm?) {
+            SIMDReduction.kernels.grid_fill(x, channels, height, width, grid + origin, planeStride, rowStride, norm?.scales,
+                                            norm?.shifts)
+        }
+    }
+
+    /// A batch norm + ReLU as the grid's fill applies it: per channel scales and shifts.
+    struct DirectNorm {
+        let scales: [Float], shifts: [Float]
+
+        init?(_ input: ConvInput) {
+            guard let affine = input.affine else { return nil }
+            scales = affine.map(\.scale)
+            shifts = affine.map(\.shift)
         }
     }
 
@@ -79,6 +81,7 @@ extension CPUBackend {
             for i in 0..<(s.inChannels * taps) { packed[i * cout + co] = w[co * s.inChannels * taps + i] }
         }
         let inputFloats = s.inChannels * grid.planeStride
+        let norm = DirectNorm(input)
         try forSampleChunks(s, columns: inputFloats + cout * grid.positions, pool: pool) { _, range, buffer, _ in
             guard let buffer else { return }
             let padded = buffer, out = buffer + inputFloats
@@ -86,22 +89,11 @@ extension CPUBackend {
             grid.offsets.withUnsafeBufferPointer { offsets in
                 for sample in range {
                     grid.fill(padded, from: input.x + sample * input.stride, channels: s.inChannels, height: s.height, width: s.width,
-                              affine: input.affine)
+                              norm: norm)
                     k.direct_conv(padded, grid.planeStride, s.inChannels, packed, offsets.baseAddress!, taps, out, grid.positions, cout,
                                   grid.positions)
-                    let ys = y + sample * yStride
-                    for co in 0..<s.outChannels {
-                        let b = bias?[co] ?? 0
-                        for oh in 0..<s.outHeight {
-                            let src = out + co * grid.positions + oh * grid.rowStride
-                            let dst = ys + co * s.outPlane + oh * s.outWidth
-                            if accumulate {
-                                for ow in 0..<s.outWidth { dst[ow] += src[ow] + b }
-                            } else {
-                                for ow in 0..<s.outWidth { dst[ow] = src[ow] + b }
-                            }
-                        }
-                    }
+                    k.grid_unpad(out, s.outChannels, s.outHeight, s.outWidth, grid.positions, grid.rowStride, y + sample * yStride, bias,
+                                 accumulate)
                 }
             }
         }
@@ -147,6 +139,7 @@ extension CPUBackend {
         let chunks = sampleChunkCount(s)
         let group = max(1, min(s.n, Self.directWeightPositions / grid.positions))
         let inputFloats = s.inChannels * grid.planeStride, gradientFloats = cout * grid.positions
+        let norm = DirectNorm(input)
         let scratch = CPUScratch(pool)
         defer { scratch.release() }
         let partials = try scratch.floats(size * chunks)
@@ -162,14 +155,10 @@ extension CPUBackend {
                     for j in 0..<count {
                         let sample = first + j
                         grid.fill(padded + j * inputFloats, from: input.x + sample * input.stride, channels: s.inChannels,
-                                  height: s.height, width: s.width, affine: input.affine)
-                        let g = gy + sample * gyStride
-                        for co in 0..<s.outChannels {
-                            for oh in 0..<s.outHeight {
-                                (grads + j * gradientFloats + co * grid.positions + oh * grid.rowStride)
-                                    .update(from: g + co * s.outPlane + oh * s.outWidth, count: s.outWidth)
-                            }
-                        }
+                                  height: s.height, width: s.width, norm: norm)
+                        // The output gradient on the grid's output positions (the padding stays zero).
+                        k.grid_fill(gy + sample * gyStride, s.outChannels, s.outHeight, s.outWidth, grads + j * gradientFloats,
+                                    grid.positions, grid.rowStride, nil, nil)
                     }
                     k.direct_conv_weight(padded, inputFloats, grid.planeStride, s.inChannels, offsets.baseAddress!, taps, grads,
                                          gradientFloats, grid.positions, cout, grid.positions, count, partials + chunk * size)
