@@ -112,6 +112,19 @@ public final class ProfiledBackend: Backend, @unchecked Sendable {
                                            inputNorm: inputNorm)
         }
     }
+    public func conv2dBackwardDataBatchNormReLU(gradOutput: Tensor, weight: Tensor, geometry: Conv2dGeometry, input: Tensor,
+                                                norm: BatchNormReLU, gradInput: Tensor, gradWeight: Tensor, gradBias: Tensor,
+                                                deferredScale: Tensor, deferredShift: Tensor) throws -> Bool {
+        count(convolutionFlops(input: input, weight: weight, output: gradOutput))
+        var deferred = false
+        // Its time is the convolution's and the batch norm's together: counted as convolution.
+        try timed(.convolution) {
+            deferred = try inner.conv2dBackwardDataBatchNormReLU(
+                gradOutput: gradOutput, weight: weight, geometry: geometry, input: input, norm: norm, gradInput: gradInput,
+                gradWeight: gradWeight, gradBias: gradBias, deferredScale: deferredScale, deferredShift: deferredShift)
+        }
+        return deferred
+    }
     public func maxPool2dForward(input: Tensor, output: Tensor, geometry: Pool2dGeometry) throws {
         try timed(.pooling) { try inner.maxPool2dForward(input: input, output: output, geometry: geometry) }
     }

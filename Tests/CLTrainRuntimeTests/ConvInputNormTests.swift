@@ -109,4 +109,57 @@ final class ConvInputNormTests: XCTestCase {
         XCTAssertTrue(shapes.contains { $0.n * $0.inChannels * $0.inPlane > CPUBackend.normalizedGroupBudget },
                       "more samples than one normalised group holds")
     }
+
+    /// The CPU's fused backward of a 1x1 convolution and the BN-ReLU it read
+    /// (`conv2dBackwardDataBatchNormReLU`), its deferred terms applied after, against the
+    /// convolution's input gradient and the batch norm's backward apart: on a channel slice of a
+    /// wider tensor, batch 1, planes that are no multiple of the vector width; and a 3x3
+    /// convolution, which the CPU does not fuse (it must say so and apply everything).
+    func testTheFusedBackwardOfAConvolutionAndItsBatchNormMatchesTheTwoOps() throws {
+        var rng = SeededRandom(seed: 12)
+        let shapes: [(n: Int, cin: Int, h: Int, w: Int, cout: Int, kernel: Int)] = [
+            (3, 7, 9, 8, 5, 1), (1, 13, 7, 7, 12, 1), (4, 20, 5, 3, 48, 1), (2, 6, 6, 5, 4, 3),
+        ]
+        for c in shapes {
+            let g = Conv2dGeometry(kernel: c.kernel, padding: c.kernel / 2)
+            let whole = try device.tensor(rng.floats(c.n * (c.cin + 3) * c.h * c.w), shape: [c.n, c.cin + 3, c.h, c.w])
+            let input = whole.channels(2..<2 + c.cin)
+            let weight = try device.tensor(rng.floats(c.cout * c.cin * c.kernel * c.kernel), shape: [c.cout, c.cin, c.kernel, c.kernel])
+            let gradOutput = try device.tensor(rng.floats(c.n * c.cout * c.h * c.w), shape: [c.n, c.cout, c.h, c.w])
+            let bn = try norm(c.cin, &rng)
+            let prior = rng.floats(c.n * (c.cin + 3) * c.h * c.w)
+            let initialGradients = (weight: rng.floats(c.cin), bias: rng.floats(c.cin))
+
+            func run(fused: Bool) throws -> (gradInput: [Float], weight: [Float], bias: [Float], deferred: Bool) {
+                let gradWhole = try device.tensor(prior, shape: [c.n, c.cin + 3, c.h, c.w])
+                let gradInput = gradWhole.channels(2..<2 + c.cin)
+                let gw = try device.tensor(initialGradients.weight, shape: [c.cin]), gb = try device.tensor(initialGradients.bias, shape: [c.cin])
+                var deferred = false
+                if fused {
+                    let scale = try device.tensor(rng.floats(c.cin), shape: [c.cin]), shift = try device.tensor(rng.floats(c.cin), shape: [c.cin])
+                    let before = (try device.read(scale), try device.read(shift))
+                    deferred = try backend.conv2dBackwardDataBatchNormReLU(
+                        gradOutput: gradOutput, weight: weight, geometry: g, input: input, norm: bn, gradInput: gradInput,
+                        gradWeight: gw, gradBias: gb, deferredScale: scale, deferredShift: shift)
+                    // Added into whatever was there: apply only what this call added.
+                    let added = try (device.tensor(zip(device.read(scale), before.0).map { $0 - $1 }, shape: [c.cin]),
+                                     device.tensor(zip(device.read(shift), before.1).map { $0 - $1 }, shape: [c.cin]))
+                    let terms = try device.makeTensor(input.shape)
+                    try backend.batchNormApply(input: input, output: terms, mean: device.tensor([Float](repeating: 0, count: c.cin), shape: [c.cin]),
+                                               invStd: device.tensor([Float](repeating: 1, count: c.cin), shape: [c.cin]),
+                                               weight: added.0, bias: added.1, relu: false)
+                    try backend.channelCopy(from: terms, to: gradInput, accumulate: true)
+                } else {
+                    try backend.unfusedConv2dBackwardDataBatchNormReLU(gradOutput: gradOutput, weight: weight, geometry: g, input: input,
+                                                                       norm: bn, gradInput: gradInput, gradWeight: gw, gradBias: gb)
+                }
+                return (try device.read(gradWhole), try device.read(gw), try device.read(gb), deferred)
+            }
+            let fused = try run(fused: true), apart = try run(fused: false)
+            XCTAssertEqual(fused.deferred, c.kernel == 1, "\(c): fused only where the convolution is 1x1")
+            assertClose(fused.gradInput, apart.gradInput, rtol: 1e-4, atol: 1e-5, "\(c) input gradient")
+            assertClose(fused.weight, apart.weight, rtol: 1e-4, atol: 1e-5, "\(c) weight gradient")
+            assertClose(fused.bias, apart.bias, rtol: 1e-4, atol: 1e-5, "\(c) bias gradient")
+        }
+    }
 }

@@ -60,6 +60,17 @@ final class FaultInjectingBackend: Backend, @unchecked Sendable {
             try inner.conv2dForward(input: input, weight: weight, bias: bias, output: output, geometry: geometry, inputNorm: inputNorm)
         }
     }
+    func conv2dBackwardDataBatchNormReLU(gradOutput: Tensor, weight: Tensor, geometry: Conv2dGeometry, input: Tensor, norm: BatchNormReLU,
+                                         gradInput: Tensor, gradWeight: Tensor, gradBias: Tensor, deferredScale: Tensor,
+                                         deferredShift: Tensor) throws -> Bool {
+        var deferred = false
+        try op("conv2dBackwardDataBatchNormReLU") {
+            deferred = try inner.conv2dBackwardDataBatchNormReLU(
+                gradOutput: gradOutput, weight: weight, geometry: geometry, input: input, norm: norm, gradInput: gradInput,
+                gradWeight: gradWeight, gradBias: gradBias, deferredScale: deferredScale, deferredShift: deferredShift)
+        }
+        return deferred
+    }
     func conv2dBackwardData(gradOutput: Tensor, weight: Tensor, gradInput: Tensor, geometry: Conv2dGeometry, accumulate: Bool) throws {
         try op("conv2dBackwardData") {
             try inner.conv2dBackwardData(gradOutput: gradOutput, weight: weight, gradInput: gradInput, geometry: geometry, accumulate: accumulate)

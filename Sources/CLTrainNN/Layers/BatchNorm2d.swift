@@ -210,6 +210,59 @@ public final class BatchNorm2d {
         return result
     }
 
+    /// The backward of this batch norm + ReLU as read by a convolution (`normalization(of:)`),
+    /// from that convolution's output gradient: the convolution's input gradient and this
+    /// backward in one op (`conv2dBackwardDataBatchNormReLU`). The input gradient is added into
+    /// `gradInput`, but for the part the backend leaves in `deferring` (it returns whether it
+    /// did). Synchronised, the correction to the global batch's sums (see `synchronizedBackward`),
+    /// also `b x + c` per channel, goes where the rest went.
+    public func backward(fromConvolution convWeight: Tensor, geometry: Conv2dGeometry, gradOutput: Tensor, addingInto gradInput: Tensor,
+                         deferring: DeferredNormGradient) throws -> Bool {
+        guard let input = savedInput, let mean = saveMean, let invStd = saveInvStd, reluAppliedByReader else {
+            preconditionFailure("\(name): backward from a convolution without a forward read by one")
+        }
+        release()
+        let device = input.device, backend = device.backend
+        let norm = BatchNormReLU(mean: mean, invStd: invStd, weight: weight.value, bias: bias.value)
+        guard let sum = synchronization else {
+            let deferred = try backend.conv2dBackwardDataBatchNormReLU(
+                gradOutput: gradOutput, weight: convWeight, geometry: geometry, input: input, norm: norm, gradInput: gradInput,
+                gradWeight: weight.gradient, gradBias: bias.gradient, deferredScale: deferring.scale, deferredShift: deferring.shift)
+            try weight.gradientIsFinal()
+            try bias.gradientIsFinal()
+            return deferred
+        }
+        let sumDyXhat = try device.makeTensor([channels]), sumDy = try device.makeTensor([channels])
+        try backend.fill(sumDyXhat, value: 0)
+        try backend.fill(sumDy, value: 0)
+        let deferred = try backend.conv2dBackwardDataBatchNormReLU(
+            gradOutput: gradOutput, weight: convWeight, geometry: geometry, input: input, norm: norm, gradInput: gradInput,
+            gradWeight: sumDyXhat, gradBias: sumDy, deferredScale: deferring.scale, deferredShift: deferring.shift)
+        let (scale, shift) = try globalCorrection(count: input.count / channels, sumDy: sumDy, sumDyXhat: sumDyXhat, invStd: invStd, sum: sum)
+        if deferred {
+            // (x - mean) invStd scale + shift = x k + (shift - mean k), k = invStd scale: as batchNormApply computes it.
+            let m = try device.read(mean), s = try device.read(invStd)
+            var k = [Float](repeating: 0, count: channels), c = k
+            for ch in 0..<channels { (k[ch], c[ch]) = Self.scaleShift(mean: m[ch], invStd: s[ch], weight: scale[ch], bias: shift[ch]) }
+            try backend.axpy(alpha: 1, x: device.tensor(k, shape: [channels]), y: deferring.scale)
+            try backend.axpy(alpha: 1, x: device.tensor(c, shape: [channels]), y: deferring.shift)
+        } else {
+            try addCorrection(input: input, gradInput: gradInput, mean: mean, invStd: invStd, scale: scale, shift: shift)
+        }
+        try backend.axpy(alpha: 1, x: sumDyXhat, y: weight.gradient)
+        try backend.axpy(alpha: 1, x: sumDy, y: bias.gradient)
+        try weight.gradientIsFinal()
+        try bias.gradientIsFinal()
+        return deferred
+    }
+
+    /// `y = x * scale + shift` with `scale = weight invStd`, `shift = bias - mean scale` in Double:
+    /// the CPU's `batchNormApply`.
+    static func scaleShift(mean: Float, invStd: Float, weight: Float, bias: Float) -> (Float, Float) {
+        let k = Double(weight) * Double(invStd)
+        return (Float(k), Float(Double(bias) - Double(mean) * k))
+    }
+
     /// The backward with the global batch's sum(dy) and sum(dy xhat) per channel. The backend's
     /// backward runs on this shard (its input gradient uses the shard's sums; its weight and bias
     /// gradients, which are those sums, land in scratch); with M the global count and n the
@@ -226,8 +279,20 @@ public final class BatchNorm2d {
         try backend.batchNormBackward(
             input: input, gradOutput: gradOutput, gradInput: gradInput, weight: weight.value, saveMean: mean, saveInvStd: invStd,
             gradWeight: sumDyXhat, gradBias: sumDy, relu: relu, accumulate: accumulate)
+        let (scale, shift) = try globalCorrection(count: input.count / channels, sumDy: sumDy, sumDyXhat: sumDyXhat, invStd: invStd, sum: sum)
+        try addCorrection(input: input, gradInput: gradInput, mean: mean, invStd: invStd, scale: scale, shift: shift)
+        try backend.axpy(alpha: 1, x: sumDyXhat, y: weight.gradient)
+        try backend.axpy(alpha: 1, x: sumDy, y: bias.gradient)
+    }
+
+    /// From this shard's sums (`count` values per channel), the global batch's through `sum`:
+    /// per channel the scale and shift of `xhat` that turn the shard's input gradient into the
+    /// global batch's.
+    private func globalCorrection(count: Int, sumDy: Tensor, sumDyXhat: Tensor, invStd: Tensor, sum: BatchNormSum) throws
+        -> (scale: [Float], shift: [Float]) {
+        let device = sumDy.device
         let local = (dy: try device.read(sumDy), dyXhat: try device.read(sumDyXhat))
-        let n = Double(input.count / channels)
+        let n = Double(count)
         var sums = local.dy.map(Double.init) + local.dyXhat.map(Double.init) + [n]
         try sum(&sums)
         let total = sums[2 * channels]
@@ -238,13 +303,17 @@ public final class BatchNorm2d {
             shift[ch] = Float(k * (Double(local.dy[ch]) / n - sums[ch] / total))
             scale[ch] = Float(k * (Double(local.dyXhat[ch]) / n - sums[channels + ch] / total))
         }
+        return (scale, shift)
+    }
+
+    /// `gradInput += xhat scale + shift` per channel (a batch norm of the input with these scales and shifts).
+    private func addCorrection(input: Tensor, gradInput: Tensor, mean: Tensor, invStd: Tensor, scale: [Float], shift: [Float]) throws {
+        let device = input.device, backend = device.backend
         let correction = try device.makeTensor(input.shape)
         try backend.batchNormApply(input: input, output: correction, mean: mean, invStd: invStd,
                                    weight: device.tensor(scale, shape: [channels]), bias: device.tensor(shift, shape: [channels]),
                                    relu: false)
         try backend.axpy(alpha: 1, x: correction, y: gradInput)
-        try backend.axpy(alpha: 1, x: sumDyXhat, y: weight.gradient)
-        try backend.axpy(alpha: 1, x: sumDy, y: bias.gradient)
     }
 
     /// Drop what the last training forward kept for the backward pass (shared statistics
@@ -255,5 +324,45 @@ public final class BatchNorm2d {
         saveMean = nil
         saveInvStd = nil
         reluAppliedByReader = false
+    }
+}
+
+/// Per-channel terms `b x + c` of batch-norm input gradients that a backend left for the caller
+/// (`conv2dBackwardDataBatchNormReLU`), summed over every batch norm that reads the same channels
+/// (DenseNet's block): `apply` adds them to the gradient once.
+public struct DeferredNormGradient {
+    public let scale: Tensor
+    public let shift: Tensor
+
+    /// Zeros for `channels` channels.
+    public init(channels: Int, device: Device) throws {
+        scale = try device.makeTensor([channels])
+        shift = try device.makeTensor([channels])
+        try device.backend.fill(scale, value: 0)
+        try device.backend.fill(shift, value: 0)
+    }
+
+    private init(scale: Tensor, shift: Tensor) {
+        self.scale = scale
+        self.shift = shift
+    }
+
+    /// The terms of channels `range`.
+    public func channels(_ range: Range<Int>) -> DeferredNormGradient {
+        DeferredNormGradient(scale: scale.samples(range), shift: shift.samples(range))
+    }
+
+    /// `gradInput += scale * input + shift` per channel (all channels of this value; `input` and
+    /// `gradInput` NCHW with as many channels).
+    public func apply(input: Tensor, gradInput: Tensor) throws {
+        let device = input.device, backend = device.backend, c = scale.count
+        precondition(input.rank == 4 && input.c == c && gradInput.shape == input.shape,
+                     "deferred batch-norm gradient of \(c) channels for input \(input.shape), gradient \(gradInput.shape)")
+        let zeros = try device.makeTensor([c]), ones = try device.makeTensor([c])
+        try backend.fill(zeros, value: 0)
+        try backend.fill(ones, value: 1)
+        let terms = try device.makeTensor(input.shape)
+        try backend.batchNormApply(input: input, output: terms, mean: zeros, invStd: ones, weight: scale, bias: shift, relu: false)
+        try backend.channelCopy(from: terms, to: gradInput, accumulate: true)
     }
 }

@@ -65,6 +65,19 @@ public final class Conv2d {
         return gx
     }
 
+    /// `backward` of a convolution that read `norm`'s BN-ReLU of its input (`forward(...,
+    /// normalizedBy:)`), the input gradient carried on through `norm` into `gradInput` (added)
+    /// in the same pass where the backend can (`BatchNorm2d.backward(fromConvolution:...)`).
+    /// Returns whether part of it was left in `deferring` for the caller to apply.
+    public func backward(_ gradOutput: Tensor, through norm: BatchNorm2d, addingInto gradInput: Tensor,
+                         deferring: DeferredNormGradient) throws -> Bool {
+        let (input, inputNorm) = takeSaved()
+        let deferred = try norm.backward(fromConvolution: weight.value, geometry: geometry, gradOutput: gradOutput, addingInto: gradInput,
+                                         deferring: deferring)
+        try accumulateParameterGradients(gradOutput, input: input, inputNorm: inputNorm)
+        return deferred
+    }
+
     /// Accumulate the weight (and bias) gradients alone: the first layer of a network, whose
     /// input needs no gradient.
     public func backwardParameters(_ gradOutput: Tensor) throws {

@@ -215,8 +215,10 @@ final class DenseLayer {
     }
 
     /// From the gradient of this layer's new features, add the gradient of its input into
-    /// `gradInput` (the block gradient's leading channels).
-    func backward(_ gradOutput: Tensor, addingInto gradInput: Tensor) throws {
+    /// `gradInput` (the block gradient's leading channels). The first batch norm's backward runs
+    /// fused with the convolution's and may leave part of its input gradient in `deferring`
+    /// (returns whether it did; see `DeferredNormGradient`).
+    func backward(_ gradOutput: Tensor, addingInto gradInput: Tensor, deferring: DeferredNormGradient) throws -> Bool {
         var g = gradOutput
         if let seed = dropoutSeed {
             try g.device.backend.dropoutBackward(gradOutput: g, gradInput: g, probability: dropRate, seed: seed, accumulate: false)
@@ -225,8 +227,7 @@ final class DenseLayer {
             g = try conv2.backward(g)
             g = try norm2.backward(g)
         }
-        g = try conv1.backward(g)
-        try norm1.backward(g, into: gradInput, accumulate: true)
+        return try conv1.backward(g, through: norm1, addingInto: gradInput, deferring: deferring)
     }
 }
 
@@ -236,6 +237,9 @@ final class DenseBlock {
     let inputChannels: Int
     let growthRate: Int
     var outputChannels: Int { inputChannels + layers.count * growthRate }
+    /// The output of the last training forward, which the layers' batch norms read (kept for
+    /// applying their deferred input-gradient terms in backward).
+    private var trainingOutput: Tensor?
 
     init(_ builder: ModelBuilder, _ name: String, inputChannels: Int, layers count: Int, configuration: DenseNet.Configuration,
          seed: UInt32) throws {
@@ -279,6 +283,7 @@ final class DenseBlock {
             if let sum = layers[0].norm1.synchronization { try s.synchronize(count: output.count / outputChannels, sum: sum) }
         }
         try computeStatistics(0..<inputChannels)
+        trainingOutput = output
         for (index, layer) in layers.enumerated() {
             let start = inputChannels + index * growthRate
             try layer.forwardTraining(output.channels(0..<start), into: output.channels(start..<start + growthRate),
@@ -290,11 +295,28 @@ final class DenseBlock {
 
     /// `gradOutput`, the gradient of the whole block output, is consumed: the layers add their
     /// input gradients into its leading channels, and its first `inputChannels` are returned.
+    ///
+    /// Each layer's first batch norm reads every channel before it; where the backend fuses that
+    /// batch norm's backward into its convolution's, the per-channel terms `b x + c` of the input
+    /// gradients are summed over the layers and added once per channel, when the backward reaches
+    /// the layer that wrote it (its gradient is complete then) and for the block's input at the end.
     func backward(_ gradOutput: Tensor) throws -> Tensor {
         let g = gradOutput
+        guard let output = trainingOutput else { preconditionFailure("dense block: backward without a training forward") }
+        trainingOutput = nil
+        let deferring = try DeferredNormGradient(channels: outputChannels - growthRate, device: g.device)
+        var deferred = false
         for (index, layer) in layers.enumerated().reversed() {
-            let start = inputChannels + index * growthRate
-            try layer.backward(g.channels(start..<start + growthRate), addingInto: g.channels(0..<start))
+            let start = inputChannels + index * growthRate, slice = start..<start + growthRate
+            if deferred, index < layers.count - 1 {
+                try deferring.channels(slice).apply(input: output.channels(slice), gradInput: g.channels(slice))
+            }
+            let fused = try layer.backward(g.channels(slice), addingInto: g.channels(0..<start), deferring: deferring.channels(0..<start))
+            deferred = deferred || fused
+        }
+        if deferred {
+            try deferring.channels(0..<inputChannels).apply(input: output.channels(0..<inputChannels),
+                                                            gradInput: g.channels(0..<inputChannels))
         }
         return g.channels(0..<inputChannels)
     }

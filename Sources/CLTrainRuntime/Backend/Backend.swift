@@ -130,6 +130,17 @@ public protocol Backend: RawAllocator {
     func batchNormBackward(input: Tensor, gradOutput: Tensor, gradInput: Tensor, weight: Tensor,
                            saveMean: Tensor, saveInvStd: Tensor, gradWeight: Tensor, gradBias: Tensor,
                            relu: ReLUMask?, accumulate: Bool) throws
+    /// The input gradient of a convolution that read `norm`'s BN-ReLU of `input`
+    /// (`conv2dForward(..., inputNorm:)`), carried on through that batch norm: `gradWeight +=`,
+    /// `gradBias +=` (the batch norm's) and `gradInput +=` the input gradient, as
+    /// `conv2dBackwardData` then `batchNormBackward` (relu `.input`) would give. The batch norm's
+    /// input gradient is `a dy + b x + c` per channel; a backend may add only `a dy` and add
+    /// `b` and `c` into `deferredScale` and `deferredShift` instead ([C] each), for the caller
+    /// to apply once for several batch norms of the same input (DenseNet's block): it returns
+    /// whether it did. The default runs the two ops and defers nothing.
+    func conv2dBackwardDataBatchNormReLU(gradOutput: Tensor, weight: Tensor, geometry: Conv2dGeometry, input: Tensor,
+                                         norm: BatchNormReLU, gradInput: Tensor, gradWeight: Tensor, gradBias: Tensor,
+                                         deferredScale: Tensor, deferredShift: Tensor) throws -> Bool
     /// `output = max(input, 0)`; `output` may be `input`.
     func reluForward(input: Tensor, output: Tensor) throws
     /// `gradInput (+)= gradOutput * (output > 0)`, from the forward's output; `gradInput` may be
@@ -202,6 +213,26 @@ extension Backend {
         try batchNormBackward(input: input, gradOutput: gradOutput, gradInput: gradInput, weight: weight, saveMean: saveMean,
                               saveInvStd: saveInvStd, gradWeight: gradWeight, gradBias: gradBias, relu: reluOutput.map { .output($0) },
                               accumulate: accumulate)
+    }
+}
+
+extension Backend {
+    public func conv2dBackwardDataBatchNormReLU(gradOutput: Tensor, weight: Tensor, geometry: Conv2dGeometry, input: Tensor,
+                                                norm: BatchNormReLU, gradInput: Tensor, gradWeight: Tensor, gradBias: Tensor,
+                                                deferredScale: Tensor, deferredShift: Tensor) throws -> Bool {
+        try unfusedConv2dBackwardDataBatchNormReLU(gradOutput: gradOutput, weight: weight, geometry: geometry, input: input, norm: norm,
+                                                   gradInput: gradInput, gradWeight: gradWeight, gradBias: gradBias)
+        return false
+    }
+
+    /// `conv2dBackwardDataBatchNormReLU` as its two ops, through a scratch gradient.
+    public func unfusedConv2dBackwardDataBatchNormReLU(gradOutput: Tensor, weight: Tensor, geometry: Conv2dGeometry, input: Tensor,
+                                                       norm: BatchNormReLU, gradInput: Tensor, gradWeight: Tensor, gradBias: Tensor) throws {
+        let normalizedGradient = try input.device.makeTensor(input.shape)
+        try conv2dBackwardData(gradOutput: gradOutput, weight: weight, gradInput: normalizedGradient, geometry: geometry, accumulate: false)
+        try batchNormBackward(input: input, gradOutput: normalizedGradient, gradInput: gradInput, weight: norm.weight, saveMean: norm.mean,
+                              saveInvStd: norm.invStd, gradWeight: gradWeight, gradBias: gradBias, relu: .input(bias: norm.bias),
+                              accumulate: true)
     }
 }
 

@@ -1,0 +1,78 @@
+/// The input gradient of a 1x1 convolution carried through the batch norm + ReLU it read, in
+/// one pass per sample (DenseNet's bottleneck convolutions and the batch norm before them).
+///
+/// The batch norm's input gradient is `a dy + b x + c` per channel, dy masked by the ReLU; `a`
+/// is `weight * invStd`, known before the pass, while `b` and `c` need the sums of dy and
+/// dy (x - mean) over the whole batch. So each sample's gradient is computed by a GEMM into a
+/// buffer of the thread's own, summed and added as `a dy` while it is in cache, and `b` and `c`
+/// are left to the caller (`deferredScale`, `deferredShift`). The batch-sized gradient of the
+/// normalised input is never written out and read back, which the two ops apart would do.
+extension CPUBackend {
+    public func conv2dBackwardDataBatchNormReLU(gradOutput: Tensor, weight: Tensor, geometry: Conv2dGeometry, input: Tensor,
+                                                norm: BatchNormReLU, gradInput: Tensor, gradWeight: Tensor, gradBias: Tensor,
+                                                deferredScale: Tensor, deferredShift: Tensor) throws -> Bool {
+        guard geometry.isPointwise && geometry.padH == 0 && geometry.padW == 0 && geometry.strideH == 1 && geometry.strideW == 1 else {
+            try unfusedConv2dBackwardDataBatchNormReLU(gradOutput: gradOutput, weight: weight, geometry: geometry, input: input, norm: norm,
+                                                       gradInput: gradInput, gradWeight: gradWeight, gradBias: gradBias)
+            return false
+        }
+        let s = ConvShape(input: input, weight: weight, output: gradOutput, geometry: geometry)
+        precondition(gradInput.shape == input.shape, "conv2dBackwardDataBatchNormReLU: gradInput \(gradInput.shape) for input \(input.shape)")
+        let c = s.inChannels, plane = s.inPlane
+        for (name, t) in [("norm", norm.mean), ("gradWeight", gradWeight), ("gradBias", gradBias), ("deferredScale", deferredScale),
+                          ("deferredShift", deferredShift)] {
+            precondition(t.count == c, "conv2dBackwardDataBatchNormReLU: \(name) \(t.shape) for \(c) channels")
+        }
+        let x = pointer(input), gy = pointer(gradOutput), gx = pointer(gradInput), w = dense(weight)
+        let xs = input.sampleStride, gys = gradOutput.sampleStride, gxs = gradInput.sampleStride
+        let mean = dense(norm.mean), invStd = dense(norm.invStd), gamma = dense(norm.weight)
+        let affine = batchNormAffine(norm)
+        let chunks = sampleChunkCount(s)
+        let scratch = CPUScratch(input.device.pool)
+        defer { scratch.release() }
+        // Per chunk and channel: Σ dy and Σ dy (x - mean), dy masked, in Double.
+        let sums = UnsafeMutablePointer<Double>.allocate(capacity: 2 * c * chunks)
+        defer { sums.deallocate() }
+        sums.update(repeating: 0, count: 2 * c * chunks)
+        try forSampleChunks(s, columns: c * plane, chunks: chunks, pool: input.device.pool) { chunk, range, buffer, _ in
+            guard let dy = buffer else { return }
+            let partial = sums + 2 * c * chunk
+            for sample in range {
+                // dy[Cin, HW] = W^T[Cin, Cout] * gradOutput_n[Cout, HW]
+                gemm(transposeA: true, transposeB: false, m: c, n: plane, k: s.outChannels, alpha: 1, a: w, lda: c,
+                     b: gy + sample * gys, ldb: plane, beta: 0, c: dy, ldc: plane, threaded: false)
+                let xn = x + sample * xs, gxn = gx + sample * gxs
+                for ch in 0..<c {
+                    let d = dy + ch * plane, xp = xn + ch * plane
+                    let (scale, shift) = affine[ch]
+                    let part = SIMDReduction.gradientSums(d, xp, plane, mean: mean[ch], maskScale: scale, maskShift: shift)
+                    partial[2 * ch] += Double(part.dy)
+                    partial[2 * ch + 1] += Double(part.dyCentered)
+                    let a = Float(Double(gamma[ch]) * Double(invStd[ch]))
+                    SIMDReduction.batchNormInputGradient(d, xp, into: gxn + ch * plane, plane, a: a, b: 0, c: 0, maskScale: scale,
+                                                         maskShift: shift, accumulate: true)
+                }
+            }
+        }
+        // The sums in a fixed order, then as batchNormBackward: the parameter gradients, and the
+        // input gradient's b and c.
+        let gw = dense(gradWeight), gb = dense(gradBias), ds = dense(deferredScale), dc = dense(deferredShift)
+        let count = Double(s.n * plane)
+        for ch in 0..<c {
+            var sumDy = 0.0, sumDyCentered = 0.0
+            for chunk in 0..<chunks {
+                sumDy += sums[2 * c * chunk + 2 * ch]
+                sumDyCentered += sums[2 * c * chunk + 2 * ch + 1]
+            }
+            let inv = Double(invStd[ch])
+            let sumDyXhat = sumDyCentered * inv
+            gb[ch] += Float(sumDy)
+            gw[ch] += Float(sumDyXhat)
+            let k = Double(gamma[ch]) * inv
+            let meanDy = sumDy / count, meanDyXhat = sumDyXhat / count
+            ds[ch] += Float(-k * inv * meanDyXhat)
+            dc[ch] += Float(-k * meanDy + k * inv * meanDyXhat * Double(mean[ch]))
+        }
+        return true
+    }
+}
