@@ -27,6 +27,8 @@ extension CPUBackend {
         let xs = input.sampleStride, gys = gradOutput.sampleStride, gxs = gradInput.sampleStride
         let mean = dense(norm.mean), invStd = dense(norm.invStd), gamma = dense(norm.weight)
         let affine = batchNormAffine(norm)
+        // Each channel's a = w invStd, as batchNormGradientTerms computes it.
+        let a = (0..<c).map { Float(Double(gamma[$0]) * Double(invStd[$0])) }
         let chunks = sampleChunkCount(s)
         let scratch = CPUScratch(input.device.pool)
         defer { scratch.release() }
@@ -48,8 +50,7 @@ extension CPUBackend {
                     let part = SIMDReduction.gradientSums(d, xp, plane, mean: mean[ch], maskScale: scale, maskShift: shift)
                     partial[2 * ch] += Double(part.dy)
                     partial[2 * ch + 1] += Double(part.dyCentered)
-                    let a = Float(Double(gamma[ch]) * Double(invStd[ch]))
-                    SIMDReduction.batchNormInputGradient(d, xp, into: gxn + ch * plane, plane, a: a, b: 0, c: 0, maskScale: scale,
+                    SIMDReduction.batchNormInputGradient(d, xp, into: gxn + ch * plane, plane, a: a[ch], b: 0, c: 0, maskScale: scale,
                                                          maskShift: shift, accumulate: true)
                 }
             }
@@ -57,21 +58,18 @@ extension CPUBackend {
         // The sums in a fixed order, then as batchNormBackward: the parameter gradients, and the
         // input gradient's b and c.
         let gw = dense(gradWeight), gb = dense(gradBias), ds = dense(deferredScale), dc = dense(deferredShift)
-        let count = Double(s.n * plane)
         for ch in 0..<c {
             var sumDy = 0.0, sumDyCentered = 0.0
             for chunk in 0..<chunks {
                 sumDy += sums[2 * c * chunk + 2 * ch]
                 sumDyCentered += sums[2 * c * chunk + 2 * ch + 1]
             }
-            let inv = Double(invStd[ch])
-            let sumDyXhat = sumDyCentered * inv
-            gb[ch] += Float(sumDy)
-            gw[ch] += Float(sumDyXhat)
-            let k = Double(gamma[ch]) * inv
-            let meanDy = sumDy / count, meanDyXhat = sumDyXhat / count
-            ds[ch] += Float(-k * inv * meanDyXhat)
-            dc[ch] += Float(-k * meanDy + k * inv * meanDyXhat * Double(mean[ch]))
+            let terms = Self.batchNormGradientTerms(sumDy: sumDy, sumDyCentered: sumDyCentered, count: s.n * plane, mean: mean[ch],
+                                                    invStd: invStd[ch], weight: gamma[ch])
+            gb[ch] += terms.gradBias
+            gw[ch] += terms.gradWeight
+            ds[ch] += terms.b
+            dc[ch] += terms.c
         }
         return true
     }

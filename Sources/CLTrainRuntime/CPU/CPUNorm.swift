@@ -112,6 +112,19 @@ extension CPUBackend {
         }
     }
 
+    /// From one channel's Σ dy and Σ dy (x - mean) over `count` values (dy masked by the ReLU):
+    /// the weight and bias gradients (Σ dy xhat, Σ dy) and the input gradient
+    /// `dx = w invStd / M (M dy - Σ dy - xhat Σ dy xhat) = a dy + b x + c`.
+    static func batchNormGradientTerms(sumDy: Double, sumDyCentered: Double, count: Int, mean: Float, invStd: Float, weight: Float)
+        -> (gradWeight: Float, gradBias: Float, a: Float, b: Float, c: Float) {
+        let inv = Double(invStd)
+        let sumDyXhat = sumDyCentered * inv
+        let k = Double(weight) * inv
+        let meanDy = sumDy / Double(count), meanDyXhat = sumDyXhat / Double(count)
+        return (Float(sumDyXhat), Float(sumDy), Float(k), Float(-k * inv * meanDyXhat),
+                Float(-k * meanDy + k * inv * meanDyXhat * Double(mean)))
+    }
+
     public func batchNormBackward(input: Tensor, gradOutput: Tensor, gradInput: Tensor, weight: Tensor,
                                   saveMean: Tensor, saveInvStd: Tensor, gradWeight: Tensor, gradBias: Tensor,
                                   relu: ReLUMask?, accumulate: Bool) throws {
@@ -134,7 +147,7 @@ extension CPUBackend {
         let r = reluOutput.map { pointer($0) }, rs = reluOutput?.sampleStride ?? 0
         let rb = reluBias.map { dense($0) }
         parallel.forEach(c, cost: 2 * count) { ch in
-            let mean = sm[ch], invStd = Double(si[ch])
+            let mean = sm[ch]
             // With the mask found from the input: the forward's output, as batchNormApply computes
             // it (bitwise), again in registers.
             let affine = rb.map { Self.batchNormScaleShift(mean: mean, invStd: si[ch], weight: w[ch], bias: $0[ch]) }
@@ -150,14 +163,11 @@ extension CPUBackend {
                 sumDy += Double(sums.dy)
                 sumDyCentered += Double(sums.dyCentered)
             }
-            let sumDyXhat = sumDyCentered * invStd
-            gb[ch] += Float(sumDy)
-            gw[ch] += Float(sumDyXhat)
-            // dx = w invstd / M (M dy - sum(dy) - xhat sum(dy xhat)) = a dy + b x + c.
-            let k = Double(w[ch]) * invStd
-            let meanDy = sumDy / Double(count), meanDyXhat = sumDyXhat / Double(count)
-            let a = Float(k), bx = Float(-k * invStd * meanDyXhat)
-            let c0 = Float(-k * meanDy + k * invStd * meanDyXhat * Double(mean))
+            let terms = Self.batchNormGradientTerms(sumDy: sumDy, sumDyCentered: sumDyCentered, count: count, mean: mean, invStd: si[ch],
+                                                    weight: w[ch])
+            gb[ch] += terms.gradBias
+            gw[ch] += terms.gradWeight
+            let (a, bx, c0) = (terms.a, terms.b, terms.c)
             for sample in 0..<n {
                 let dyp = gy + sample * gys + ch * plane, xp = x + sample * xs + ch * plane, dxp = gx + sample * gxs + ch * plane
                 if let affine {

@@ -60,6 +60,21 @@ extension CPUBackend {
         bestIndex = Int32(bitPattern: (UInt32(bitPattern: index) & m) | (UInt32(bitPattern: bestIndex) & ~m))
     }
 
+    /// `keepFirstMax` on four lanes, the select done with bit operations: `replace(with:where:)`
+    /// stays a lane-by-lane loop of jumps on baseline x86-64 (SSE2 has no blend), which ran max
+    /// pooling's backward at half the speed of a native build.
+    @inline(__always)
+    static func keepFirstMax(_ best: inout SIMD4<Float>, _ bestIndex: inout SIMD4<Int32>, _ v: SIMD4<Float>, _ index: SIMD4<Int32>) {
+        typealias Bits = SIMD4<Int32>
+        let vb = unsafeBitCast(v, to: Bits.self), bb = unsafeBitCast(best, to: Bits.self)
+        // All ones where v > best, or where v is the first NaN (v != v and best == best).
+        let greater = unsafeBitCast(v .> best, to: Bits.self)
+        let firstNaN = unsafeBitCast(v .!= v, to: Bits.self) & unsafeBitCast(best .== best, to: Bits.self)
+        let take = greater | firstNaN
+        best = unsafeBitCast((vb & take) | (bb & ~take), to: SIMD4<Float>.self)
+        bestIndex = (index & take) | (bestIndex & ~take)
+    }
+
     /// Separable: per output row, the column-wise maximum over the window's rows (contiguous,
     /// independent per column), then the maximum over each window's columns. Each thread has a
     /// line of scratch from the pool.
@@ -129,22 +144,21 @@ extension CPUBackend {
                         for ih in 0..<height {
                             let src = xp + ih * width, vrow = values + ih * outWidth, irow = indices + ih * outWidth
                             var ow = 0
-                            // Four outputs at a time in SIMD lanes where their windows are whole
-                            // (vector selects stay branch-free; scalar ones become jumps).
+                            // Four outputs at a time in SIMD lanes (vector selects stay branch-free;
+                            // scalar ones become jumps). A window cut by the padding repeats its
+                            // last column, which never replaces the first maximum.
+                            let base = Int32(truncatingIfNeeded: ih * width)
                             while ow + 4 <= outWidth {
-                                let kw = columns[ow].count
-                                guard columns[ow + 3].count == kw, columns[ow + 1].count == kw, columns[ow + 2].count == kw else { break }
-                                let c0 = columns[ow].lowerBound, c1 = columns[ow + 1].lowerBound
-                                let c2 = columns[ow + 2].lowerBound, c3 = columns[ow + 3].lowerBound
-                                let base = Int32(truncatingIfNeeded: ih * width)
-                                var best = SIMD4<Float>(src[c0], src[c1], src[c2], src[c3])
-                                var bestIndex = SIMD4<Int32>(Int32(c0), Int32(c1), Int32(c2), Int32(c3)) &+ base
-                                for k in 1..<max(kw, 1) {
-                                    let v = SIMD4<Float>(src[c0 + k], src[c1 + k], src[c2 + k], src[c3 + k])
-                                    let index = SIMD4<Int32>(Int32(c0 + k), Int32(c1 + k), Int32(c2 + k), Int32(c3 + k)) &+ base
-                                    let take = (v .> best) .| ((v .!= v) .& (best .== best))
-                                    best.replace(with: v, where: take)
-                                    bestIndex.replace(with: index, where: take)
+                                let w0 = columns[ow], w1 = columns[ow + 1], w2 = columns[ow + 2], w3 = columns[ow + 3]
+                                var best = SIMD4<Float>(src[w0.lowerBound], src[w1.lowerBound], src[w2.lowerBound], src[w3.lowerBound])
+                                var bestIndex = SIMD4<Int32>(Int32(w0.lowerBound), Int32(w1.lowerBound), Int32(w2.lowerBound),
+                                                             Int32(w3.lowerBound)) &+ base
+                                for k in 1..<max(geometry.kernelW, 1) {
+                                    let i0 = min(w0.lowerBound + k, w0.upperBound - 1), i1 = min(w1.lowerBound + k, w1.upperBound - 1)
+                                    let i2 = min(w2.lowerBound + k, w2.upperBound - 1), i3 = min(w3.lowerBound + k, w3.upperBound - 1)
+                                    let v = SIMD4<Float>(src[i0], src[i1], src[i2], src[i3])
+                                    let index = SIMD4<Int32>(Int32(i0), Int32(i1), Int32(i2), Int32(i3)) &+ base
+                                    Self.keepFirstMax(&best, &bestIndex, v, index)
                                 }
                                 UnsafeMutableRawPointer(vrow + ow).storeBytes(of: best, as: SIMD4<Float>.self)
                                 UnsafeMutableRawPointer(irow + ow).storeBytes(of: bestIndex, as: SIMD4<Int32>.self)
@@ -170,9 +184,7 @@ extension CPUBackend {
                                 for ih in r.lowerBound + 1 ..< r.upperBound {
                                     let v = UnsafeRawPointer(values + ih * outWidth + ow).loadUnaligned(as: SIMD4<Float>.self)
                                     let index = UnsafeRawPointer(indices + ih * outWidth + ow).loadUnaligned(as: SIMD4<Int32>.self)
-                                    let take = (v .> best) .| ((v .!= v) .& (best .== best))
-                                    best.replace(with: v, where: take)
-                                    bestIndex.replace(with: index, where: take)
+                                    Self.keepFirstMax(&best, &bestIndex, v, index)
                                 }
                                 for lane in 0..<4 { gxp[Int(bestIndex[lane])] += grad[ow + lane] }
                                 ow += 4
