@@ -243,7 +243,7 @@ public final class BatchNorm2d {
             // (x - mean) invStd scale + shift = x k + (shift - mean k), k = invStd scale: as batchNormApply computes it.
             let m = try device.read(mean), s = try device.read(invStd)
             var k = [Float](repeating: 0, count: channels), c = k
-            for ch in 0..<channels { (k[ch], c[ch]) = Self.scaleShift(mean: m[ch], invStd: s[ch], weight: scale[ch], bias: shift[ch]) }
+            for ch in 0..<channels { (k[ch], c[ch]) = BatchNormReLU.scaleShift(mean: m[ch], invStd: s[ch], weight: scale[ch], bias: shift[ch]) }
             try backend.axpy(alpha: 1, x: device.tensor(k, shape: [channels]), y: deferring.scale)
             try backend.axpy(alpha: 1, x: device.tensor(c, shape: [channels]), y: deferring.shift)
         } else {
@@ -254,13 +254,6 @@ public final class BatchNorm2d {
         try weight.gradientIsFinal()
         try bias.gradientIsFinal()
         return deferred
-    }
-
-    /// `y = x * scale + shift` with `scale = weight invStd`, `shift = bias - mean scale` in Double:
-    /// the CPU's `batchNormApply`.
-    static func scaleShift(mean: Float, invStd: Float, weight: Float, bias: Float) -> (Float, Float) {
-        let k = Double(weight) * Double(invStd)
-        return (Float(k), Float(Double(bias) - Double(mean) * k))
     }
 
     /// The backward with the global batch's sum(dy) and sum(dy xhat) per channel. The backend's
@@ -333,23 +326,30 @@ public final class BatchNorm2d {
 public struct DeferredNormGradient {
     public let scale: Tensor
     public let shift: Tensor
+    /// Zeros and ones per channel: `apply` runs `batchNormApply` with mean 0 and invStd 1.
+    private let zeros: Tensor, ones: Tensor
 
     /// Zeros for `channels` channels.
     public init(channels: Int, device: Device) throws {
         scale = try device.makeTensor([channels])
         shift = try device.makeTensor([channels])
-        try device.backend.fill(scale, value: 0)
-        try device.backend.fill(shift, value: 0)
+        zeros = try device.makeTensor([channels])
+        ones = try device.makeTensor([channels])
+        for t in [scale, shift, zeros] { try device.backend.fill(t, value: 0) }
+        try device.backend.fill(ones, value: 1)
     }
 
-    private init(scale: Tensor, shift: Tensor) {
+    private init(scale: Tensor, shift: Tensor, zeros: Tensor, ones: Tensor) {
         self.scale = scale
         self.shift = shift
+        self.zeros = zeros
+        self.ones = ones
     }
 
     /// The terms of channels `range`.
     public func channels(_ range: Range<Int>) -> DeferredNormGradient {
-        DeferredNormGradient(scale: scale.samples(range), shift: shift.samples(range))
+        DeferredNormGradient(scale: scale.samples(range), shift: shift.samples(range), zeros: zeros.samples(range),
+                             ones: ones.samples(range))
     }
 
     /// `gradInput += scale * input + shift` per channel (all channels of this value; `input` and
@@ -358,9 +358,6 @@ public struct DeferredNormGradient {
         let device = input.device, backend = device.backend, c = scale.count
         precondition(input.rank == 4 && input.c == c && gradInput.shape == input.shape,
                      "deferred batch-norm gradient of \(c) channels for input \(input.shape), gradient \(gradInput.shape)")
-        let zeros = try device.makeTensor([c]), ones = try device.makeTensor([c])
-        try backend.fill(zeros, value: 0)
-        try backend.fill(ones, value: 1)
         let terms = try device.makeTensor(input.shape)
         try backend.batchNormApply(input: input, output: terms, mean: zeros, invStd: ones, weight: scale, bias: shift, relu: false)
         try backend.channelCopy(from: terms, to: gradInput, accumulate: true)

@@ -19,6 +19,14 @@ public struct BatchNormReLU {
     }
 
     public var channels: Int { mean.count }
+
+    /// `y = x * scale + shift` for one channel: a batch norm with these statistics and affine
+    /// parameters, `scale = weight invStd`, `shift = bias - mean scale` in Double (as the CPU's
+    /// `batchNormApply` computes it, and so every mask recomputed from the input).
+    public static func scaleShift(mean: Float, invStd: Float, weight: Float, bias: Float) -> (scale: Float, shift: Float) {
+        let k = Double(weight) * Double(invStd)
+        return (Float(k), Float(Double(bias) - Double(mean) * k))
+    }
 }
 
 /// Where the gradient after a batch norm's fused ReLU counts: where the forward's output was

@@ -13,7 +13,7 @@ extension CPUBackend {
     /// Where a sample lies in the padded grid of a stride-1 convolution. A plane is `rowStride`
     /// floats a row: the row's pixels, then at least `padW` zeros that serve as the right padding
     /// of this row and the left padding of the next. Output position `q = oh * rowStride + ow`
-    /// reads tap `(kh, kw)` at `q + offsets[kh * kw + kw]`; positions with `ow >= outWidth` are
+    /// reads tap `(kh, kw)` at `q + offsets[kh * kernelW + kw]`; positions with `ow >= outWidth` are
     /// computed and thrown away.
     struct DirectGrid {
         let rowStride: Int
@@ -62,14 +62,11 @@ extension CPUBackend {
         }
     }
 
-    /// The loops of the path this process runs (the batch-norm loops' table).
-    private var directKernels: cltrain_cpu_kernels_t { SIMDReduction.kernels }
-
     /// `y (+)= conv(x, w) + bias` for a stride-1 convolution, samples split across threads.
     /// Scratch comes from `pool`.
     func conv2dForwardDirect(_ s: ConvShape, input: ConvInput, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                              y: UnsafeMutablePointer<Float>, yStride: Int, accumulate: Bool, pool: MemoryPool) throws {
-        let k = directKernels
+        let k = SIMDReduction.kernels
         let grid = DirectGrid(s, block: k.conv_block, span: k.conv_span)
         let taps = grid.offsets.count, cout = grid.paddedOutChannels
         let scratch = CPUScratch(pool)
@@ -132,7 +129,7 @@ extension CPUBackend {
     /// private gradient; those are added in a fixed order. Scratch comes from `pool`.
     func conv2dBackwardWeightDirect(_ s: ConvShape, input: ConvInput, gy: UnsafeMutablePointer<Float>, gyStride: Int,
                                     gw: UnsafeMutablePointer<Float>, pool: MemoryPool) throws {
-        let k = directKernels
+        let k = SIMDReduction.kernels
         let grid = DirectGrid(s, block: k.conv_block, span: k.conv_span)
         let taps = grid.offsets.count, cout = grid.paddedOutChannels
         let size = s.inChannels * taps * cout

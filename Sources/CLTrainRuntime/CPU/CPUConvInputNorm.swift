@@ -58,7 +58,7 @@ extension CPUBackend {
     /// Per channel `(scale, shift)` of a batch norm, as `batchNormApply` computes them.
     func batchNormAffine(_ norm: BatchNormReLU) -> [(scale: Float, shift: Float)] {
         let m = dense(norm.mean), v = dense(norm.invStd), w = dense(norm.weight), b = dense(norm.bias)
-        return (0..<norm.channels).map { Self.batchNormScaleShift(mean: m[$0], invStd: v[$0], weight: w[$0], bias: b[$0]) }
+        return (0..<norm.channels).map { BatchNormReLU.scaleShift(mean: m[$0], invStd: v[$0], weight: w[$0], bias: b[$0]) }
     }
 
     /// The input of convolution `s` read through `norm` (nil: as it lies).

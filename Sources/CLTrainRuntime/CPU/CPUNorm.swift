@@ -33,7 +33,7 @@ extension CPUBackend {
             let (mean, variance) = channelStatistics(x, sampleStride: xs, n: n, plane: plane, channel: ch)
             let invStd = 1 / (variance + Double(epsilon)).squareRoot()
             // Scale and shift from the saved (float) statistics, as batchNormApply computes them.
-            let (scale, shift) = Self.batchNormScaleShift(mean: Float(mean), invStd: Float(invStd), weight: w[ch], bias: b[ch])
+            let (scale, shift) = BatchNormReLU.scaleShift(mean: Float(mean), invStd: Float(invStd), weight: w[ch], bias: b[ch])
             for sample in 0..<n {
                 SIMDReduction.affine(x + sample * xs + ch * plane, into: y + sample * ys + ch * plane, plane, scale: scale, shift: shift,
                                      relu: relu)
@@ -73,12 +73,6 @@ extension CPUBackend {
         }
     }
 
-    /// `y = x * scale + shift` per channel: batch norm with these statistics and affine parameters.
-    static func batchNormScaleShift(mean: Float, invStd: Float, weight: Float, bias: Float) -> (scale: Float, shift: Float) {
-        let k = Double(weight) * Double(invStd)
-        return (Float(k), Float(Double(bias) - Double(mean) * k))
-    }
-
     public func batchNormApply(input: Tensor, output: Tensor, mean: Tensor, invStd: Tensor, weight: Tensor, bias: Tensor, relu: Bool) throws {
         let (n, c, plane) = normShape(input, [("output", output)], channelTensors: [
             ("mean", mean), ("invStd", invStd), ("weight", weight), ("bias", bias),
@@ -86,7 +80,7 @@ extension CPUBackend {
         let x = pointer(input), y = pointer(output), xs = input.sampleStride, ys = output.sampleStride
         let m = dense(mean), s = dense(invStd), w = dense(weight), b = dense(bias)
         parallel.forEach(c, cost: n * plane) { ch in
-            let (scale, shift) = Self.batchNormScaleShift(mean: m[ch], invStd: s[ch], weight: w[ch], bias: b[ch])
+            let (scale, shift) = BatchNormReLU.scaleShift(mean: m[ch], invStd: s[ch], weight: w[ch], bias: b[ch])
             for sample in 0..<n {
                 SIMDReduction.affine(x + sample * xs + ch * plane, into: y + sample * ys + ch * plane, plane, scale: scale, shift: shift,
                                      relu: relu)
@@ -150,7 +144,7 @@ extension CPUBackend {
             let mean = sm[ch]
             // With the mask found from the input: the forward's output, as batchNormApply computes
             // it (bitwise), again in registers.
-            let affine = rb.map { Self.batchNormScaleShift(mean: mean, invStd: si[ch], weight: w[ch], bias: $0[ch]) }
+            let affine = rb.map { BatchNormReLU.scaleShift(mean: mean, invStd: si[ch], weight: w[ch], bias: $0[ch]) }
             func mask(_ sample: Int) -> UnsafePointer<Float>? { r.map { UnsafePointer($0 + sample * rs + ch * plane) } }
             var sumDy = 0.0, sumDyCentered = 0.0
             for sample in 0..<n {
