@@ -208,7 +208,7 @@ extension CPUBackend {
     /// computed as a forward convolution of the output gradient.
     func turnKernels(_ w: UnsafePointer<Float>, _ s: ConvShape, into turned: UnsafeMutablePointer<Float>) {
         let area = s.geometry.kernelH * s.geometry.kernelW
-        for co in 0..<s.outChannels {
+        parallel.forEach(s.outChannels, cost: s.inChannels * area) { co in
             for ci in 0..<s.inChannels {
                 let src = w + (co * s.inChannels + ci) * area, dst = turned + (ci * s.outChannels + co) * area
                 for k in 0..<area { dst[area - 1 - k] = src[k] }
@@ -421,7 +421,7 @@ extension CPUBackend {
             let scratch = CPUScratch(pool)
             defer { scratch.release() }
             let partials = try scratch.floats(size * chunks)
-            partials.update(repeating: 0, count: size * chunks)
+            parallel.zero(partials, count: size * chunks)
             try forSampleChunks(s, columns: s.geometry.isPointwise ? 0 : s.patch * s.outPlane, chunks: chunks, input: input, pool: pool) {
                 chunk, range, col, serial in
                 let partial = partials + size * chunk
@@ -437,9 +437,11 @@ extension CPUBackend {
                          a: gys, lda: s.outPlane, b: source, ldb: s.outPlane, beta: 1, c: partial, ldc: s.patch, threaded: false)
                 }
             }
-            for chunk in 0..<chunks {
-                let partial = partials + size * chunk
-                for i in 0..<size { gw[i] += partial[i] }
+            parallel.forChunks(size, cost: chunks) { range in
+                for chunk in 0..<chunks {
+                    let partial = partials + size * chunk
+                    for i in range { gw[i] += partial[i] }
+                }
             }
         case .batched:
             // Groups of samples: gradWeight += gradOutput[Cout, nb * HoWo] * col[K, nb * HoWo]^T.

@@ -73,9 +73,10 @@ extension CPUBackend {
         defer { scratch.release() }
         // packed[(ci * taps + t) * cout + co] = w[co, ci, t], zero past the real output channels.
         let packed = try scratch.floats(s.inChannels * taps * cout)
-        packed.update(repeating: 0, count: s.inChannels * taps * cout)
-        for co in 0..<s.outChannels {
-            for i in 0..<(s.inChannels * taps) { packed[i * cout + co] = w[co * s.inChannels * taps + i] }
+        parallel.forChunks(s.inChannels * taps, cost: cout) { range in
+            for i in range {
+                for co in 0..<cout { packed[i * cout + co] = co < s.outChannels ? w[co * s.inChannels * taps + i] : 0 }
+            }
         }
         let inputFloats = s.inChannels * grid.planeStride
         let norm = DirectNorm(input)
@@ -140,7 +141,7 @@ extension CPUBackend {
         let scratch = CPUScratch(pool)
         defer { scratch.release() }
         let partials = try scratch.floats(size * chunks)
-        partials.update(repeating: 0, count: size * chunks)
+        parallel.zero(partials, count: size * chunks)
         try forSampleChunks(s, columns: group * (inputFloats + gradientFloats), chunks: chunks, pool: pool) { chunk, range, buffer, _ in
             guard let buffer else { return }
             let padded = buffer, grads = buffer + group * inputFloats
@@ -163,9 +164,9 @@ extension CPUBackend {
                 }
             }
         }
-        for chunk in 0..<chunks {
-            let partial = partials + chunk * size
-            for co in 0..<s.outChannels {
+        parallel.forEach(s.outChannels, cost: chunks * s.inChannels * taps) { co in
+            for chunk in 0..<chunks {
+                let partial = partials + chunk * size
                 for i in 0..<(s.inChannels * taps) { gw[co * s.inChannels * taps + i] += partial[i * cout + co] }
             }
         }

@@ -277,7 +277,7 @@ extension CPUBackend {
         let col = try scratch.floats(floats.columns * nb)
         let grad = try scratch.floats(floats.outputs * nb)
         let gwt = try scratch.floats(max(1, s.outChannels * s.patch))
-        gwt.update(repeating: 0, count: s.outChannels * s.patch)
+        parallel.zero(gwt, count: s.outChannels * s.patch)
         for r in plan.regions where r.taps > 0 {
             var first = 0
             while first < s.n {

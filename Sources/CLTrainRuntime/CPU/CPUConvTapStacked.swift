@@ -79,7 +79,7 @@ extension CPUBackend {
         let scratch = CPUScratch(pool)
         defer { scratch.release() }
         let partials = try scratch.floats(size * chunks)
-        partials.update(repeating: 0, count: size * chunks)
+        parallel.zero(partials, count: size * chunks)
         try forSampleChunks(s, columns: rows * s.inPlane, chunks: chunks, input: input, pool: pool) { chunk, range, shifted, _ in
             guard let shifted else { return }
             let partial = partials + size * chunk
@@ -105,9 +105,9 @@ extension CPUBackend {
                      threaded: false)
             }
         }
-        for chunk in 0..<chunks {
-            let partial = partials + size * chunk
-            for co in 0..<s.outChannels {
+        parallel.forEach(s.outChannels, cost: chunks * s.inChannels * area) { co in
+            for chunk in 0..<chunks {
+                let partial = partials + size * chunk
                 for ci in 0..<s.inChannels {
                     let dst = gw + (co * s.inChannels + ci) * area
                     for t in 0..<area { dst[t] += partial[(t * s.outChannels + co) * s.inChannels + ci] }

@@ -176,7 +176,7 @@ extension CPUBackend {
         let inputs = try (0..<chunks.threads).map { _ in try scratch.floats(area * c * ld) }
         let gradients = try (0..<chunks.threads).map { _ in try scratch.floats(area * k * ld) }
         let partials = try scratch.floats(size * chunks.threads)
-        partials.update(repeating: 0, count: size * chunks.threads)
+        parallel.zero(partials, count: size * chunks.threads)
         forWinogradChunks(chunks) { thread, first, count in
             let v = inputs[thread], dm = gradients[thread], du = partials + size * thread
             winogradTransformInput(tiling, input, first: first, count: count, into: v, ld: ld)
@@ -186,9 +186,11 @@ extension CPUBackend {
                      b: v + xi * c * ld, ldb: ld, beta: 1, c: du + xi * k * c, ldc: c, threaded: false)
             }
         }
-        for thread in 1..<chunks.threads {
-            let du = partials + size * thread
-            for i in 0..<size { partials[i] += du[i] }
+        parallel.forChunks(size, cost: chunks.threads) { range in
+            for thread in 1..<chunks.threads {
+                let du = partials + size * thread
+                for i in range { partials[i] += du[i] }
+            }
         }
         winogradAccumulateWeightGradient(partials, outChannels: k, inChannels: c, tiling.transform, into: gw)
     }
@@ -224,29 +226,31 @@ extension CPUBackend {
     }
 
     /// `U[ξ, k, c] = (G w[k, c] G^T)[ξ]` for kernels `w` `[K, C, 3, 3]`; `u` is `[alpha², K, C]`.
-    /// Eight input channels at a time.
+    /// Eight input channels at a time, output channels split over the threads.
     private func winogradTransformWeights(_ w: UnsafePointer<Float>, outChannels: Int, inChannels: Int, _ t: WinogradTransform,
                                   into u: UnsafeMutablePointer<Float>) {
         let area = t.alpha * t.alpha
-        withUnsafeTemporaryAllocation(of: WinogradLanes.self, capacity: area) { buffer in
-            let tile = buffer.baseAddress!
-            for k in 0..<outChannels {
-                for start in stride(from: 0, to: inChannels, by: WinogradLanes.scalarCount) {
-                    let lanes = min(WinogradLanes.scalarCount, inChannels - start)
-                    // Gathered as floats into the tile's lanes: setting a vector's lane one at a
-                    // time goes through memory on baseline x86-64 (measured 4x slower than native).
-                    tile.withMemoryRebound(to: Float.self, capacity: area * WinogradLanes.scalarCount) { floats in
-                        for i in 0..<3 {
-                            for j in 0..<3 {
-                                let tap = floats + (i * t.alpha + j) * WinogradLanes.scalarCount
-                                if lanes < WinogradLanes.scalarCount { tap.update(repeating: 0, count: WinogradLanes.scalarCount) }
-                                for lane in 0..<lanes { tap[lane] = w[(k * inChannels + start + lane) * 9 + i * 3 + j] }
+        parallel.forChunks(outChannels, cost: inChannels * area) { range in
+            withUnsafeTemporaryAllocation(of: WinogradLanes.self, capacity: area) { buffer in
+                let tile = buffer.baseAddress!
+                for k in range {
+                    for start in stride(from: 0, to: inChannels, by: WinogradLanes.scalarCount) {
+                        let lanes = min(WinogradLanes.scalarCount, inChannels - start)
+                        // Gathered as floats into the tile's lanes: setting a vector's lane one at a
+                        // time goes through memory on baseline x86-64 (measured 4x slower than native).
+                        tile.withMemoryRebound(to: Float.self, capacity: area * WinogradLanes.scalarCount) { floats in
+                            for i in 0..<3 {
+                                for j in 0..<3 {
+                                    let tap = floats + (i * t.alpha + j) * WinogradLanes.scalarCount
+                                    if lanes < WinogradLanes.scalarCount { tap.update(repeating: 0, count: WinogradLanes.scalarCount) }
+                                    for lane in 0..<lanes { tap[lane] = w[(k * inChannels + start + lane) * 9 + i * 3 + j] }
+                                }
                             }
                         }
-                    }
-                    t.weight(tile)
-                    for xi in 0..<area {
-                        WinogradTransform.store(tile[xi], u + (xi * outChannels + k) * inChannels + start, count: lanes)
+                        t.weight(tile)
+                        for xi in 0..<area {
+                            WinogradTransform.store(tile[xi], u + (xi * outChannels + k) * inChannels + start, count: lanes)
+                        }
                     }
                 }
             }
@@ -254,23 +258,25 @@ extension CPUBackend {
     }
 
     /// `gw[k, c] += G^T dU[k, c] G` for the Winograd-domain gradient `du` `[alpha², K, C]`; `gw`
-    /// is `[K, C, 3, 3]`. Eight input channels at a time.
+    /// is `[K, C, 3, 3]`. Eight input channels at a time, output channels split over the threads.
     private func winogradAccumulateWeightGradient(_ du: UnsafePointer<Float>, outChannels: Int, inChannels: Int, _ t: WinogradTransform,
                                           into gw: UnsafeMutablePointer<Float>) {
         let area = t.alpha * t.alpha
-        withUnsafeTemporaryAllocation(of: WinogradLanes.self, capacity: area) { buffer in
-            let tile = buffer.baseAddress!
-            for k in 0..<outChannels {
-                for start in stride(from: 0, to: inChannels, by: WinogradLanes.scalarCount) {
-                    let lanes = min(WinogradLanes.scalarCount, inChannels - start)
-                    for xi in 0..<area {
-                        tile[xi] = WinogradTransform.load(du + (xi * outChannels + k) * inChannels + start, count: lanes)
-                    }
-                    t.weightGradient(tile)
-                    for lane in 0..<lanes {
-                        let dst = gw + (k * inChannels + start + lane) * 9
-                        for i in 0..<3 {
-                            for j in 0..<3 { dst[i * 3 + j] += tile[i * t.alpha + j][lane] }
+        parallel.forChunks(outChannels, cost: inChannels * area) { range in
+            withUnsafeTemporaryAllocation(of: WinogradLanes.self, capacity: area) { buffer in
+                let tile = buffer.baseAddress!
+                for k in range {
+                    for start in stride(from: 0, to: inChannels, by: WinogradLanes.scalarCount) {
+                        let lanes = min(WinogradLanes.scalarCount, inChannels - start)
+                        for xi in 0..<area {
+                            tile[xi] = WinogradTransform.load(du + (xi * outChannels + k) * inChannels + start, count: lanes)
+                        }
+                        t.weightGradient(tile)
+                        for lane in 0..<lanes {
+                            let dst = gw + (k * inChannels + start + lane) * 9
+                            for i in 0..<3 {
+                                for j in 0..<3 { dst[i * 3 + j] += tile[i * t.alpha + j][lane] }
+                            }
                         }
                     }
                 }

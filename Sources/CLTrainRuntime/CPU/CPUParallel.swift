@@ -34,6 +34,12 @@ struct CPUParallel {
         }
     }
 
+    /// `p[0..<count] = 0`, split over the threads where it is large (a thread's gradient buffers:
+    /// cleared on one thread, they were a serial stretch of every weight gradient).
+    func zero(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        forChunks(count) { range in (p + range.lowerBound).update(repeating: 0, count: range.count) }
+    }
+
     /// Calls `body` once per index of `0..<count`, possibly concurrently.
     func forEach(_ count: Int, cost: Int = 1, _ body: (Int) -> Void) {
         forChunks(count, cost: cost) { range in
