@@ -1,5 +1,5 @@
-// The three paths of the batch-norm and direct-convolution loops and the choice between them (see
-// the header).
+// The three paths of the batch-norm, direct-convolution and Winograd loops and the choice between
+// them (see the header).
 
 #include "cltrain_cpu_kernels.h"
 
@@ -33,6 +33,7 @@ static inline float scalar_masked(float dy, float r) { return r > 0 ? dy : 0.0f;
 #define CL 16
 #define CB 12
 #include "conv_body.inc"
+#include "winograd_body.inc"
 #include "kernels_body.inc"
 #undef CB
 #undef CL
@@ -46,6 +47,7 @@ static inline float scalar_masked(float dy, float r) { return r > 0 ? dy : 0.0f;
 #define CL 8
 #define CB 6
 #include "conv_body.inc"
+#include "winograd_body.inc"
 #include "kernels_body.inc"
 #undef CB
 #undef CL
@@ -59,6 +61,7 @@ static inline float scalar_masked(float dy, float r) { return r > 0 ? dy : 0.0f;
 #define CL 4
 #define CB 6
 #include "conv_body.inc"
+#include "winograd_body.inc"
 #include "kernels_body.inc"
 #undef CB
 #undef CL

@@ -216,6 +216,91 @@ final class CPUKernelPathTests: XCTestCase {
         }
     }
 
+    /// Winograd's output transform (A^T M A, scattered into the image) and output-gradient transform
+    /// (A dY A^T, gathered from it) on every path against Double references, for F(2x2) and
+    /// F(4x4): groups of eight whole tiles (the four-floats-at-a-time path), tiles cut by the
+    /// image's edge, a last group of fewer than eight, two samples, dilation 1 and 2. No multiply-add
+    /// is fused, so every path writes the same bits.
+    func testWinogradOutputTransforms() {
+        var random = SeededRandom(seed: 17)
+        let at: [Int: [[Double]]] = [2: [[1, 1, 1, 0], [0, 1, -1, -1]],
+                                     4: [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]]
+        for m in [2, 4] {
+            for dilation in [1, 2] {
+                let height = 13, width = 37, channels = 3, plane = height * width, samples = 2
+                let tiling = CPUBackend.WinogradTiling(m: m, height: height, width: width, outHeight: height, outWidth: width,
+                                                       padH: dilation, padW: dilation, dilationH: dilation, dilationW: dilation)
+                let tiles = tiling.tilesPerSample + 5, ld = (tiles + 7) / 8 * 8, alpha = m + 2, area = alpha * alpha
+                let matrix = at[m]!
+                let product = random.uniforms(area * channels * ld), bias = random.uniforms(channels)
+                let initial = random.uniforms(samples * channels * plane), gy = random.uniforms(samples * channels * plane)
+                var first: (y: [Float], dm: [Float])?
+                for (name, k) in paths {
+                    let label = "\(name) F(\(m)x\(m)) dilation \(dilation)"
+                    for accumulate in [false, true] {
+                        var y = initial
+                        tiling.withPlacement(first: 0, count: tiles, sampleStride: channels * plane) { origins, rows, cols in
+                            k.winograd_output(product, ld, channels, m, tiles, origins, rows, cols, plane, dilation * width, dilation, bias,
+                                              accumulate, &y)
+                        }
+                        var expected = initial.map(Double.init)
+                        for j in 0..<tiles {
+                            let sample = j / tiling.tilesPerSample, local = j % tiling.tilesPerSample
+                            let row0 = tiling.rowOrigins[local / tiling.colOrigins.count], col0 = tiling.colOrigins[local % tiling.colOrigins.count]
+                            for ch in 0..<channels {
+                                for i in 0..<m where row0 + i * dilation < height {
+                                    for c in 0..<m where col0 + c * dilation < width {
+                                        var sum = Double(bias[ch])
+                                        for a in 0..<alpha {
+                                            for b in 0..<alpha {
+                                                sum += matrix[i][a] * Double(product[((a * alpha + b) * channels + ch) * ld + j]) * matrix[c][b]
+                                            }
+                                        }
+                                        let index = (sample * channels + ch) * plane + (row0 + i * dilation) * width + col0 + c * dilation
+                                        expected[index] = (accumulate ? expected[index] : 0) + sum
+                                    }
+                                }
+                            }
+                        }
+                        for i in y.indices where abs(Double(y[i]) - expected[i]) > 1e-4 * max(1, abs(expected[i])) {
+                            XCTFail("\(label) winograd_output accumulate \(accumulate): y[\(i)] = \(y[i]), expected \(expected[i])")
+                            break
+                        }
+                        if !accumulate {
+                            if let first { XCTAssertEqual(y, first.y, "\(label) winograd_output differs from \(paths[0].name)") }
+                            var dm = [Float](repeating: .nan, count: area * channels * ld)
+                            tiling.withPlacement(first: 0, count: tiles, sampleStride: channels * plane) { origins, rows, cols in
+                                k.winograd_output_gradient(gy, channels, m, tiles, origins, rows, cols, plane, dilation * width, dilation, &dm, ld)
+                            }
+                            for j in 0..<ld {
+                                let sample = j / tiling.tilesPerSample, local = j % tiling.tilesPerSample
+                                let row0 = tiling.rowOrigins[local / tiling.colOrigins.count], col0 = tiling.colOrigins[local % tiling.colOrigins.count]
+                                for ch in 0..<channels {
+                                    for a in 0..<alpha {
+                                        for b in 0..<alpha {
+                                            var sum = 0.0
+                                            for i in 0..<m where j < tiles && row0 + i * dilation < height {
+                                                for c in 0..<m where col0 + c * dilation < width {
+                                                    let index = (sample * channels + ch) * plane + (row0 + i * dilation) * width + col0 + c * dilation
+                                                    sum += matrix[i][a] * Double(gy[index]) * matrix[c][b]
+                                                }
+                                            }
+                                            let got = dm[((a * alpha + b) * channels + ch) * ld + j]
+                                            XCTAssertEqual(Double(got), sum, accuracy: 1e-4 * max(1, abs(sum)),
+                                                           "\(label) winograd_output_gradient tile \(j) channel \(ch) value \(a), \(b)")
+                                        }
+                                    }
+                                }
+                            }
+                            if let first { XCTAssertEqual(dm, first.dm, "\(label) winograd_output_gradient differs from \(paths[0].name)") }
+                            if first == nil { first = (y, dm) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func testThisMachineRunsEveryPath() throws {
         #if arch(x86_64)
         guard let flags = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { throw XCTSkip("no /proc/cpuinfo") }

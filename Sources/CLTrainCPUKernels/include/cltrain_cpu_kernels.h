@@ -74,6 +74,25 @@ typedef struct {
     /// (bias may be NULL).
     void (*grid_unpad)(const float *grid, size_t channels, size_t height, size_t width, size_t plane_stride,
                        size_t row_stride, float *y, const float *_Nullable bias, bool accumulate);
+
+    // Winograd F(m x m, 3 x 3), m = 2 or 4 (see winograd_body.inc): tiles move eight at a time,
+    // one per lane, between the channel planes of an image and the transformed domain, whose value
+    // xi (< (m + 2)^2) of channel k of tile j is at [(xi * channels + k) * ld + j] (ld a multiple
+    // of 8). Tile j's m x m outputs are the floats origins[j] + i * row_step + c * col_step of each
+    // plane (planes channel_stride apart), of which the first rows[j] rows and cols[j] columns lie
+    // inside the image.
+
+    /// y (+)= A^T M A + bias[k] for every tile j < tiles and channel k, M read from `product`
+    /// (its lanes up to the next multiple of 8 readable); outputs outside the image dropped.
+    void (*winograd_output)(const float *product, size_t ld, size_t channels, size_t m, size_t tiles,
+                            const ptrdiff_t *origins, const unsigned char *rows, const unsigned char *cols,
+                            size_t channel_stride, ptrdiff_t row_step, ptrdiff_t col_step,
+                            const float *_Nullable bias, bool accumulate, float *y);
+    /// dm = A dY A^T for every tile and channel, dY read from gy (zero outside the image); lanes
+    /// from `tiles` to the next multiple of 8 are written with zeros.
+    void (*winograd_output_gradient)(const float *gy, size_t channels, size_t m, size_t tiles, const ptrdiff_t *origins,
+                                     const unsigned char *rows, const unsigned char *cols, size_t channel_stride,
+                                     ptrdiff_t row_step, ptrdiff_t col_step, float *dm, size_t ld);
     /// Output channels per register block: `cout` is padded to a multiple of it.
     size_t conv_block;
     /// Positions per register block: `positions` is padded to a multiple of it.

@@ -74,6 +74,28 @@ extension CPUBackend {
             var sample = SIMD8<Int>(), row = SIMD8<Int>(), col = SIMD8<Int>()
         }
 
+        /// `body(origins, rows, cols)` with where tiles `first..<first + count` of the whole batch
+        /// lie in the output (samples `sampleStride` apart), as the C loops take it: for tile j,
+        /// the offset of its first output from the start of a channel plane of sample 0, and how
+        /// many of its m rows and m columns lie inside the output.
+        func withPlacement(first: Int, count: Int, sampleStride: Int,
+                           _ body: (UnsafePointer<Int>, UnsafePointer<UInt8>, UnsafePointer<UInt8>) -> Void) {
+            let m = transform.m
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { origins in
+                withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 2 * count) { extents in
+                    for j in 0..<count {
+                        let tile = first + j, local = tile % tilesPerSample
+                        let row = rowOrigins[local / colOrigins.count], col = colOrigins[local % colOrigins.count]
+                        origins[j] = tile / tilesPerSample * sampleStride + row * outWidth + col
+                        extents[j] = UInt8(min(m, (outHeight - row + dilationH - 1) / dilationH))
+                        extents[count + j] = UInt8(min(m, (outWidth - col + dilationW - 1) / dilationW))
+                    }
+                    body(UnsafePointer(origins.baseAddress!), UnsafePointer(extents.baseAddress!),
+                         UnsafePointer(extents.baseAddress! + count))
+                }
+            }
+        }
+
         /// Tiles `first..<first + count` (count at most 8) of the whole batch.
         func group(first: Int, count: Int) -> Group {
             precondition(count > 0 && count <= WinogradLanes.scalarCount, "Winograd: a group of \(count) tiles")
@@ -346,66 +368,26 @@ extension CPUBackend {
 
     /// `y (+)= A^T M A (+ bias)` for tiles `first..<first + count`: `product` is `M`,
     /// `[alpha², K, ld]`; outputs past the image are dropped. y is `[n, K, Ho, Wo]`, samples
-    /// `yStride` apart, overwritten unless `accumulate`. Eight tiles at a time.
+    /// `yStride` apart, overwritten unless `accumulate`. The loop is `winograd_output` (C).
     private func winogradTransformOutput(_ tiling: WinogradTiling, _ product: UnsafePointer<Float>, ld: Int, channels: Int, first: Int, count: Int,
                                  bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, yStride: Int, accumulate: Bool) {
-        let t = tiling.transform, alpha = t.alpha, area = alpha * alpha
-        let outHeight = tiling.outHeight, outWidth = tiling.outWidth, plane = outHeight * outWidth
-        withUnsafeTemporaryAllocation(of: WinogradLanes.self, capacity: area) { buffer in
-            let tile = buffer.baseAddress!
-            for start in stride(from: 0, to: count, by: WinogradLanes.scalarCount) {
-                let group = tiling.group(first: first + start, count: min(WinogradLanes.scalarCount, count - start))
-                for k in 0..<channels {
-                    for xi in 0..<area { tile[xi] = WinogradTransform.load(product + (xi * channels + k) * ld + start) }
-                    t.output(tile)
-                    let b = bias?[k] ?? 0
-                    for lane in 0..<group.count {
-                        let out = y + group.sample[lane] * yStride + k * plane
-                        for i in 0..<t.m {
-                            let row = group.row[lane] + i * tiling.dilationH
-                            if row >= outHeight { break }
-                            for j in 0..<t.m {
-                                let col = group.col[lane] + j * tiling.dilationW
-                                if col >= outWidth { break }
-                                let value = tile[i * alpha + j][lane] + b
-                                out[row * outWidth + col] = accumulate ? out[row * outWidth + col] + value : value
-                            }
-                        }
-                    }
-                }
-            }
+        tiling.withPlacement(first: first, count: count, sampleStride: yStride) { origins, rows, cols in
+            SIMDReduction.kernels.winograd_output(product, ld, channels, tiling.transform.m, count, origins, rows, cols,
+                                                  tiling.outHeight * tiling.outWidth, tiling.dilationH * tiling.outWidth,
+                                                  tiling.dilationW, bias, accumulate, y)
         }
     }
 
     /// `dM[ξ, k, j] = (A dY A^T)[ξ]` for tile `first + j` (j < count) and every output channel k,
     /// dY being the tile's `m x m` output gradient, zero past the image. `gy` is `[n, K, Ho, Wo]`,
     /// samples `gyStride` apart; `dm` is `[alpha², K, ld]`, lanes from `count` to the next
-    /// multiple of 8 written with zeros. Eight tiles at a time.
+    /// multiple of 8 written with zeros. The loop is `winograd_output_gradient` (C).
     private func winogradTransformOutputGradient(_ tiling: WinogradTiling, gy: UnsafePointer<Float>, gyStride: Int, channels: Int,
                                          first: Int, count: Int, into dm: UnsafeMutablePointer<Float>, ld: Int) {
-        let t = tiling.transform, alpha = t.alpha, area = alpha * alpha
-        let outHeight = tiling.outHeight, outWidth = tiling.outWidth, plane = outHeight * outWidth
-        withUnsafeTemporaryAllocation(of: WinogradLanes.self, capacity: area) { buffer in
-            let tile = buffer.baseAddress!
-            for start in stride(from: 0, to: count, by: WinogradLanes.scalarCount) {
-                let group = tiling.group(first: first + start, count: min(WinogradLanes.scalarCount, count - start))
-                for k in 0..<channels {
-                    for i in 0..<t.m {
-                        for j in 0..<t.m {
-                            var lanes = WinogradLanes()
-                            for lane in 0..<group.count {
-                                let row = group.row[lane] + i * tiling.dilationH, col = group.col[lane] + j * tiling.dilationW
-                                if row < outHeight && col < outWidth {
-                                    lanes[lane] = gy[group.sample[lane] * gyStride + k * plane + row * outWidth + col]
-                                }
-                            }
-                            tile[i * alpha + j] = lanes
-                        }
-                    }
-                    t.outputGradient(tile)
-                    for xi in 0..<area { WinogradTransform.store(tile[xi], dm + (xi * channels + k) * ld + start) }
-                }
-            }
+        tiling.withPlacement(first: first, count: count, sampleStride: gyStride) { origins, rows, cols in
+            SIMDReduction.kernels.winograd_output_gradient(gy, channels, tiling.transform.m, count, origins, rows, cols,
+                                                           tiling.outHeight * tiling.outWidth, tiling.dilationH * tiling.outWidth,
+                                                           tiling.dilationW, dm, ld)
         }
     }
 }
