@@ -301,6 +301,67 @@ final class CPUKernelPathTests: XCTestCase {
         }
     }
 
+    /// Winograd's input transform (B^T d B, d gathered from the image through a batch norm + ReLU
+    /// or as it lies, zero in the padding) on every path against a Double reference, for F(2x2)
+    /// and F(4x4), dilation 1 and 2, padded and not (whole groups of F(4x4) tiles, read four
+    /// floats at a time, occur unpadded), two samples and a short last group; every path writes
+    /// the same bits.
+    func testWinogradInputTransform() {
+        var random = SeededRandom(seed: 19)
+        let bt: [Int: [[Double]]] = [2: [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+                                     4: [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0],
+                                         [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]]]
+        for m in [2, 4] {
+            for (dilation, pad) in [(1, 1), (1, 0), (2, 2), (2, 0)] {
+                let height = 13, width = 37, channels = 3, plane = height * width, samples = 2
+                let outHeight = height + 2 * pad - 2 * dilation, outWidth = width + 2 * pad - 2 * dilation
+                let tiling = CPUBackend.WinogradTiling(m: m, height: height, width: width, outHeight: outHeight, outWidth: outWidth,
+                                                       padH: pad, padW: pad, dilationH: dilation, dilationW: dilation)
+                let tiles = tiling.tilesPerSample + 5, ld = (tiles + 7) / 8 * 8, alpha = m + 2, area = alpha * alpha
+                let matrix = bt[m]!
+                let x = random.uniforms(samples * channels * plane)
+                let scales = random.uniforms(channels).map { $0 + 1 }, shifts = random.uniforms(channels)
+                for normalized in [false, true] {
+                    var first: [Float]?
+                    for (name, k) in paths {
+                        let label = "\(name) F(\(m)x\(m)) dilation \(dilation) pad \(pad) normalized \(normalized)"
+                        var v = [Float](repeating: .nan, count: area * channels * ld)
+                        tiling.withInputPlacement(first: 0, count: tiles, sampleStride: channels * plane) { origins, rows, cols in
+                            k.winograd_input(x, channels, plane, m, tiles, origins, rows, cols, dilation * width, dilation,
+                                             normalized ? scales : nil, normalized ? shifts : nil, &v, ld)
+                        }
+                        for j in 0..<ld {
+                            let sample = j / tiling.tilesPerSample, local = j % tiling.tilesPerSample
+                            let row0 = tiling.rowOrigins[local / tiling.colOrigins.count] - pad
+                            let col0 = tiling.colOrigins[local % tiling.colOrigins.count] - pad
+                            for ch in 0..<channels {
+                                var d = [[Double]](repeating: [Double](repeating: 0, count: alpha), count: alpha)
+                                for i in 0..<alpha {
+                                    for c in 0..<alpha {
+                                        let row = row0 + i * dilation, col = col0 + c * dilation
+                                        guard j < tiles, row >= 0, row < height, col >= 0, col < width else { continue }
+                                        let value = x[(sample * channels + ch) * plane + row * width + col]
+                                        d[i][c] = Double(normalized ? max(0, value * scales[ch] + shifts[ch]) : value)
+                                    }
+                                }
+                                for a in 0..<alpha {
+                                    for b in 0..<alpha {
+                                        var sum = 0.0
+                                        for i in 0..<alpha { for c in 0..<alpha { sum += matrix[a][i] * d[i][c] * matrix[b][c] } }
+                                        let got = v[((a * alpha + b) * channels + ch) * ld + j]
+                                        XCTAssertEqual(Double(got), sum, accuracy: 1e-4 * max(1, abs(sum)),
+                                                       "\(label) winograd_input tile \(j) channel \(ch) value \(a), \(b)")
+                                    }
+                                }
+                            }
+                        }
+                        if let first { XCTAssertEqual(v, first, "\(label) differs from \(paths[0].name)") } else { first = v }
+                    }
+                }
+            }
+        }
+    }
+
     func testThisMachineRunsEveryPath() throws {
         #if arch(x86_64)
         guard let flags = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { throw XCTSkip("no /proc/cpuinfo") }

@@ -82,6 +82,16 @@ typedef struct {
     // plane (planes channel_stride apart), of which the first rows[j] rows and cols[j] columns lie
     // inside the image.
 
+    /// V = B^T d B for every tile j < tiles and channel ch into v (lanes from `tiles` to the next
+    /// multiple of 8 written with zeros): d is the tile's alpha x alpha input, value (a, b) the float
+    /// origins[j] + a * row_step + b * col_step of the channel's plane, through
+    /// max(0, x * scales[ch] + shifts[ch]) as `affine` computes it where scales is not NULL, and
+    /// zero (the padding) outside rows row_spans[2j]..<row_spans[2j + 1] and columns
+    /// col_spans[2j]..<col_spans[2j + 1], where no float is read.
+    void (*winograd_input)(const float *x, size_t channels, size_t channel_stride, size_t m, size_t tiles,
+                           const ptrdiff_t *origins, const unsigned char *row_spans, const unsigned char *col_spans,
+                           ptrdiff_t row_step, ptrdiff_t col_step, const float *_Nullable scales,
+                           const float *_Nullable shifts, float *v, size_t ld);
     /// y (+)= A^T M A + bias[k] for every tile j < tiles and channel k, M read from `product`
     /// (its lanes up to the next multiple of 8 readable); outputs outside the image dropped.
     void (*winograd_output)(const float *product, size_t ld, size_t channels, size_t m, size_t tiles,

@@ -67,13 +67,6 @@ extension CPUBackend {
 
         var tilesPerSample: Int { rowOrigins.count * colOrigins.count }
 
-        /// Up to eight consecutive tiles (in the order sample, row of tiles, column of tiles): for
-        /// each lane below `count`, the tile's sample and first output row and column.
-        struct Group {
-            let count: Int
-            var sample = SIMD8<Int>(), row = SIMD8<Int>(), col = SIMD8<Int>()
-        }
-
         /// `body(origins, rows, cols)` with where tiles `first..<first + count` of the whole batch
         /// lie in the output (samples `sampleStride` apart), as the C loops take it: for tile j,
         /// the offset of its first output from the start of a channel plane of sample 0, and how
@@ -96,17 +89,33 @@ extension CPUBackend {
             }
         }
 
-        /// Tiles `first..<first + count` (count at most 8) of the whole batch.
-        func group(first: Int, count: Int) -> Group {
-            precondition(count > 0 && count <= WinogradLanes.scalarCount, "Winograd: a group of \(count) tiles")
-            var group = Group(count: count)
-            for lane in 0..<count {
-                let tile = first + lane, local = tile % tilesPerSample
-                group.sample[lane] = tile / tilesPerSample
-                group.row[lane] = rowOrigins[local / colOrigins.count]
-                group.col[lane] = colOrigins[local % colOrigins.count]
+        /// `body(origins, rows, cols)` with where tiles `first..<first + count` of the whole batch
+        /// read their `alpha x alpha` inputs (samples `sampleStride` apart), as the C loop takes it:
+        /// for tile j, the offset of its input value (0, 0) from the start of a channel plane of
+        /// sample 0 (it may lie in the padding), and the ranges `rows[2j]..<rows[2j + 1]` and
+        /// `cols[2j]..<cols[2j + 1]` of its values that lie inside the image.
+        func withInputPlacement(first: Int, count: Int, sampleStride: Int,
+                                _ body: (UnsafePointer<Int>, UnsafePointer<UInt8>, UnsafePointer<UInt8>) -> Void) {
+            let alpha = transform.alpha
+            /// The values i < alpha of a line starting at `start` (steps `dilation`) inside `0..<size`.
+            func span(_ start: Int, dilation: Int, size: Int) -> (UInt8, UInt8) {
+                let lo = start >= 0 ? 0 : (-start + dilation - 1) / dilation
+                let hi = start >= size ? 0 : (size - 1 - start) / dilation + 1
+                let l = min(lo, alpha), h = min(max(hi, l), alpha)
+                return (UInt8(l), UInt8(h))
             }
-            return group
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { origins in
+                withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4 * count) { spans in
+                    for j in 0..<count {
+                        let tile = first + j, local = tile % tilesPerSample
+                        let row = rowOrigins[local / colOrigins.count] - padH, col = colOrigins[local % colOrigins.count] - padW
+                        origins[j] = tile / tilesPerSample * sampleStride + row * width + col
+                        (spans[2 * j], spans[2 * j + 1]) = span(row, dilation: dilationH, size: height)
+                        (spans[2 * count + 2 * j], spans[2 * count + 2 * j + 1]) = span(col, dilation: dilationW, size: width)
+                    }
+                    body(UnsafePointer(origins.baseAddress!), UnsafePointer(spans.baseAddress!), UnsafePointer(spans.baseAddress! + 2 * count))
+                }
+            }
         }
     }
 
@@ -309,60 +318,14 @@ extension CPUBackend {
     /// `V[ξ, c, j] = (B^T d B)[ξ]` for tile `first + j` (j < count) and every input channel c, d
     /// being the tile's `alpha x alpha` input read through the input's batch norm + ReLU, zero
     /// outside the image (the padding pads the normalised input). `v` is `[alpha², C, ld]`; lanes
-    /// from `count` to the next multiple of 8 are written with zeros. Eight tiles at a time: where
-    /// each lane reads is worked out once per group of tiles (`winogradReads`), then every
-    /// channel is gathered with one load per lane and value, without bounds checks.
+    /// from `count` to the next multiple of 8 are written with zeros. The loop is
+    /// `winograd_input` (C).
     private func winogradTransformInput(_ tiling: WinogradTiling, _ input: ConvInput, first: Int, count: Int,
                                 into v: UnsafeMutablePointer<Float>, ld: Int) {
-        let t = tiling.transform, area = t.alpha * t.alpha, channels = input.channels
-        withUnsafeTemporaryAllocation(of: WinogradLanes.self, capacity: area) { buffer in
-            withUnsafeTemporaryAllocation(of: SIMD8<Int>.self, capacity: area) { offsetBuffer in
-                withUnsafeTemporaryAllocation(of: SIMD8<Int32>.self, capacity: area) { keepBuffer in
-                    let tile = buffer.baseAddress!, offsets = offsetBuffer.baseAddress!, keep = keepBuffer.baseAddress!
-                    for start in stride(from: 0, to: count, by: WinogradLanes.scalarCount) {
-                        let group = tiling.group(first: first + start, count: min(WinogradLanes.scalarCount, count - start))
-                        winogradReads(tiling, group, sampleStride: input.stride, offsets: offsets, keep: keep)
-                        for c in 0..<channels {
-                            let plane = input.x + c * input.plane
-                            let affine = input.affine.map { (WinogradLanes(repeating: $0[c].scale), WinogradLanes(repeating: $0[c].shift)) }
-                            for xi in 0..<area {
-                                let o = offsets[xi]
-                                var lanes = WinogradLanes(plane[o[0]], plane[o[1]], plane[o[2]], plane[o[3]],
-                                                          plane[o[4]], plane[o[5]], plane[o[6]], plane[o[7]])
-                                if let affine { lanes = SIMDReduction.reluOfAffine(lanes, affine.0, affine.1) }
-                                // Padding (and lanes past the group) cleared with a bit mask: SIMD selects
-                                // stay scalar and branchy on baseline x86-64.
-                                tile[xi] = unsafeBitCast(unsafeBitCast(lanes, to: SIMD8<Int32>.self) & keep[xi], to: WinogradLanes.self)
-                            }
-                            t.input(tile)
-                            for xi in 0..<area { WinogradTransform.store(tile[xi], v + (xi * channels + c) * ld + start) }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Where the lanes of `group` read their input tiles: for each value ξ of the `alpha x alpha`
-    /// tile, `offsets[ξ]` (from a channel's plane in sample 0; samples `sampleStride` apart) and
-    /// `keep[ξ]`, all bits set in the lanes that read the image and none in those whose value is
-    /// padding (or that are past the group), which read the sample's first value instead.
-    private func winogradReads(_ tiling: WinogradTiling, _ group: WinogradTiling.Group, sampleStride: Int,
-                       offsets: UnsafeMutablePointer<SIMD8<Int>>, keep: UnsafeMutablePointer<SIMD8<Int32>>) {
-        let alpha = tiling.transform.alpha
-        for i in 0..<alpha {
-            for j in 0..<alpha {
-                var offset = SIMD8<Int>(), bits = SIMD8<Int32>()
-                for lane in 0..<group.count {
-                    let row = group.row[lane] - tiling.padH + i * tiling.dilationH
-                    let col = group.col[lane] - tiling.padW + j * tiling.dilationW
-                    let inside = row >= 0 && row < tiling.height && col >= 0 && col < tiling.width
-                    offset[lane] = group.sample[lane] * sampleStride + (inside ? row * tiling.width + col : 0)
-                    bits[lane] = inside ? -1 : 0
-                }
-                offsets[i * alpha + j] = offset
-                keep[i * alpha + j] = bits
-            }
+        let norm = DirectNorm(input)
+        tiling.withInputPlacement(first: first, count: count, sampleStride: input.stride) { origins, rows, cols in
+            SIMDReduction.kernels.winograd_input(input.x, input.channels, input.plane, tiling.transform.m, count, origins, rows, cols,
+                                                 tiling.dilationH * tiling.width, tiling.dilationW, norm?.scales, norm?.shifts, v, ld)
         }
     }
 
