@@ -103,44 +103,48 @@ final class WinogradTests: XCTestCase {
     // MARK: The transforms
 
     /// Eight random tiles at once: `A^T [(G g G^T) ⊙ (B^T d B)] A` is the correlation of d with g,
-    /// and `outputGradient`, `weightGradient` are the adjoints of `output`, `weight`
-    /// (`<output(M), Y> == <M, outputGradient(Y)>`, likewise for the kernels).
+    /// with the kernel transform `weight` (Swift) and the tiles' matrices `B^T` and `A^T` as the C
+    /// loops apply them (CPUKernelPathTests checks those loops against the same matrices); and
+    /// `weightGradient` is the adjoint of `weight` (`<weight(g), U> == <g, weightGradient(U)>`).
     func testTransformsComputeTheCorrelationOfATileAndTheirAdjoints() {
         var rng = SeededRandom(seed: 5)
         typealias Lanes = WinogradTransform.Lanes
         func random(_ count: Int) -> [Lanes] { (0..<count).map { _ in Lanes(rng.floats(8)) } }
         func dot(_ a: [Lanes], _ b: [Lanes]) -> Lanes { zip(a, b).map { $0 * $1 }.reduce(Lanes(), +) }
+        /// L X R^T for an `rows x n` matrix L, X `n x n` (row stride `alpha`) and an `cols x n` R.
+        func sandwich(_ l: [[Float]], _ x: [Lanes], _ r: [[Float]], alpha: Int) -> [Lanes] {
+            var out = [Lanes](repeating: Lanes(), count: alpha * alpha)
+            for i in 0..<l.count {
+                for j in 0..<r.count {
+                    for a in 0..<l[i].count { for b in 0..<r[j].count { out[i * alpha + j] += l[i][a] * r[j][b] * x[a * alpha + b] } }
+                }
+            }
+            return out
+        }
+        let bt: [Int: [[Float]]] = [2: [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+                                    4: [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0],
+                                        [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]]]
+        let at: [Int: [[Float]]] = [2: [[1, 1, 1, 0], [0, 1, -1, -1]],
+                                    4: [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]]
         for m in [2, 4] {
             let t = WinogradTransform(m: m), alpha = t.alpha, area = alpha * alpha
-            var d = random(area), u = [Lanes](repeating: Lanes(), count: area)
-            let input = d, kernel = random(9)
+            var u = [Lanes](repeating: Lanes(), count: area)
+            let input = random(area), kernel = random(9)
             for i in 0..<3 { for j in 0..<3 { u[i * alpha + j] = kernel[i * 3 + j] } }
-            d.withUnsafeMutableBufferPointer { t.input($0.baseAddress!) }
             u.withUnsafeMutableBufferPointer { t.weight($0.baseAddress!) }
-            var product = zip(u, d).map { $0 * $1 }
-            product.withUnsafeMutableBufferPointer { t.output($0.baseAddress!) }
+            let product = zip(u, sandwich(bt[m]!, input, bt[m]!, alpha: alpha)).map { $0 * $1 }
+            let output = sandwich(at[m]!, product, at[m]!, alpha: alpha)
             for i in 0..<m {
                 for j in 0..<m {
                     var direct = Lanes()
                     for a in 0..<3 { for b in 0..<3 { direct += input[(i + a) * alpha + j + b] * kernel[a * 3 + b] } }
-                    let got = product[i * alpha + j]
+                    let got = output[i * alpha + j]
                     for lane in 0..<8 {
                         XCTAssertEqual(got[lane], direct[lane], accuracy: 1e-4 * max(1, abs(direct[lane])), "F(\(m)) output (\(i), \(j))")
                     }
                 }
             }
-            // Adjoints: the corner the shrinking transform leaves, against the whole tile the other fills.
-            let big = random(area), small = random(area)
-            var shrunk = big, grown = small
-            shrunk.withUnsafeMutableBufferPointer { t.output($0.baseAddress!) }
-            for i in 0..<alpha { for j in 0..<alpha where i >= m || j >= m { grown[i * alpha + j] = Lanes() } }
-            let corner = grown
-            grown.withUnsafeMutableBufferPointer { t.outputGradient($0.baseAddress!) }
-            var lhs = Lanes()
-            for i in 0..<m { for j in 0..<m { lhs += shrunk[i * alpha + j] * corner[i * alpha + j] } }
-            let rhs = dot(big, grown)
-            for lane in 0..<8 { XCTAssertEqual(lhs[lane], rhs[lane], accuracy: 1e-4 * max(1, abs(rhs[lane])), "F(\(m)) A, A^T") }
-
+            let big = random(area)
             var kernelGradient = big
             kernelGradient.withUnsafeMutableBufferPointer { t.weightGradient($0.baseAddress!) }
             var transformed = [Lanes](repeating: Lanes(), count: area)

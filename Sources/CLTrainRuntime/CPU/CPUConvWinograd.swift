@@ -1,5 +1,6 @@
 /// Winograd convolution F(m x m, 3 x 3) for 3x3 stride-1 convolutions (m = 2 or 4; the
-/// matrices are in `WinogradTransform`): forward, input gradient and weight gradient, as
+/// matrices are in `WinogradTransform`, the tiles' transforms in the C loops of
+/// `winograd_body.inc`): forward, input gradient and weight gradient, as
 /// algorithms a caller (the autotuner) picks by shape; `conv2dForward` and the other entry
 /// points keep their own rules.
 ///

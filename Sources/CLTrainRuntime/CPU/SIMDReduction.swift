@@ -13,17 +13,6 @@ enum SIMDReduction {
     /// "avx512", "avx2" or "baseline".
     static var path: String { String(cString: cltrain_cpu_kernels_path()) }
 
-    /// max(x * scale + shift, 0) on eight lanes, bitwise as `affine` with `relu` writes it (a NaN
-    /// kept, -0 made +0), for loops that gather their own lanes (Winograd's input transform). The
-    /// select is done with bit operations: baseline x86-64 leaves SIMD comparisons scalar.
-    @inline(__always)
-    static func reluOfAffine(_ x: SIMD8<Float>, _ scale: SIMD8<Float>, _ shift: SIMD8<Float>) -> SIMD8<Float> {
-        typealias Bits = SIMD8<Int32>
-        let b = unsafeBitCast(x * scale + shift, to: Bits.self)
-        let isNaN = (Bits(repeating: 0x7f80_0000) &- (b & Bits(repeating: 0x7fff_ffff))) &>> 31
-        return unsafeBitCast(b & ~((b &>> 31) & ~isNaN), to: SIMD8<Float>.self)
-    }
-
     /// Σ p[i].
     static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Float { kernels.sum(p, n) }
 
