@@ -1,5 +1,5 @@
-// The three paths of the batch-norm, direct-convolution and Winograd loops and the choice between
-// them (see the header).
+// The three paths of the batch-norm, direct-convolution, Winograd and region-plan loops and the
+// choice between them (see the header).
 
 #include "cltrain_cpu_kernels.h"
 
@@ -34,6 +34,7 @@ static inline float scalar_masked(float dy, float r) { return r > 0 ? dy : 0.0f;
 #define CB 12
 #include "conv_body.inc"
 #include "winograd_body.inc"
+#include "region_body.inc"
 #include "kernels_body.inc"
 #undef CB
 #undef CL
@@ -48,6 +49,7 @@ static inline float scalar_masked(float dy, float r) { return r > 0 ? dy : 0.0f;
 #define CB 6
 #include "conv_body.inc"
 #include "winograd_body.inc"
+#include "region_body.inc"
 #include "kernels_body.inc"
 #undef CB
 #undef CL
@@ -62,6 +64,7 @@ static inline float scalar_masked(float dy, float r) { return r > 0 ? dy : 0.0f;
 #define CB 6
 #include "conv_body.inc"
 #include "winograd_body.inc"
+#include "region_body.inc"
 #include "kernels_body.inc"
 #undef CB
 #undef CL

@@ -82,6 +82,27 @@ typedef struct {
     // plane (planes channel_stride apart), of which the first rows[j] rows and cols[j] columns lie
     // inside the image.
 
+    // A convolution's region plan (see region_body.inc): a column matrix with a row per (tap t,
+    // channel c), t * channels + c, and a column per (sample j, position p), j * positions + p,
+    // reading the float c * plane + offsets[t] + j * sample_stride + index[p] of the image.
+
+    /// col = that matrix's rows of channels c0..<c1 for `count` samples.
+    void (*region_unfold)(const float *x, size_t plane, size_t sample_stride, size_t count, size_t c0, size_t c1,
+                          size_t channels, const ptrdiff_t *offsets, size_t taps, const ptrdiff_t *index,
+                          size_t positions, float *col, size_t ld);
+    /// The other way, for channels c0..<c1: the image's float += the matrix's (every tap of a
+    /// channel in turn) with accumulate, else = the matrix's + bias[c] (bias may be NULL).
+    void (*region_fold)(const float *col, size_t ld, size_t c0, size_t c1, size_t channels, const ptrdiff_t *offsets,
+                        size_t taps, const ptrdiff_t *index, size_t positions, size_t count, float *x, size_t plane,
+                        size_t sample_stride, const float *_Nullable bias, bool accumulate);
+    /// The kernel w [cout, cin, area] tap-major, for output channels co0..<co1: dst[co, k, c] =
+    /// w[co, c, k] for the taps k in used[0..<used_count] (the others are not written).
+    void (*region_tap_major)(const float *w, size_t co0, size_t co1, size_t cin, size_t area, const ptrdiff_t *used,
+                             size_t used_count, float *dst);
+    /// The other way, adding: gw[co, c, k] += gwt[co, k, c] for the taps in used.
+    void (*region_add_tap_major)(const float *gwt, size_t co0, size_t co1, size_t cin, size_t area, const ptrdiff_t *used,
+                                 size_t used_count, float *gw);
+
     /// V = B^T d B for every tile j < tiles and channel ch into v (lanes from `tiles` to the next
     /// multiple of 8 written with zeros): d is the tile's alpha x alpha input, value (a, b) the float
     /// origins[j] + a * row_step + b * col_step of the channel's plane, through

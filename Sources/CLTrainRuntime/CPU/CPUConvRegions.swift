@@ -111,66 +111,60 @@ extension CPUBackend {
 
     /// The kernel tap-major: `[outChannels, kernelH * kernelW * inChannels]` with tap k's weights at
     /// `k * inChannels`, so that a run of taps is a block of columns (leading dimension
-    /// `kernelH * kernelW * inChannels`). Only the taps some region reads are filled.
+    /// `kernelH * kernelW * inChannels`). Only the taps some region reads are filled. Output channels
+    /// split over the threads; the loop is `region_tap_major` (C).
     func tapMajorWeights(_ w: UnsafePointer<Float>, _ plan: ConvRegionPlan, _ s: ConvShape, into dst: UnsafeMutablePointer<Float>) {
         let area = s.geometry.kernelH * s.geometry.kernelW, cin = s.inChannels
         let used = Set(plan.regions.flatMap(\.kernelIndex)).sorted()
         used.withUnsafeBufferPointer { used in
-            parallel.forEach(s.outChannels, cost: cin * used.count) { co in
-                let src = w + co * cin * area, out = dst + co * cin * area
-                for c in 0..<cin {
-                    for k in used { out[k * cin + c] = src[c * area + k] }
-                }
+            parallel.forChunks(s.outChannels, cost: cin * used.count) { range in
+                SIMDReduction.kernels.region_tap_major(w, range.lowerBound, range.upperBound, cin, area, used.baseAddress!, used.count, dst)
             }
         }
     }
 
     /// `gw += ` the tap-major gradient `gwt`, turned back to `[outChannels, inChannels, kh, kw]`.
+    /// Output channels split over the threads; the loop is `region_add_tap_major` (C).
     func addTapMajorGradient(_ gwt: UnsafePointer<Float>, _ plan: ConvRegionPlan, _ s: ConvShape, into gw: UnsafeMutablePointer<Float>) {
         let area = s.geometry.kernelH * s.geometry.kernelW, cin = s.inChannels
         let used = Set(plan.regions.flatMap(\.kernelIndex)).sorted()
         used.withUnsafeBufferPointer { used in
-            parallel.forEach(s.outChannels, cost: cin * used.count) { co in
-                let dst = gw + co * cin * area, src = gwt + co * cin * area
-                for c in 0..<cin {
-                    for k in used { dst[c * area + k] += src[k * cin + c] }
-                }
+            parallel.forChunks(s.outChannels, cost: cin * used.count) { range in
+                SIMDReduction.kernels.region_add_tap_major(gwt, range.lowerBound, range.upperBound, cin, area, used.baseAddress!, used.count,
+                                                           gw)
             }
         }
     }
 
     /// Unfold a region of samples `first..<first+count` into `col[taps * inChannels, count * positions]`
     /// (row `t * inChannels + c`; sample j's columns at `j * positions`); every read lies inside the image.
+    /// Channels split over the threads; the loop is `region_unfold` (C).
     func regionIm2col(_ x: UnsafePointer<Float>, sampleStride: Int, first: Int, count: Int,
                       _ col: UnsafeMutablePointer<Float>, _ r: ConvRegionPlan.Region, _ s: ConvShape) {
-        let taps = r.taps, positions = r.positions, ld = count * positions, inPlane = s.inPlane
-        r.inputIndex.withUnsafeBufferPointer { inputIndex in
-            r.inputOffset.withUnsafeBufferPointer { inputOffset in
-                parallel.forEach(s.inChannels * count, cost: taps * positions) { item in
-                    let c = item / count, j = item % count
-                    let plane = x + (first + j) * sampleStride + c * inPlane
-                    for t in 0..<taps {
-                        let src = plane + inputOffset[t], dst = col + (t * s.inChannels + c) * ld + j * positions
-                        for p in 0..<positions { dst[p] = src[inputIndex[p]] }
-                    }
+        let ld = count * r.positions
+        r.inputIndex.withUnsafeBufferPointer { index in
+            r.inputOffset.withUnsafeBufferPointer { offsets in
+                parallel.forChunks(s.inChannels, cost: r.taps * ld) { range in
+                    SIMDReduction.kernels.region_unfold(x + first * sampleStride, s.inPlane, sampleStride, count, range.lowerBound,
+                                                        range.upperBound, s.inChannels, offsets.baseAddress!, r.taps,
+                                                        index.baseAddress!, r.positions, col, ld)
                 }
             }
         }
     }
 
     /// Add a region's column matrix (as `regionIm2col` lays it out) back into the samples' planes.
+    /// Channels split over the threads (every tap of a channel on one thread); the loop is
+    /// `region_fold` (C).
     func regionCol2im(_ col: UnsafePointer<Float>, _ x: UnsafeMutablePointer<Float>, sampleStride: Int, first: Int, count: Int,
                       _ r: ConvRegionPlan.Region, _ s: ConvShape) {
-        let taps = r.taps, positions = r.positions, ld = count * positions, inPlane = s.inPlane
-        r.inputIndex.withUnsafeBufferPointer { inputIndex in
-            r.inputOffset.withUnsafeBufferPointer { inputOffset in
-                parallel.forEach(s.inChannels * count, cost: taps * positions) { item in
-                    let c = item / count, j = item % count
-                    let plane = x + (first + j) * sampleStride + c * inPlane
-                    for t in 0..<taps {
-                        let dst = plane + inputOffset[t], src = col + (t * s.inChannels + c) * ld + j * positions
-                        for p in 0..<positions { dst[inputIndex[p]] += src[p] }
-                    }
+        let ld = count * r.positions
+        r.inputIndex.withUnsafeBufferPointer { index in
+            r.inputOffset.withUnsafeBufferPointer { offsets in
+                parallel.forChunks(s.inChannels, cost: r.taps * ld) { range in
+                    SIMDReduction.kernels.region_fold(col, ld, range.lowerBound, range.upperBound, s.inChannels, offsets.baseAddress!,
+                                                      r.taps, index.baseAddress!, r.positions, count, x + first * sampleStride,
+                                                      s.inPlane, sampleStride, nil, true)
                 }
             }
         }
@@ -178,20 +172,22 @@ extension CPUBackend {
 
     /// Copy a region of `channels`-channel output maps of samples `first..<first+count` into
     /// `[channels, count * positions]`, or back (`toMaps`), adding `bias` on the way back.
+    /// Channels split over the threads; the loops are `region_unfold` and `region_fold` (C).
     func regionGather(_ maps: UnsafeMutablePointer<Float>, sampleStride: Int, first: Int, count: Int, channels: Int,
                       _ r: ConvRegionPlan.Region, _ s: ConvShape, block: UnsafeMutablePointer<Float>,
                       toMaps: Bool = false, bias: UnsafePointer<Float>? = nil) {
-        let positions = r.positions, ld = count * positions, outPlane = s.outPlane
-        r.outputIndex.withUnsafeBufferPointer { outputIndex in
-            parallel.forEach(channels * count, cost: positions) { item in
-                let c = item / count, j = item % count
-                let plane = maps + (first + j) * sampleStride + c * outPlane
-                let packed = block + c * ld + j * positions
-                if toMaps {
-                    let b = bias?[c] ?? 0
-                    for p in 0..<positions { plane[outputIndex[p]] = packed[p] + b }
-                } else {
-                    for p in 0..<positions { packed[p] = plane[outputIndex[p]] }
+        let ld = count * r.positions, k = SIMDReduction.kernels
+        let origin = [0]
+        r.outputIndex.withUnsafeBufferPointer { index in
+            origin.withUnsafeBufferPointer { offsets in
+                parallel.forChunks(channels, cost: ld) { range in
+                    if toMaps {
+                        k.region_fold(block, ld, range.lowerBound, range.upperBound, channels, offsets.baseAddress!, 1, index.baseAddress!,
+                                      r.positions, count, maps + first * sampleStride, s.outPlane, sampleStride, bias, false)
+                    } else {
+                        k.region_unfold(maps + first * sampleStride, s.outPlane, sampleStride, count, range.lowerBound, range.upperBound,
+                                        channels, offsets.baseAddress!, 1, index.baseAddress!, r.positions, block, ld)
+                    }
                 }
             }
         }
