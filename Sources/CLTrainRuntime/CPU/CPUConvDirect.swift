@@ -56,9 +56,9 @@ extension CPUBackend {
         let scales: [Float], shifts: [Float]
 
         init?(_ input: ConvInput) {
-            guard let affine = input.affine else { return nil }
-            scales = affine.map(\.scale)
-            shifts = affine.map(\.shift)
+            guard input.isNormalized else { return nil }
+            scales = input.scales
+            shifts = input.shifts
         }
     }
 

@@ -13,6 +13,8 @@ final class ConvInput {
     let plane: Int
     /// Per channel `(scale, shift)` of the batch norm; nil: the input as it lies.
     let affine: [(scale: Float, shift: Float)]?
+    /// The same as two arrays, as the C loops take them (empty without a batch norm).
+    let scales: [Float], shifts: [Float]
     private var buffers: UnsafeMutablePointer<Float>?
 
     init(x: UnsafeMutablePointer<Float>, stride: Int, channels: Int, plane: Int, affine: [(scale: Float, shift: Float)]? = nil) {
@@ -21,6 +23,8 @@ final class ConvInput {
         self.channels = channels
         self.plane = plane
         self.affine = affine
+        scales = affine?.map(\.scale) ?? []
+        shifts = affine?.map(\.shift) ?? []
     }
 
     var isNormalized: Bool { affine != nil }
@@ -43,14 +47,15 @@ final class ConvInput {
         guard let affine else { return source }
         guard let buffers else { preconditionFailure("ConvInput: reserve(chunks:) before reading normalised samples") }
         let buffer = buffers + chunk * channels * plane
-        for ch in 0..<channels { normalize(channel: ch, of: source, into: buffer + ch * plane, affine[ch]) }
+        precondition(affine.count == channels, "ConvInput: \(affine.count) scales for \(channels) channels")
+        normalize(source, into: buffer)
         return buffer
     }
 
-    /// Channel `ch` of the sample at `source`, normalised into `destination` (one plane).
-    func normalize(channel ch: Int, of source: UnsafeMutablePointer<Float>, into destination: UnsafeMutablePointer<Float>,
-                   _ affine: (scale: Float, shift: Float)) {
-        SIMDReduction.affine(source + ch * plane, into: destination, plane, scale: affine.scale, shift: affine.shift, relu: true)
+    /// All channels of the sample at `source`, normalised into `destination` (`[C, plane]`): one
+    /// C call (`grid_fill`), which applies `affine` with `relu` to each plane, however small.
+    func normalize(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>) {
+        SIMDReduction.kernels.grid_fill(source, channels, 1, plane, destination, plane, plane, scales, shifts)
     }
 }
 
@@ -77,7 +82,7 @@ extension CPUBackend {
     /// many samples and `input` holds them normalised (dense, `[count, Cin, H, W]`, in scratch from `pool`).
     func forNormalizedGroups(_ s: ConvShape, _ input: ConvInput, pool: MemoryPool,
                              _ body: (_ first: Int, _ group: ConvShape, _ normalized: ConvInput) throws -> Void) throws {
-        guard let affine = input.affine else { preconditionFailure("forNormalizedGroups of an input read as it lies") }
+        guard input.affine != nil else { preconditionFailure("forNormalizedGroups of an input read as it lies") }
         let plane = s.inPlane, channels = s.inChannels
         let size = max(1, min(s.n, Self.normalizedGroupBudget / max(channels * plane, 1)))
         let scratch = CPUScratch(pool)
@@ -86,9 +91,8 @@ extension CPUBackend {
         var first = 0
         while first < s.n {
             let count = min(size, s.n - first), start = first
-            parallel.forEach(count * channels, cost: plane) { item in
-                let sample = item / channels, ch = item % channels
-                input.normalize(channel: ch, of: input.x + (start + sample) * input.stride, into: normalized + item * plane, affine[ch])
+            parallel.forEach(count, cost: channels * plane) { sample in
+                input.normalize(input.x + (start + sample) * input.stride, into: normalized + sample * channels * plane)
             }
             try body(start, s.samples(count), ConvInput(x: normalized, stride: channels * plane, channels: channels, plane: plane))
             first += count
