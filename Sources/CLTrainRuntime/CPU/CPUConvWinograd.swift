@@ -257,34 +257,42 @@ extension CPUBackend {
         }
     }
 
+    /// `body(tile, k, start, lanes)` for each output channel k and each group of up to eight input
+    /// channels from `start` (`lanes` of them): the output channels split over the threads, each
+    /// with a tile of `alpha²` lanes of its own.
+    private func forKernelGroups(outChannels: Int, inChannels: Int, _ t: WinogradTransform,
+                                 _ body: (_ tile: UnsafeMutablePointer<WinogradLanes>, _ k: Int, _ start: Int, _ lanes: Int) -> Void) {
+        parallel.forChunks(outChannels, cost: inChannels * t.alpha * t.alpha) { range in
+            withUnsafeTemporaryAllocation(of: WinogradLanes.self, capacity: t.alpha * t.alpha) { buffer in
+                for k in range {
+                    for start in stride(from: 0, to: inChannels, by: WinogradLanes.scalarCount) {
+                        body(buffer.baseAddress!, k, start, min(WinogradLanes.scalarCount, inChannels - start))
+                    }
+                }
+            }
+        }
+    }
+
     /// `U[ξ, k, c] = (G w[k, c] G^T)[ξ]` for kernels `w` `[K, C, 3, 3]`; `u` is `[alpha², K, C]`.
     /// Eight input channels at a time, output channels split over the threads.
     private func winogradTransformWeights(_ w: UnsafePointer<Float>, outChannels: Int, inChannels: Int, _ t: WinogradTransform,
                                   into u: UnsafeMutablePointer<Float>) {
         let area = t.alpha * t.alpha
-        parallel.forChunks(outChannels, cost: inChannels * area) { range in
-            withUnsafeTemporaryAllocation(of: WinogradLanes.self, capacity: area) { buffer in
-                let tile = buffer.baseAddress!
-                for k in range {
-                    for start in stride(from: 0, to: inChannels, by: WinogradLanes.scalarCount) {
-                        let lanes = min(WinogradLanes.scalarCount, inChannels - start)
-                        // Gathered as floats into the tile's lanes: setting a vector's lane one at a
-                        // time goes through memory on baseline x86-64 (measured 4x slower than native).
-                        tile.withMemoryRebound(to: Float.self, capacity: area * WinogradLanes.scalarCount) { floats in
-                            for i in 0..<3 {
-                                for j in 0..<3 {
-                                    let tap = floats + (i * t.alpha + j) * WinogradLanes.scalarCount
-                                    if lanes < WinogradLanes.scalarCount { tap.update(repeating: 0, count: WinogradLanes.scalarCount) }
-                                    for lane in 0..<lanes { tap[lane] = w[(k * inChannels + start + lane) * 9 + i * 3 + j] }
-                                }
-                            }
-                        }
-                        t.weight(tile)
-                        for xi in 0..<area {
-                            WinogradTransform.store(tile[xi], u + (xi * outChannels + k) * inChannels + start, count: lanes)
-                        }
+        forKernelGroups(outChannels: outChannels, inChannels: inChannels, t) { tile, k, start, lanes in
+            // Gathered as floats into the tile's lanes: setting a vector's lane one at a time goes
+            // through memory on baseline x86-64 (measured 4x slower than native).
+            tile.withMemoryRebound(to: Float.self, capacity: area * WinogradLanes.scalarCount) { floats in
+                for i in 0..<3 {
+                    for j in 0..<3 {
+                        let tap = floats + (i * t.alpha + j) * WinogradLanes.scalarCount
+                        if lanes < WinogradLanes.scalarCount { tap.update(repeating: 0, count: WinogradLanes.scalarCount) }
+                        for lane in 0..<lanes { tap[lane] = w[(k * inChannels + start + lane) * 9 + i * 3 + j] }
                     }
                 }
+            }
+            t.weight(tile)
+            for xi in 0..<area {
+                WinogradTransform.store(tile[xi], u + (xi * outChannels + k) * inChannels + start, count: lanes)
             }
         }
     }
@@ -293,24 +301,15 @@ extension CPUBackend {
     /// is `[K, C, 3, 3]`. Eight input channels at a time, output channels split over the threads.
     private func winogradAccumulateWeightGradient(_ du: UnsafePointer<Float>, outChannels: Int, inChannels: Int, _ t: WinogradTransform,
                                           into gw: UnsafeMutablePointer<Float>) {
-        let area = t.alpha * t.alpha
-        parallel.forChunks(outChannels, cost: inChannels * area) { range in
-            withUnsafeTemporaryAllocation(of: WinogradLanes.self, capacity: area) { buffer in
-                let tile = buffer.baseAddress!
-                for k in range {
-                    for start in stride(from: 0, to: inChannels, by: WinogradLanes.scalarCount) {
-                        let lanes = min(WinogradLanes.scalarCount, inChannels - start)
-                        for xi in 0..<area {
-                            tile[xi] = WinogradTransform.load(du + (xi * outChannels + k) * inChannels + start, count: lanes)
-                        }
-                        t.weightGradient(tile)
-                        for lane in 0..<lanes {
-                            let dst = gw + (k * inChannels + start + lane) * 9
-                            for i in 0..<3 {
-                                for j in 0..<3 { dst[i * 3 + j] += tile[i * t.alpha + j][lane] }
-                            }
-                        }
-                    }
+        forKernelGroups(outChannels: outChannels, inChannels: inChannels, t) { tile, k, start, lanes in
+            for xi in 0..<(t.alpha * t.alpha) {
+                tile[xi] = WinogradTransform.load(du + (xi * outChannels + k) * inChannels + start, count: lanes)
+            }
+            t.weightGradient(tile)
+            for lane in 0..<lanes {
+                let dst = gw + (k * inChannels + start + lane) * 9
+                for i in 0..<3 {
+                    for j in 0..<3 { dst[i * 3 + j] += tile[i * t.alpha + j][lane] }
                 }
             }
         }
