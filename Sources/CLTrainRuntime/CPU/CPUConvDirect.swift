@@ -45,20 +45,9 @@ extension CPUBackend {
         /// apart), each through its batch norm + ReLU where `norm` is given. The padding is left
         /// as it is: zero it once per buffer.
         func fill(_ grid: UnsafeMutablePointer<Float>, from x: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
-                  norm: DirectNorm?) {
+                  norm: ChannelAffine?) {
             SIMDReduction.kernels.grid_fill(x, channels, height, width, grid + origin, planeStride, rowStride, norm?.scales,
                                             norm?.shifts)
-        }
-    }
-
-    /// A batch norm + ReLU as the grid's fill applies it: per channel scales and shifts.
-    struct DirectNorm {
-        let scales: [Float], shifts: [Float]
-
-        init?(_ input: ConvInput) {
-            guard input.isNormalized else { return nil }
-            scales = input.scales
-            shifts = input.shifts
         }
     }
 
@@ -79,7 +68,7 @@ extension CPUBackend {
             }
         }
         let inputFloats = s.inChannels * grid.planeStride
-        let norm = DirectNorm(input)
+        let norm = input.norm
         try forSampleChunks(s, columns: inputFloats + cout * grid.positions, pool: pool) { _, range, buffer, _ in
             guard let buffer else { return }
             let padded = buffer, out = buffer + inputFloats
@@ -137,7 +126,7 @@ extension CPUBackend {
         let chunks = sampleChunkCount(s)
         let group = max(1, min(s.n, Self.directWeightPositions / grid.positions))
         let inputFloats = s.inChannels * grid.planeStride, gradientFloats = cout * grid.positions
-        let norm = DirectNorm(input)
+        let norm = input.norm
         let scratch = CPUScratch(pool)
         defer { scratch.release() }
         let partials = try scratch.floats(size * chunks)

@@ -4,6 +4,12 @@
 /// algorithms get groups of samples normalised into a scratch buffer (`forNormalizedGroups`).
 /// Either way the whole batch is never written out normalised and read back.
 
+/// A batch norm + ReLU as the CPU's loops apply it: `max(0, x * scales[c] + shifts[c])` per
+/// channel c, the scale and shift as `batchNormApply` computes them (`BatchNormReLU.scaleShift`).
+struct ChannelAffine {
+    let scales: [Float], shifts: [Float]
+}
+
 /// A convolution's input as its per-sample loops read it: as it lies, or normalised sample by
 /// sample (bitwise as `batchNormApply` with `relu` writes it) into the reading thread's buffer.
 final class ConvInput {
@@ -11,28 +17,28 @@ final class ConvInput {
     let stride: Int
     let channels: Int
     let plane: Int
-    /// Per channel `(scale, shift)` of the batch norm; nil: the input as it lies.
-    let affine: [(scale: Float, shift: Float)]?
-    /// The same as two arrays, as the C loops take them (empty without a batch norm).
-    let scales: [Float], shifts: [Float]
+    /// The batch norm + ReLU it is read through; nil: the input as it lies.
+    let norm: ChannelAffine?
     private var buffers: UnsafeMutablePointer<Float>?
 
-    init(x: UnsafeMutablePointer<Float>, stride: Int, channels: Int, plane: Int, affine: [(scale: Float, shift: Float)]? = nil) {
+    init(x: UnsafeMutablePointer<Float>, stride: Int, channels: Int, plane: Int, norm: ChannelAffine? = nil) {
+        if let norm {
+            precondition(norm.scales.count == channels && norm.shifts.count == channels,
+                         "ConvInput: \(norm.scales.count) scales for \(channels) channels")
+        }
         self.x = x
         self.stride = stride
         self.channels = channels
         self.plane = plane
-        self.affine = affine
-        scales = affine?.map(\.scale) ?? []
-        shifts = affine?.map(\.shift) ?? []
+        self.norm = norm
     }
 
-    var isNormalized: Bool { affine != nil }
+    var isNormalized: Bool { norm != nil }
 
     /// One buffer per chunk of samples (thread), from `scratch`; call before the loops, with their
     /// chunk count, and `unreserve()` before the scratch is released.
     func reserve(chunks: Int, from scratch: CPUScratch) throws {
-        guard affine != nil else { return }
+        guard norm != nil else { return }
         buffers = try scratch.floats(chunks * channels * plane)
     }
 
@@ -44,10 +50,9 @@ final class ConvInput {
     /// Sample `n`'s input (`[C, H, W]`, channels `plane` apart) for the thread of chunk `chunk`.
     func sample(_ n: Int, chunk: Int) -> UnsafeMutablePointer<Float> {
         let source = x + n * stride
-        guard let affine else { return source }
+        guard norm != nil else { return source }
         guard let buffers else { preconditionFailure("ConvInput: reserve(chunks:) before reading normalised samples") }
         let buffer = buffers + chunk * channels * plane
-        precondition(affine.count == channels, "ConvInput: \(affine.count) scales for \(channels) channels")
         normalize(source, into: buffer)
         return buffer
     }
@@ -55,15 +60,17 @@ final class ConvInput {
     /// All channels of the sample at `source`, normalised into `destination` (`[C, plane]`): one
     /// C call (`grid_fill`), which applies `affine` with `relu` to each plane, however small.
     func normalize(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>) {
-        SIMDReduction.kernels.grid_fill(source, channels, 1, plane, destination, plane, plane, scales, shifts)
+        guard let norm else { preconditionFailure("ConvInput: normalising an input read as it lies") }
+        SIMDReduction.kernels.grid_fill(source, channels, 1, plane, destination, plane, plane, norm.scales, norm.shifts)
     }
 }
 
 extension CPUBackend {
-    /// Per channel `(scale, shift)` of a batch norm, as `batchNormApply` computes them.
-    func batchNormAffine(_ norm: BatchNormReLU) -> [(scale: Float, shift: Float)] {
+    /// A batch norm's per-channel scale and shift, as `batchNormApply` computes them.
+    func batchNormAffine(_ norm: BatchNormReLU) -> ChannelAffine {
         let m = dense(norm.mean), v = dense(norm.invStd), w = dense(norm.weight), b = dense(norm.bias)
-        return (0..<norm.channels).map { BatchNormReLU.scaleShift(mean: m[$0], invStd: v[$0], weight: w[$0], bias: b[$0]) }
+        let pairs = (0..<norm.channels).map { BatchNormReLU.scaleShift(mean: m[$0], invStd: v[$0], weight: w[$0], bias: b[$0]) }
+        return ChannelAffine(scales: pairs.map(\.scale), shifts: pairs.map(\.shift))
     }
 
     /// The input of convolution `s` read through `norm` (nil: as it lies).
@@ -72,7 +79,7 @@ extension CPUBackend {
             precondition(norm.channels == s.inChannels,
                          "conv2d: batch norm + ReLU of \(norm.channels) channels for an input of \(s.inChannels)")
         }
-        return ConvInput(x: x, stride: xStride, channels: s.inChannels, plane: s.inPlane, affine: norm.map { batchNormAffine($0) })
+        return ConvInput(x: x, stride: xStride, channels: s.inChannels, plane: s.inPlane, norm: norm.map { batchNormAffine($0) })
     }
 
     /// Floats of normalised input per group for the other algorithms (all channels of its samples).
@@ -82,7 +89,7 @@ extension CPUBackend {
     /// many samples and `input` holds them normalised (dense, `[count, Cin, H, W]`, in scratch from `pool`).
     func forNormalizedGroups(_ s: ConvShape, _ input: ConvInput, pool: MemoryPool,
                              _ body: (_ first: Int, _ group: ConvShape, _ normalized: ConvInput) throws -> Void) throws {
-        guard input.affine != nil else { preconditionFailure("forNormalizedGroups of an input read as it lies") }
+        guard input.isNormalized else { preconditionFailure("forNormalizedGroups of an input read as it lies") }
         let plane = s.inPlane, channels = s.inChannels
         let size = max(1, min(s.n, Self.normalizedGroupBudget / max(channels * plane, 1)))
         let scratch = CPUScratch(pool)

@@ -46,7 +46,7 @@ extension CPUBackend {
                 let xn = x + sample * xs, gxn = gx + sample * gxs
                 for ch in 0..<c {
                     let d = dy + ch * plane, xp = xn + ch * plane
-                    let (scale, shift) = affine[ch]
+                    let scale = affine.scales[ch], shift = affine.shifts[ch]
                     let part = SIMDReduction.gradientSums(d, xp, plane, mean: mean[ch], maskScale: scale, maskShift: shift)
                     partial[2 * ch] += Double(part.dy)
                     partial[2 * ch + 1] += Double(part.dyCentered)

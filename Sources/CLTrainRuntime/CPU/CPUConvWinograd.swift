@@ -68,6 +68,13 @@ extension CPUBackend {
 
         var tilesPerSample: Int { rowOrigins.count * colOrigins.count }
 
+        /// Tile `tile` of the whole batch (in the order sample, row of tiles, column of tiles): its
+        /// sample and its first output row and column.
+        func place(_ tile: Int) -> (sample: Int, row: Int, col: Int) {
+            let local = tile % tilesPerSample
+            return (tile / tilesPerSample, rowOrigins[local / colOrigins.count], colOrigins[local % colOrigins.count])
+        }
+
         /// `body(origins, rows, cols)` with where tiles `first..<first + count` of the whole batch
         /// lie in the output (samples `sampleStride` apart), as the C loops take it: for tile j,
         /// the offset of its first output from the start of a channel plane of sample 0, and how
@@ -78,9 +85,8 @@ extension CPUBackend {
             withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { origins in
                 withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 2 * count) { extents in
                     for j in 0..<count {
-                        let tile = first + j, local = tile % tilesPerSample
-                        let row = rowOrigins[local / colOrigins.count], col = colOrigins[local % colOrigins.count]
-                        origins[j] = tile / tilesPerSample * sampleStride + row * outWidth + col
+                        let (sample, row, col) = place(first + j)
+                        origins[j] = sample * sampleStride + row * outWidth + col
                         extents[j] = UInt8(min(m, (outHeight - row + dilationH - 1) / dilationH))
                         extents[count + j] = UInt8(min(m, (outWidth - col + dilationW - 1) / dilationW))
                     }
@@ -108,9 +114,8 @@ extension CPUBackend {
             withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { origins in
                 withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4 * count) { spans in
                     for j in 0..<count {
-                        let tile = first + j, local = tile % tilesPerSample
-                        let row = rowOrigins[local / colOrigins.count] - padH, col = colOrigins[local % colOrigins.count] - padW
-                        origins[j] = tile / tilesPerSample * sampleStride + row * width + col
+                        let tile = place(first + j), row = tile.row - padH, col = tile.col - padW
+                        origins[j] = tile.sample * sampleStride + row * width + col
                         (spans[2 * j], spans[2 * j + 1]) = span(row, dilation: dilationH, size: height)
                         (spans[2 * count + 2 * j], spans[2 * count + 2 * j + 1]) = span(col, dilation: dilationW, size: width)
                     }
@@ -322,7 +327,7 @@ extension CPUBackend {
     /// `winograd_input` (C).
     private func winogradTransformInput(_ tiling: WinogradTiling, _ input: ConvInput, first: Int, count: Int,
                                 into v: UnsafeMutablePointer<Float>, ld: Int) {
-        let norm = DirectNorm(input)
+        let norm = input.norm
         tiling.withInputPlacement(first: first, count: count, sampleStride: input.stride) { origins, rows, cols in
             SIMDReduction.kernels.winograd_input(input.x, input.channels, input.plane, tiling.transform.m, count, origins, rows, cols,
                                                  tiling.dilationH * tiling.width, tiling.dilationW, norm?.scales, norm?.shifts, v, ld)
