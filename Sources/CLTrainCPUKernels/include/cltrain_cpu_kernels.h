@@ -2,7 +2,8 @@
 #define CLTRAIN_CPU_KERNELS_H
 
 // The hand-written loops of the CPU backend (batch norm over one contiguous run of floats, a
-// channel plane of one sample; the direct convolution over a padded grid), compiled three times
+// channel plane of one sample; the direct convolution over a padded grid; the copies of region
+// plans; Winograd's tile transforms), compiled three times
 // (AVX-512, AVX2 + FMA, baseline x86-64) and chosen once per process by the CPU's features;
 // CLTRAIN_CPU_KERNELS=baseline|avx2|avx512 forces a lower path.
 //
@@ -75,13 +76,6 @@ typedef struct {
     void (*grid_unpad)(const float *grid, size_t channels, size_t height, size_t width, size_t plane_stride,
                        size_t row_stride, float *y, const float *_Nullable bias, bool accumulate);
 
-    // Winograd F(m x m, 3 x 3), m = 2 or 4 (see winograd_body.inc): tiles move eight at a time,
-    // one per lane, between the channel planes of an image and the transformed domain, whose value
-    // xi (< (m + 2)^2) of channel k of tile j is at [(xi * channels + k) * ld + j] (ld a multiple
-    // of 8). Tile j's m x m outputs are the floats origins[j] + i * row_step + c * col_step of each
-    // plane (planes channel_stride apart), of which the first rows[j] rows and cols[j] columns lie
-    // inside the image.
-
     // A convolution's region plan (see region_body.inc): a column matrix with a row per (tap t,
     // channel c), t * channels + c, and a column per (sample j, position p), j * positions + p,
     // reading the float c * plane + offsets[t] + j * sample_stride + index[p] of the image.
@@ -102,6 +96,13 @@ typedef struct {
     /// The other way, adding: gw[co, c, k] += gwt[co, k, c] for the taps in used.
     void (*region_add_tap_major)(const float *gwt, size_t co0, size_t co1, size_t cin, size_t area, const ptrdiff_t *used,
                                  size_t used_count, float *gw);
+
+    // Winograd F(m x m, 3 x 3), m = 2 or 4 (see winograd_body.inc): tiles move eight at a time,
+    // one per lane, between the channel planes of an image and the transformed domain, whose value
+    // xi (< (m + 2)^2) of channel k of tile j is at [(xi * channels + k) * ld + j] (ld a multiple
+    // of 8). Tile j's m x m outputs are the floats origins[j] + i * row_step + c * col_step of each
+    // plane (planes channel_stride apart), of which the first rows[j] rows and cols[j] columns lie
+    // inside the image.
 
     /// V = B^T d B for every tile j < tiles and channel ch into v (lanes from `tiles` to the next
     /// multiple of 8 written with zeros): d is the tile's alpha x alpha input, value (a, b) the float
