@@ -7,7 +7,9 @@ import XCTest
 /// AVX-512), each against a plain scalar reference in Double (sums, gradients) or in unfused
 /// Float (the affine, which every path writes bitwise), at lengths around the vector widths.
 final class CPUKernelPathTests: XCTestCase {
-    let lengths = [0, 1, 7, 8, 9, 31, 33, 784]
+    let lengths = [0, 1, 4, 7, 8, 9, 12, 31, 33, 784]
+    /// Runs per call: one, and several apart with gaps between them (which hold NaNs that no loop may read).
+    let runCounts = [1, 3]
 
     /// The paths this CPU runs, with their names.
     var paths: [(name: String, kernels: cltrain_cpu_kernels_t)] {
@@ -35,19 +37,38 @@ final class CPUKernelPathTests: XCTestCase {
     /// |error| allowed for a float sum of `count` terms whose magnitudes add to `magnitude`.
     func tolerance(_ count: Int, _ magnitude: Double) -> Double { Double(count + 4) * 1.2e-7 * magnitude + 1e-30 }
 
+    /// `runs` runs of `values.count / runs` floats laid out `stride` apart (the run plus a gap of
+    /// three NaNs): the layout the loops read, and the stride.
+    func spread(_ values: [Float], runs: Int) -> (floats: [Float], stride: Int) {
+        let n = values.count / max(runs, 1), stride = n + 3
+        var floats = [Float](repeating: .nan, count: runs * stride)
+        for r in 0..<runs { for i in 0..<n { floats[r * stride + i] = values[r * n + i] } }
+        return (floats, stride)
+    }
+
+    /// The other way: the runs' floats of a spread layout, gaps dropped.
+    func gathered(_ floats: [Float], n: Int, runs: Int, stride: Int) -> [Float] {
+        (0..<runs).flatMap { r in floats[r * stride ..< r * stride + n] }
+    }
+
     func testSumsAndSquaredDeviations() {
         var random = SeededRandom(seed: 11)
         for (name, k) in paths {
             for n in lengths {
-                let p = random.uniforms(n, -3, 5)
-                let sum = Double(k.sum(p, n))
-                let exact = p.reduce(0.0) { $0 + Double($1) }
-                XCTAssertEqual(sum, exact, accuracy: tolerance(n, p.reduce(0.0) { $0 + abs(Double($1)) }), "\(name) sum n \(n)")
+                for runs in runCounts {
+                    let p = random.uniforms(n * runs, -3, 5)
+                    let (floats, stride) = spread(p, runs: runs)
+                    let sum = k.sum(floats, n, runs, stride)
+                    let exact = p.reduce(0.0) { $0 + Double($1) }
+                    XCTAssertEqual(sum, exact, accuracy: tolerance(n * runs, p.reduce(0.0) { $0 + abs(Double($1)) }),
+                                   "\(name) sum n \(n) runs \(runs)")
 
-                let mean = Float(n == 0 ? 0 : exact / Double(n))
-                let squares = Double(k.squared_deviations(p, n, mean))
-                let exactSquares = p.reduce(0.0) { $0 + (Double($1) - Double(mean)) * (Double($1) - Double(mean)) }
-                XCTAssertEqual(squares, exactSquares, accuracy: tolerance(n, exactSquares) * 2, "\(name) squares n \(n)")
+                    let mean = Float(n == 0 ? 0 : exact / Double(n * runs))
+                    let squares = k.squared_deviations(floats, n, runs, stride, mean)
+                    let exactSquares = p.reduce(0.0) { $0 + (Double($1) - Double(mean)) * (Double($1) - Double(mean)) }
+                    XCTAssertEqual(squares, exactSquares, accuracy: tolerance(n * runs, exactSquares) * 2,
+                                   "\(name) squares n \(n) runs \(runs)")
+                }
             }
         }
     }
@@ -64,23 +85,29 @@ final class CPUKernelPathTests: XCTestCase {
         let scale: Float = 1.37, shift: Float = -0.29
         for (name, k) in paths {
             for n in lengths {
-                var p = random.uniforms(n, -2, 2)
-                if n > 3 { p[n / 2] = .nan; p[n - 1] = -.nan; p[0] = shift / -scale }
-                for relu in [false, true] {
-                    let expected = p.map { affine($0, scale, shift, relu: relu) }
-                    var q = [Float](repeating: 7, count: n)
-                    k.affine(p, &q, n, scale, shift, relu)
-                    var inPlace = p
-                    inPlace.withUnsafeMutableBufferPointer { k.affine($0.baseAddress!, $0.baseAddress!, n, scale, shift, relu) }
-                    for i in 0..<n {
-                        let why = "\(name) relu \(relu) n \(n) at \(i)"
-                        if expected[i].isNaN {
-                            XCTAssertTrue(q[i].isNaN && inPlace[i].isNaN, why)
-                        } else {
-                            XCTAssertEqual(q[i].bitPattern, expected[i].bitPattern, why)
-                            XCTAssertEqual(inPlace[i].bitPattern, expected[i].bitPattern, why)
+                for runs in runCounts {
+                    var p = random.uniforms(n * runs, -2, 2)
+                    if n > 3 { p[n / 2] = .nan; p[n - 1] = -.nan; p[0] = shift / -scale }
+                    let (floats, stride) = spread(p, runs: runs)
+                    for relu in [false, true] {
+                        let expected = p.map { affine($0, scale, shift, relu: relu) }
+                        var q = [Float](repeating: 7, count: floats.count)
+                        k.affine(floats, stride, &q, stride, n, runs, scale, shift, relu)
+                        var inPlace = floats
+                        inPlace.withUnsafeMutableBufferPointer { k.affine($0.baseAddress!, stride, $0.baseAddress!, stride, n, runs, scale, shift, relu) }
+                        let written = gathered(q, n: n, runs: runs, stride: stride), writtenInPlace = gathered(inPlace, n: n, runs: runs, stride: stride)
+                        for i in 0..<n * runs {
+                            let why = "\(name) relu \(relu) n \(n) runs \(runs) at \(i)"
+                            if expected[i].isNaN {
+                                XCTAssertTrue(written[i].isNaN && writtenInPlace[i].isNaN, why)
+                            } else {
+                                XCTAssertEqual(written[i].bitPattern, expected[i].bitPattern, why)
+                                XCTAssertEqual(writtenInPlace[i].bitPattern, expected[i].bitPattern, why)
+                            }
+                            if relu { XCTAssertFalse(written[i] < 0, why) }
                         }
-                        if relu { XCTAssertFalse(q[i] < 0, why) }
+                        // The gaps between runs are left as they were.
+                        for r in 0..<runs { for i in n..<stride { XCTAssertEqual(q[r * stride + i], 7, "\(name) gap n \(n) runs \(runs)") } }
                     }
                 }
             }
@@ -105,26 +132,32 @@ final class CPUKernelPathTests: XCTestCase {
         let scale: Float = 0.8, shift: Float = -0.3, mean: Float = 0.4
         for (name, k) in paths {
             for n in lengths {
-                let (dy, x, mask) = gradientInputs(n, &random)
-                let affineMask = x.map { affine($0, scale, shift, relu: true) }
-                let plainDy = dy.map { $0.isNaN ? 0.5 : $0 }
-                for variant in ["none", "mask", "affine"] {
-                    var sums: [Float] = [0, 0]
-                    let used: [Float]
-                    switch variant {
-                    case "none": used = plainDy.map { $0 }; k.gradient_sums(plainDy, x, n, mean, nil, &sums)
-                    case "mask": used = zip(dy, mask).map { $1 > 0 ? $0 : 0 }; k.gradient_sums(dy, x, n, mean, mask, &sums)
-                    default:
-                        let dy = kept(dy, affineMask)
-                        used = zip(dy, affineMask).map { $1 > 0 ? $0 : 0 }
-                        k.gradient_sums_mask_affine(dy, x, n, mean, scale, shift, &sums)
+                for runs in runCounts {
+                    let (dy, x, mask) = gradientInputs(n * runs, &random)
+                    let affineMask = x.map { affine($0, scale, shift, relu: true) }
+                    let plainDy = dy.map { $0.isNaN ? 0.5 : $0 }
+                    let (xs, stride) = spread(x, runs: runs), masks = spread(mask, runs: runs).floats
+                    for variant in ["none", "mask", "affine"] {
+                        var sums: [Double] = [0, 0]
+                        let used: [Float]
+                        switch variant {
+                        case "none":
+                            used = plainDy
+                            k.gradient_sums(spread(plainDy, runs: runs).floats, stride, xs, stride, n, runs, mean, nil, 0, &sums)
+                        case "mask":
+                            used = zip(dy, mask).map { $1 > 0 ? $0 : 0 }
+                            k.gradient_sums(spread(dy, runs: runs).floats, stride, xs, stride, n, runs, mean, masks, stride, &sums)
+                        default:
+                            let dy = kept(dy, affineMask)
+                            used = zip(dy, affineMask).map { $1 > 0 ? $0 : 0 }
+                            k.gradient_sums_mask_affine(spread(dy, runs: runs).floats, stride, xs, stride, n, runs, mean, scale, shift, &sums)
+                        }
+                        let terms = zip(used, x).map { Double($0) * (Double($1) - Double(mean)) }
+                        let why = "\(name) mask \(variant) n \(n) runs \(runs)"
+                        XCTAssertEqual(sums[0], used.reduce(0.0) { $0 + Double($1) },
+                                       accuracy: tolerance(n * runs, used.reduce(0.0) { $0 + abs(Double($1)) }), why)
+                        XCTAssertEqual(sums[1], terms.reduce(0, +), accuracy: tolerance(n * runs, terms.reduce(0.0) { $0 + abs($1) }) * 2, why)
                     }
-                    let terms = zip(used, x).map { Double($0) * (Double($1) - Double(mean)) }
-                    let why = "\(name) mask \(variant) n \(n)"
-                    XCTAssertEqual(Double(sums[0]), used.reduce(0.0) { $0 + Double($1) },
-                                   accuracy: tolerance(n, used.reduce(0.0) { $0 + abs(Double($1)) }), why)
-                    XCTAssertEqual(Double(sums[1]), terms.reduce(0, +),
-                                   accuracy: tolerance(n, terms.reduce(0.0) { $0 + abs($1) }) * 2, why)
                 }
             }
         }
@@ -135,27 +168,38 @@ final class CPUKernelPathTests: XCTestCase {
         let a: Float = 0.7, b: Float = -0.45, c: Float = 0.12, scale: Float = 1.1, shift: Float = 0.2
         for (name, k) in paths {
             for n in lengths {
-                let (dy, x, mask) = gradientInputs(n, &random)
-                let affineMask = x.map { affine($0, scale, shift, relu: true) }
-                let plainDy = dy.map { $0.isNaN ? -0.25 : $0 }
-                let initial = random.uniforms(n, -1, 1)
-                for variant in ["none", "mask", "affine"] {
-                    for accumulate in [false, true] {
-                        var dx = initial
-                        let used: [Float]
-                        switch variant {
-                        case "none": used = plainDy; k.input_gradient(plainDy, x, &dx, n, a, b, c, nil, accumulate)
-                        case "mask": used = zip(dy, mask).map { $1 > 0 ? $0 : 0 }; k.input_gradient(dy, x, &dx, n, a, b, c, mask, accumulate)
-                        default:
-                            let dy = kept(dy, affineMask)
-                            used = zip(dy, affineMask).map { $1 > 0 ? $0 : 0 }
-                            k.input_gradient_mask_affine(dy, x, &dx, n, a, b, c, scale, shift, accumulate)
-                        }
-                        for i in 0..<n {
-                            let base = accumulate ? Double(initial[i]) : 0
-                            let parts = [base, Double(a) * Double(used[i]), Double(b) * Double(x[i]), Double(c)]
-                            XCTAssertEqual(Double(dx[i]), parts.reduce(0, +), accuracy: parts.reduce(0.0) { $0 + abs($1) } * 4.8e-7,
-                                           "\(name) mask \(variant) accumulate \(accumulate) n \(n) at \(i)")
+                for runs in runCounts {
+                    let (dy, x, mask) = gradientInputs(n * runs, &random)
+                    let affineMask = x.map { affine($0, scale, shift, relu: true) }
+                    let plainDy = dy.map { $0.isNaN ? -0.25 : $0 }
+                    let initial = random.uniforms(n * runs, -1, 1)
+                    let (xs, stride) = spread(x, runs: runs), masks = spread(mask, runs: runs).floats
+                    for variant in ["none", "mask", "affine"] {
+                        for accumulate in [false, true] {
+                            var dx = spread(initial, runs: runs).floats
+                            let used: [Float]
+                            switch variant {
+                            case "none":
+                                used = plainDy
+                                k.input_gradient(spread(plainDy, runs: runs).floats, stride, xs, stride, &dx, stride, n, runs, a, b, c, nil, 0, accumulate)
+                            case "mask":
+                                used = zip(dy, mask).map { $1 > 0 ? $0 : 0 }
+                                k.input_gradient(spread(dy, runs: runs).floats, stride, xs, stride, &dx, stride, n, runs, a, b, c, masks, stride,
+                                                 accumulate)
+                            default:
+                                let dy = kept(dy, affineMask)
+                                used = zip(dy, affineMask).map { $1 > 0 ? $0 : 0 }
+                                k.input_gradient_mask_affine(spread(dy, runs: runs).floats, stride, xs, stride, &dx, stride, n, runs, a, b, c,
+                                                             scale, shift, accumulate)
+                            }
+                            let written = gathered(dx, n: n, runs: runs, stride: stride)
+                            for i in 0..<n * runs {
+                                let base = accumulate ? Double(initial[i]) : 0
+                                let parts = [base, Double(a) * Double(used[i]), Double(b) * Double(x[i]), Double(c)]
+                                XCTAssertEqual(Double(written[i]), parts.reduce(0, +), accuracy: parts.reduce(0.0) { $0 + abs($1) } * 4.8e-7,
+                                               "\(name) mask \(variant) accumulate \(accumulate) n \(n) runs \(runs) at \(i)")
+                            }
+                            for r in 0..<runs { for i in n..<stride { XCTAssertTrue(dx[r * stride + i].isNaN, "\(name) gap n \(n) runs \(runs)") } }
                         }
                     }
                 }

@@ -88,7 +88,7 @@ final class ConvAlgorithmTests: XCTestCase {
         }
     }
 
-    /// Shapes for the other algorithms: 1x1 (stride 1 and 2), batch 1, many output channels
+    /// Shapes for the other algorithms: 1x1 (stride 1 and 2; on small maps in blocks of samples), batch 1, many output channels
     /// (batched im2col's wide GEMM), odd sizes, dilation 2 and 4 on maps larger than their reach.
     let otherCases: [Case] = [
         Case(n: 3, cin: 7, h: 9, w: 8, cout: 5, geometry: Conv2dGeometry(kernel: 1)),
@@ -98,6 +98,8 @@ final class ConvAlgorithmTests: XCTestCase {
         Case(n: 2, cin: 9, h: 13, w: 11, cout: 12, geometry: Conv2dGeometry(kernel: 3, padding: 2, dilation: 2)),
         Case(n: 1, cin: 8, h: 17, w: 15, cout: 16, geometry: Conv2dGeometry(kernel: 3, padding: 4, dilation: 4)),
         Case(n: 2, cin: 4, h: 11, w: 9, cout: 3, geometry: Conv2dGeometry(kernel: 3)),
+        Case(n: 7, cin: 9, h: 6, w: 6, cout: 5, geometry: Conv2dGeometry(kernel: 1)),
+        Case(n: 5, cin: 11, h: 2, w: 2, cout: 6, geometry: Conv2dGeometry(kernel: 1)),
     ]
 
     /// Absolute tolerance of an algorithm's results here (values of order 1): float rounding, and

@@ -21,6 +21,8 @@ final class ConvInputNormTests: XCTestCase {
 
     let cases: [Case] = [
         Case(n: 3, cin: 7, h: 9, w: 8, cout: 5, geometry: Conv2dGeometry(kernel: 1), why: "1x1"),
+        Case(n: 7, cin: 9, h: 6, w: 6, cout: 5, geometry: Conv2dGeometry(kernel: 1), why: "1x1 in blocks of 3 samples, the last of 1"),
+        Case(n: 5, cin: 11, h: 2, w: 2, cout: 6, geometry: Conv2dGeometry(kernel: 1), why: "1x1 on 2x2 maps, the batch in one block"),
         Case(n: 1, cin: 6, h: 7, w: 7, cout: 4, geometry: Conv2dGeometry(kernel: 1, stride: 2), why: "per-sample im2col, 1x1 stride 2, batch 1"),
         Case(n: 2, cin: 5, h: 9, w: 7, cout: 6, geometry: Conv2dGeometry(kernel: 3, stride: 2, padding: 1), why: "region plan, stride 2"),
         Case(n: 2, cin: 5, h: 21, w: 19, cout: 6, geometry: Conv2dGeometry(kernel: 3, stride: 2, padding: 1), why: "per-sample im2col, stride 2"),
@@ -106,6 +108,8 @@ final class ConvInputNormTests: XCTestCase {
         XCTAssertTrue(shapes.contains {
             ConvRegionPlan($0) == nil && !CPUBackend.usesTapStacking($0) && !$0.geometry.isPointwise && CPUBackend.groupSize($0) == 1
         }, "per-sample im2col")
+        XCTAssertTrue(shapes.contains { cpu.sampleBlock($0, chunks: 1) > 1 && $0.n % cpu.sampleBlock($0, chunks: 1) == 1 },
+                      "1x1 in blocks of samples, the last of one")
         XCTAssertTrue(shapes.contains { $0.n * $0.inChannels * $0.inPlane > CPUBackend.normalizedGroupBudget },
                       "more samples than one normalised group holds")
     }
@@ -119,6 +123,8 @@ final class ConvInputNormTests: XCTestCase {
         var rng = SeededRandom(seed: 12)
         let shapes: [(n: Int, cin: Int, h: Int, w: Int, cout: Int, kernel: Int)] = [
             (3, 7, 9, 8, 5, 1), (1, 13, 7, 7, 12, 1), (4, 20, 5, 3, 48, 1), (2, 6, 6, 5, 4, 3),
+            // Blocks of samples (`sampleBlock`) on planes of 36, 4, 16 and 6 floats, a last block of one sample.
+            (7, 9, 6, 6, 5, 1), (5, 11, 2, 2, 6, 1), (6, 10, 4, 4, 7, 1), (3, 8, 2, 3, 4, 1),
         ]
         for c in shapes {
             let g = Conv2dGeometry(kernel: c.kernel, padding: c.kernel / 2)

@@ -1,8 +1,8 @@
 #ifndef CLTRAIN_CPU_KERNELS_H
 #define CLTRAIN_CPU_KERNELS_H
 
-// The hand-written loops of the CPU backend (batch norm over one contiguous run of floats, a
-// channel plane of one sample; the direct convolution over a padded grid; the copies of region
+// The hand-written loops of the CPU backend (batch norm over a channel's plane in each sample
+// of a batch; the direct convolution over a padded grid; the copies of region
 // plans; Winograd's tile transforms), compiled three times
 // (AVX-512, AVX2 + FMA, baseline x86-64) and chosen once per process by the CPU's features;
 // CLTRAIN_CPU_KERNELS=baseline|avx2|avx512 forces a lower path.
@@ -12,7 +12,8 @@
 // - a ReLU mask keeps dy where the ReLU output is > 0, else writes 0 (not dy * 0);
 // - no multiply-add is fused: `affine` is bitwise the same on every path, so a mask recomputed
 //   from the input (`*_mask_affine`) is bitwise the mask `affine` with relu wrote;
-// - sums run in float lanes per call; the caller adds calls in Double. Lane counts (and so the
+// - sums run in float lanes (W, then four, then a scalar for the rest of a run) across runs,
+//   added into a double total every 1024 or so values and at the end. Lane counts (and so the
 //   order of additions) differ between paths.
 
 #include <stddef.h>
@@ -30,25 +31,30 @@ typedef enum {
     CLTRAIN_CPU_KERNELS_AVX512 = 2,
 } cltrain_cpu_kernels_path_t;
 
-/// One path's functions.
+/// One path's functions. The batch-norm loops work on `runs` runs of `n` floats (a channel's
+/// plane in each of a batch's samples), each pointer's runs `*_stride` floats apart.
 typedef struct {
-    /// Σ p[i].
-    float (*sum)(const float *p, size_t n);
-    /// Σ (p[i] - mean)^2.
-    float (*squared_deviations)(const float *p, size_t n, float mean);
-    /// q[i] = p[i] * scale + shift, or max(0, that) (NaN kept) with relu; q may be p.
-    void (*affine)(const float *p, float *q, size_t n, float scale, float shift, bool relu);
-    /// sums[0] = Σ d, sums[1] = Σ d (x - mean) (sums: two floats), d = dy masked by mask > 0 (mask may be NULL).
-    void (*gradient_sums)(const float *dy, const float *x, size_t n, float mean, const float *_Nullable mask, float *sums);
+    /// Σ p[r * stride + i] over runs r and i < n.
+    double (*sum)(const float *p, size_t n, size_t runs, size_t stride);
+    /// Σ (p[r * stride + i] - mean)^2.
+    double (*squared_deviations)(const float *p, size_t n, size_t runs, size_t stride, float mean);
+    /// q = p * scale + shift, or max(0, that) (NaN kept) with relu, run by run; q may be p.
+    void (*affine)(const float *p, size_t p_stride, float *q, size_t q_stride, size_t n, size_t runs, float scale,
+                   float shift, bool relu);
+    /// sums[0] = Σ d, sums[1] = Σ d (x - mean) (sums: two doubles), d = dy masked by mask > 0 (mask may be NULL).
+    void (*gradient_sums)(const float *dy, size_t dy_stride, const float *x, size_t x_stride, size_t n, size_t runs,
+                          float mean, const float *_Nullable mask, size_t mask_stride, double *sums);
     /// `gradient_sums` with the mask max(0, x * scale + shift) as `affine` computes it.
-    void (*gradient_sums_mask_affine)(const float *dy, const float *x, size_t n, float mean,
-                                      float scale, float shift, float *sums);
-    /// dx[i] (+)= a d + b x[i] + c, d = dy[i] masked by mask > 0 (mask may be NULL).
-    void (*input_gradient)(const float *dy, const float *x, float *dx, size_t n, float a, float b, float c,
-                           const float *_Nullable mask, bool accumulate);
+    void (*gradient_sums_mask_affine)(const float *dy, size_t dy_stride, const float *x, size_t x_stride, size_t n,
+                                      size_t runs, float mean, float scale, float shift, double *sums);
+    /// dx (+)= a d + b x + c, d = dy masked by mask > 0 (mask may be NULL).
+    void (*input_gradient)(const float *dy, size_t dy_stride, const float *x, size_t x_stride, float *dx, size_t dx_stride,
+                           size_t n, size_t runs, float a, float b, float c, const float *_Nullable mask, size_t mask_stride,
+                           bool accumulate);
     /// `input_gradient` with the mask max(0, x * scale + shift) as `affine` computes it.
-    void (*input_gradient_mask_affine)(const float *dy, const float *x, float *dx, size_t n, float a, float b,
-                                       float c, float scale, float shift, bool accumulate);
+    void (*input_gradient_mask_affine)(const float *dy, size_t dy_stride, const float *x, size_t x_stride, float *dx,
+                                       size_t dx_stride, size_t n, size_t runs, float a, float b, float c, float scale,
+                                       float shift, bool accumulate);
 
     // The direct convolution of stride 1 over a padded grid (see conv_body.inc): each input
     // plane is laid out with its padding as zeros, so output position q reads tap t at

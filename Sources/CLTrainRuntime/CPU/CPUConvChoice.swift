@@ -2,7 +2,8 @@
 /// the same convolution up to float rounding (ConvAlgorithmTests check each against the others).
 enum CPUConvAlgorithm: ConvolutionAlgorithm, Sendable {
     /// Each sample unfolded (im2col; a 1x1/s1/p0 convolution reads the sample itself) and one
-    /// GEMM per sample, the samples split across threads (`convolveSamples`).
+    /// GEMM per sample, the samples split across threads (`convolveSamples`); a 1x1 convolution
+    /// on a small map takes blocks of samples side by side, one GEMM per block (`sampleBlock`).
     case perSample
     /// Groups of samples unfolded together and one threaded GEMM per group: wider GEMMs when output
     /// channels are many.
@@ -23,7 +24,7 @@ enum CPUConvAlgorithm: ConvolutionAlgorithm, Sendable {
     case direct
 
     /// Changed whenever an algorithm changes: a cache of timings from older code is ignored.
-    static let revision = "cpu-conv-3"
+    static let revision = "cpu-conv-4"
 
     var name: String {
         switch self {

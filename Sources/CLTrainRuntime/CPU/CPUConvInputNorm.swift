@@ -35,26 +35,55 @@ final class ConvInput {
 
     var isNormalized: Bool { norm != nil }
 
-    /// One buffer per chunk of samples (thread), from `scratch`; call before the loops, with their
-    /// chunk count, and `unreserve()` before the scratch is released.
-    func reserve(chunks: Int, from scratch: CPUScratch) throws {
-        guard norm != nil else { return }
-        buffers = try scratch.floats(chunks * channels * plane)
+    /// Samples each chunk's buffer holds (`reserve`).
+    private var blockSamples = 1
+
+    /// One buffer per chunk of samples (thread), from `scratch`, for `samples` samples at a time;
+    /// call before the loops, with their chunk count, and `unreserve()` before the scratch is released.
+    /// An input read as it lies needs a buffer only to gather blocks of several samples.
+    func reserve(chunks: Int, samples: Int = 1, from scratch: CPUScratch) throws {
+        precondition(samples >= 1, "ConvInput: blocks of \(samples) samples")
+        guard norm != nil || samples > 1 else { return }
+        blockSamples = samples
+        buffers = try scratch.floats(chunks * samples * channels * plane)
     }
 
-    /// Forget the buffers of `reserve(chunks:from:)`.
+    /// Forget the buffers of `reserve(chunks:samples:from:)`.
     func unreserve() {
         buffers = nil
+        blockSamples = 1
     }
 
     /// Sample `n`'s input (`[C, H, W]`, channels `plane` apart) for the thread of chunk `chunk`.
     func sample(_ n: Int, chunk: Int) -> UnsafeMutablePointer<Float> {
         let source = x + n * stride
         guard norm != nil else { return source }
-        guard let buffers else { preconditionFailure("ConvInput: reserve(chunks:) before reading normalised samples") }
-        let buffer = buffers + chunk * channels * plane
+        let buffer = chunkBuffer(chunk)
         normalize(source, into: buffer)
         return buffer
+    }
+
+    /// Samples `first..<first + count` side by side (`[C, count * plane]`: sample j's plane of
+    /// channel c at `c * count * plane + j * plane`), normalised where the input is, for the thread
+    /// of chunk `chunk`: the matrix one GEMM reads for a block of samples. One sample is `sample(_:chunk:)`.
+    func samples(_ first: Int, count: Int, chunk: Int) -> UnsafeMutablePointer<Float> {
+        if count == 1 { return sample(first, chunk: chunk) }
+        precondition(count <= blockSamples, "ConvInput: \(count) samples in buffers reserved for \(blockSamples)")
+        let buffer = chunkBuffer(chunk), ld = count * plane
+        for j in 0..<count {
+            let source = x + (first + j) * stride, destination = buffer + j * plane
+            if let norm {
+                SIMDReduction.kernels.grid_fill(source, channels, 1, plane, destination, ld, plane, norm.scales, norm.shifts)
+            } else {
+                SIMDReduction.kernels.grid_fill(source, channels, 1, plane, destination, ld, plane, nil, nil)
+            }
+        }
+        return buffer
+    }
+
+    private func chunkBuffer(_ chunk: Int) -> UnsafeMutablePointer<Float> {
+        guard let buffers else { preconditionFailure("ConvInput: reserve(chunks:) before reading normalised or gathered samples") }
+        return buffers + chunk * blockSamples * channels * plane
     }
 
     /// All channels of the sample at `source`, normalised into `destination` (`[C, plane]`): one

@@ -1,10 +1,11 @@
 /// The input gradient of a 1x1 convolution carried through the batch norm + ReLU it read, in
-/// one pass per sample (DenseNet's bottleneck convolutions and the batch norm before them).
+/// one pass (DenseNet's bottleneck convolutions and the batch norm before them).
 ///
 /// The batch norm's input gradient is `a dy + b x + c` per channel, dy masked by the ReLU; `a`
 /// is `weight * invStd`, known before the pass, while `b` and `c` need the sums of dy and
-/// dy (x - mean) over the whole batch. So each sample's gradient is computed by a GEMM into a
-/// buffer of the thread's own, summed and added as `a dy` while it is in cache, and `b` and `c`
+/// dy (x - mean) over the whole batch. So each sample's gradient (on small maps, each block of
+/// samples': `sampleBlock`) is computed by a GEMM into a buffer of the thread's own, summed and
+/// added as `a dy` while it is in cache, and `b` and `c`
 /// are left to the caller (`deferredScale`, `deferredShift`). The batch-sized gradient of the
 /// normalised input is never written out and read back, which the two ops apart would do.
 extension CPUBackend {
@@ -36,22 +37,34 @@ extension CPUBackend {
         let sums = UnsafeMutablePointer<Double>.allocate(capacity: 2 * c * chunks)
         defer { sums.deallocate() }
         sums.update(repeating: 0, count: 2 * c * chunks)
-        try forSampleChunks(s, columns: c * plane, chunks: chunks, pool: input.device.pool) { chunk, range, buffer, _ in
-            guard let dy = buffer else { return }
-            let partial = sums + 2 * c * chunk
-            for sample in range {
-                // dy[Cin, HW] = W^T[Cin, Cout] * gradOutput_n[Cout, HW]
-                gemm(transposeA: true, transposeB: false, m: c, n: plane, k: s.outChannels, alpha: 1, a: w, lda: c,
-                     b: gy + sample * gys, ldb: plane, beta: 0, c: dy, ldc: plane, threaded: false)
-                let xn = x + sample * xs, gxn = gx + sample * gxs
+        // A 1x1 convolution on a small map takes blocks of samples side by side (`sampleBlock`):
+        // the output gradient gathered, one GEMM per block.
+        let block = sampleBlock(s, chunks: chunks)
+        let gathered = block > 1 ? s.outChannels * block * plane : 0
+        try forSampleChunks(s, columns: gathered + c * block * plane, chunks: chunks, pool: input.device.pool) { chunk, range, buffer, _ in
+            guard let buffer else { return }
+            let dy = buffer + gathered
+            for first in stride(from: range.lowerBound, to: range.upperBound, by: block) {
+                let count = min(block, range.upperBound - first), ld = count * plane
+                var grad = UnsafePointer(gy + first * gys)
+                if count > 1 {
+                    gatherSamples(gy, sampleStride: gys, first: first, count: count, channels: s.outChannels, plane: plane, into: buffer)
+                    grad = UnsafePointer(buffer)
+                }
+                // dy[Cin, count * HW] = W^T[Cin, Cout] * gradOutput[Cout, count * HW]
+                gemm(transposeA: true, transposeB: false, m: c, n: ld, k: s.outChannels, alpha: 1, a: w, lda: c,
+                     b: grad, ldb: ld, beta: 0, c: dy, ldc: ld, threaded: false)
+                // Per chunk and channel: Σ dy and Σ dy (x - mean), dy masked, in Double; gradInput += a dy.
+                let partial = sums + 2 * c * chunk, xb = x + first * xs, gxb = gx + first * gxs
                 for ch in 0..<c {
-                    let d = dy + ch * plane, xp = xn + ch * plane
+                    let d = dy + ch * ld, xp = xb + ch * plane
                     let scale = affine.scales[ch], shift = affine.shifts[ch]
-                    let part = SIMDReduction.gradientSums(d, xp, plane, mean: mean[ch], maskScale: scale, maskShift: shift)
-                    partial[2 * ch] += Double(part.dy)
-                    partial[2 * ch + 1] += Double(part.dyCentered)
-                    SIMDReduction.batchNormInputGradient(d, xp, into: gxn + ch * plane, plane, a: a[ch], b: 0, c: 0, maskScale: scale,
-                                                         maskShift: shift, accumulate: true)
+                    let part = SIMDReduction.gradientSums(d, stride: plane, xp, stride: xs, plane, runs: count, mean: mean[ch], maskScale: scale,
+                                                          maskShift: shift)
+                    partial[2 * ch] += part.dy
+                    partial[2 * ch + 1] += part.dyCentered
+                    SIMDReduction.batchNormInputGradient(d, stride: plane, xp, stride: xs, into: gxb + ch * plane, stride: gxs, plane, runs: count,
+                                                         a: a[ch], b: 0, c: 0, maskScale: scale, maskShift: shift, accumulate: true)
                 }
             }
         }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Batch normalisation (per-plane float SIMD sums added in Double, one channel per task), with an
+/// Batch normalisation (float SIMD sums over a channel's planes added into Double, one channel per task), with an
 /// optional fused ReLU (ReLU alone and dropout: CPUElementwise.swift).
 extension CPUBackend {
     /// N, C and the spatial size per channel of a batch-norm input ([N, C] or [N, C, H, W]).
@@ -34,10 +34,8 @@ extension CPUBackend {
             let invStd = 1 / (variance + Double(epsilon)).squareRoot()
             // Scale and shift from the saved (float) statistics, as batchNormApply computes them.
             let (scale, shift) = BatchNormReLU.scaleShift(mean: Float(mean), invStd: Float(invStd), weight: w[ch], bias: b[ch])
-            for sample in 0..<n {
-                SIMDReduction.affine(x + sample * xs + ch * plane, into: y + sample * ys + ch * plane, plane, scale: scale, shift: shift,
-                                     relu: relu)
-            }
+            SIMDReduction.affine(x + ch * plane, stride: xs, into: y + ch * plane, stride: ys, plane, runs: n, scale: scale, shift: shift,
+                                 relu: relu)
             sm[ch] = Float(mean)
             si[ch] = Float(invStd)
             rm[ch] = Float((1 - m) * Double(rm[ch]) + m * mean)
@@ -45,17 +43,12 @@ extension CPUBackend {
         }
     }
 
-    /// Mean and biased variance of one channel: two passes (mean, then squared deviations), each
-    /// plane summed in float SIMD lanes, the planes in Double.
+    /// Mean and biased variance of one channel: two passes (mean, then squared deviations) over
+    /// its plane in every sample, in float SIMD lanes added into Double.
     private func channelStatistics(_ x: UnsafeMutablePointer<Float>, sampleStride xs: Int, n: Int, plane: Int, channel ch: Int)
         -> (mean: Double, variance: Double) {
-        var sum = 0.0
-        for sample in 0..<n { sum += Double(SIMDReduction.sum(x + sample * xs + ch * plane, plane)) }
-        let mean = sum / Double(n * plane)
-        var squares = 0.0
-        for sample in 0..<n {
-            squares += Double(SIMDReduction.squaredDeviations(x + sample * xs + ch * plane, plane, from: Float(mean)))
-        }
+        let mean = SIMDReduction.sum(x + ch * plane, plane, runs: n, stride: xs) / Double(n * plane)
+        let squares = SIMDReduction.squaredDeviations(x + ch * plane, plane, runs: n, stride: xs, from: Float(mean))
         return (mean, squares / Double(n * plane))
     }
 
@@ -81,10 +74,8 @@ extension CPUBackend {
         let m = dense(mean), s = dense(invStd), w = dense(weight), b = dense(bias)
         parallel.forEach(c, cost: n * plane) { ch in
             let (scale, shift) = BatchNormReLU.scaleShift(mean: m[ch], invStd: s[ch], weight: w[ch], bias: b[ch])
-            for sample in 0..<n {
-                SIMDReduction.affine(x + sample * xs + ch * plane, into: y + sample * ys + ch * plane, plane, scale: scale, shift: shift,
-                                     relu: relu)
-            }
+            SIMDReduction.affine(x + ch * plane, stride: xs, into: y + ch * plane, stride: ys, plane, runs: n, scale: scale, shift: shift,
+                                 relu: relu)
         }
     }
 
@@ -99,10 +90,8 @@ extension CPUBackend {
             let invStd = 1 / (Double(rv[ch]) + Double(epsilon)).squareRoot()
             let scale = Float(Double(w[ch]) * invStd)
             let shift = Float(Double(b[ch]) - Double(rm[ch]) * Double(w[ch]) * invStd)
-            for sample in 0..<n {
-                SIMDReduction.affine(x + sample * xs + ch * plane, into: y + sample * ys + ch * plane, plane, scale: scale, shift: shift,
-                                     relu: relu)
-            }
+            SIMDReduction.affine(x + ch * plane, stride: xs, into: y + ch * plane, stride: ys, plane, runs: n, scale: scale, shift: shift,
+                                 relu: relu)
         }
     }
 
@@ -145,32 +134,25 @@ extension CPUBackend {
             // With the mask found from the input: the forward's output, as batchNormApply computes
             // it (bitwise), again in registers.
             let affine = rb.map { BatchNormReLU.scaleShift(mean: mean, invStd: si[ch], weight: w[ch], bias: $0[ch]) }
-            func mask(_ sample: Int) -> UnsafePointer<Float>? { r.map { UnsafePointer($0 + sample * rs + ch * plane) } }
-            var sumDy = 0.0, sumDyCentered = 0.0
-            for sample in 0..<n {
-                let dyp = gy + sample * gys + ch * plane, xp = x + sample * xs + ch * plane
-                let sums = if let affine {
-                    SIMDReduction.gradientSums(dyp, xp, plane, mean: mean, maskScale: affine.scale, maskShift: affine.shift)
-                } else {
-                    SIMDReduction.gradientSums(dyp, xp, plane, mean: mean, mask: mask(sample))
-                }
-                sumDy += Double(sums.dy)
-                sumDyCentered += Double(sums.dyCentered)
+            let dyp = gy + ch * plane, xp = x + ch * plane, dxp = gx + ch * plane
+            let mask = r.map { UnsafePointer($0 + ch * plane) }
+            let (sumDy, sumDyCentered) = if let affine {
+                SIMDReduction.gradientSums(dyp, stride: gys, xp, stride: xs, plane, runs: n, mean: mean, maskScale: affine.scale,
+                                           maskShift: affine.shift)
+            } else {
+                SIMDReduction.gradientSums(dyp, stride: gys, xp, stride: xs, plane, runs: n, mean: mean, mask: mask, maskStride: rs)
             }
             let terms = Self.batchNormGradientTerms(sumDy: sumDy, sumDyCentered: sumDyCentered, count: count, mean: mean, invStd: si[ch],
                                                     weight: w[ch])
             gb[ch] += terms.gradBias
             gw[ch] += terms.gradWeight
             let (a, bx, c0) = (terms.a, terms.b, terms.c)
-            for sample in 0..<n {
-                let dyp = gy + sample * gys + ch * plane, xp = x + sample * xs + ch * plane, dxp = gx + sample * gxs + ch * plane
-                if let affine {
-                    SIMDReduction.batchNormInputGradient(dyp, xp, into: dxp, plane, a: a, b: bx, c: c0, maskScale: affine.scale,
-                                                         maskShift: affine.shift, accumulate: accumulate)
-                } else {
-                    SIMDReduction.batchNormInputGradient(dyp, xp, into: dxp, plane, a: a, b: bx, c: c0, mask: mask(sample),
-                                                         accumulate: accumulate)
-                }
+            if let affine {
+                SIMDReduction.batchNormInputGradient(dyp, stride: gys, xp, stride: xs, into: dxp, stride: gxs, plane, runs: n, a: a, b: bx,
+                                                     c: c0, maskScale: affine.scale, maskShift: affine.shift, accumulate: accumulate)
+            } else {
+                SIMDReduction.batchNormInputGradient(dyp, stride: gys, xp, stride: xs, into: dxp, stride: gxs, plane, runs: n, a: a, b: bx,
+                                                     c: c0, mask: mask, maskStride: rs, accumulate: accumulate)
             }
         }
     }

@@ -1,11 +1,12 @@
 import CLTrainCPUKernels
 
-/// The batch-norm loops over one contiguous run of floats (a channel plane of one sample): the C
-/// functions of `CLTrainCPUKernels`, compiled for AVX-512, AVX2 + FMA and baseline x86-64 and
-/// chosen once per process by the CPU's features (`path`; `CLTRAIN_CPU_KERNELS` forces a lower
-/// one). Their header says what every path keeps: a NaN through the ReLU, masks "ReLU output
-/// > 0", no fused multiply-adds (so `affine` is bitwise the same on every path), float lanes
-/// summed per call (the caller adds calls in Double).
+/// The batch-norm loops over a channel's planes: the C functions of `CLTrainCPUKernels`, compiled
+/// for AVX-512, AVX2 + FMA and baseline x86-64 and chosen once per process by the CPU's features
+/// (`path`; `CLTRAIN_CPU_KERNELS` forces a lower one). Each takes `runs` runs of `n` floats (the
+/// plane of one channel in each of a batch's samples), each pointer's runs its own stride apart.
+/// Their header says what every path keeps: a NaN through the ReLU, masks "ReLU output > 0",
+/// no fused multiply-adds (so `affine` is bitwise the same on every path), sums in float lanes
+/// added into a Double every 1024 or so values.
 enum SIMDReduction {
     /// The functions of the path this process runs.
     static let kernels: cltrain_cpu_kernels_t = cltrain_cpu_kernels().pointee
@@ -13,53 +14,60 @@ enum SIMDReduction {
     /// "avx512", "avx2" or "baseline".
     static var path: String { String(cString: cltrain_cpu_kernels_path()) }
 
-    /// Σ p[i].
-    static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Float { kernels.sum(p, n) }
-
-    /// Σ (p[i] - mean)^2.
-    static func squaredDeviations(_ p: UnsafePointer<Float>, _ n: Int, from mean: Float) -> Float {
-        kernels.squared_deviations(p, n, mean)
+    /// Σ p over the runs.
+    static func sum(_ p: UnsafePointer<Float>, _ n: Int, runs: Int = 1, stride: Int = 0) -> Double {
+        kernels.sum(p, n, runs, stride)
     }
 
-    /// q[i] = p[i] * scale + shift, or max(0, that) with `relu` (q may be p).
-    static func affine(_ p: UnsafePointer<Float>, into q: UnsafeMutablePointer<Float>, _ n: Int, scale: Float, shift: Float,
-                       relu useReLU: Bool = false) {
-        kernels.affine(p, q, n, scale, shift, useReLU)
+    /// Σ (p - mean)^2 over the runs.
+    static func squaredDeviations(_ p: UnsafePointer<Float>, _ n: Int, runs: Int = 1, stride: Int = 0, from mean: Float) -> Double {
+        kernels.squared_deviations(p, n, runs, stride, mean)
     }
 
-    /// (Σ dy, Σ dy (x - mean)), dy masked by `mask > 0` when given.
-    static func gradientSums(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, mean: Float,
-                             mask: UnsafePointer<Float>? = nil) -> (dy: Float, dyCentered: Float) {
-        var sums: (Float, Float) = (0, 0)
+    /// q = p * scale + shift, or max(0, that) with `relu`, run by run (q may be p).
+    static func affine(_ p: UnsafePointer<Float>, stride pStride: Int = 0, into q: UnsafeMutablePointer<Float>, stride qStride: Int = 0,
+                       _ n: Int, runs: Int = 1, scale: Float, shift: Float, relu useReLU: Bool = false) {
+        kernels.affine(p, pStride, q, qStride, n, runs, scale, shift, useReLU)
+    }
+
+    /// (Σ dy, Σ dy (x - mean)) over the runs, dy masked by `mask > 0` when given.
+    static func gradientSums(_ dy: UnsafePointer<Float>, stride dyStride: Int, _ x: UnsafePointer<Float>, stride xStride: Int, _ n: Int,
+                             runs: Int, mean: Float, mask: UnsafePointer<Float>? = nil, maskStride: Int = 0)
+        -> (dy: Double, dyCentered: Double) {
+        var sums: (Double, Double) = (0, 0)
         withUnsafeMutablePointer(to: &sums) {
-            $0.withMemoryRebound(to: Float.self, capacity: 2) { kernels.gradient_sums(dy, x, n, mean, mask, $0) }
+            $0.withMemoryRebound(to: Double.self, capacity: 2) {
+                kernels.gradient_sums(dy, dyStride, x, xStride, n, runs, mean, mask, maskStride, $0)
+            }
         }
         return sums
     }
 
     /// `gradientSums` with the mask `max(0, x * scale + shift)` (bitwise the mask `affine` with
     /// `relu` writes).
-    static func gradientSums(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, mean: Float,
-                             maskScale scale: Float, maskShift shift: Float) -> (dy: Float, dyCentered: Float) {
-        var sums: (Float, Float) = (0, 0)
+    static func gradientSums(_ dy: UnsafePointer<Float>, stride dyStride: Int, _ x: UnsafePointer<Float>, stride xStride: Int, _ n: Int,
+                             runs: Int, mean: Float, maskScale scale: Float, maskShift shift: Float) -> (dy: Double, dyCentered: Double) {
+        var sums: (Double, Double) = (0, 0)
         withUnsafeMutablePointer(to: &sums) {
-            $0.withMemoryRebound(to: Float.self, capacity: 2) {
-                kernels.gradient_sums_mask_affine(dy, x, n, mean, scale, shift, $0)
+            $0.withMemoryRebound(to: Double.self, capacity: 2) {
+                kernels.gradient_sums_mask_affine(dy, dyStride, x, xStride, n, runs, mean, scale, shift, $0)
             }
         }
         return sums
     }
 
-    /// dx[i] (+)= a dy[i] + b x[i] + c, dy masked by `mask > 0` when given.
-    static func batchNormInputGradient(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>,
-                                       _ n: Int, a: Float, b: Float, c: Float, mask: UnsafePointer<Float>? = nil, accumulate: Bool) {
-        kernels.input_gradient(dy, x, dx, n, a, b, c, mask, accumulate)
+    /// dx (+)= a dy + b x + c over the runs, dy masked by `mask > 0` when given.
+    static func batchNormInputGradient(_ dy: UnsafePointer<Float>, stride dyStride: Int, _ x: UnsafePointer<Float>, stride xStride: Int,
+                                       into dx: UnsafeMutablePointer<Float>, stride dxStride: Int, _ n: Int, runs: Int,
+                                       a: Float, b: Float, c: Float, mask: UnsafePointer<Float>? = nil, maskStride: Int = 0,
+                                       accumulate: Bool) {
+        kernels.input_gradient(dy, dyStride, x, xStride, dx, dxStride, n, runs, a, b, c, mask, maskStride, accumulate)
     }
 
     /// `batchNormInputGradient` with the mask `max(0, x * scale + shift)`.
-    static func batchNormInputGradient(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>,
-                                       _ n: Int, a: Float, b: Float, c: Float, maskScale scale: Float, maskShift shift: Float,
-                                       accumulate: Bool) {
-        kernels.input_gradient_mask_affine(dy, x, dx, n, a, b, c, scale, shift, accumulate)
+    static func batchNormInputGradient(_ dy: UnsafePointer<Float>, stride dyStride: Int, _ x: UnsafePointer<Float>, stride xStride: Int,
+                                       into dx: UnsafeMutablePointer<Float>, stride dxStride: Int, _ n: Int, runs: Int,
+                                       a: Float, b: Float, c: Float, maskScale scale: Float, maskShift shift: Float, accumulate: Bool) {
+        kernels.input_gradient_mask_affine(dy, dyStride, x, xStride, dx, dxStride, n, runs, a, b, c, scale, shift, accumulate)
     }
 }
