@@ -139,6 +139,20 @@ final class AutotunerTests: XCTestCase {
         XCTAssertEqual(try tuner.problems {}, [:])
     }
 
+    /// The machine runs slow for a stretch (runs 1 to 3 of the process, 10 ms longer each) that
+    /// took most of the first candidate's timed runs when candidates were timed one after the
+    /// other: timed in rounds, each candidate meets it once and the faster one still wins.
+    func testASlowStretchOfTheMachineDoesNotDecide() throws {
+        let tuner = Autotuner(mode: .full, deviceKey: "cpu", directory: nil)
+        var count = 0
+        let choice = try tuner.choose(conv, candidates: ["quick", "slower"], run: { name in
+            let slowStretch = (1...3).contains(count) ? 10_000 : 0
+            count += 1
+            usleep(useconds_t((name == "quick" ? 2_000 : 5_000) + slowStretch))
+        }, synchronize: {})
+        XCTAssertEqual(choice, "quick", "\(tuner.decisions.first?.milliseconds ?? [:])")
+    }
+
     func testAThrowingCandidateIsSkipped() throws {
         let directory = try makeTemporaryDirectory()
         let fakes = Fakes()

@@ -156,20 +156,7 @@ public final class Autotuner: @unchecked Sendable {
         lock.unlock()
 
         let start = Date()
-        var times: [String: Double] = [:]
-        var unavailable: [String: String] = [:]
-        var firstError: Error?
-        var best = Double.infinity
-        for candidate in candidates {
-            do {
-                let time = try measure(candidate, bestSoFar: best, run: run, synchronize: synchronize)
-                times[candidate] = time * 1000
-                best = min(best, time)
-            } catch {
-                firstError = firstError ?? error
-                unavailable[candidate] = String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " ")
-            }
-        }
+        let (times, unavailable, firstError) = measure(candidates, run: run, synchronize: synchronize)
         guard let choice = candidates.filter({ times[$0] != nil }).min(by: { times[$0]! < times[$1]! }) else {
             throw firstError!
         }
@@ -237,28 +224,53 @@ public final class Autotuner: @unchecked Sendable {
 
     // MARK: Timing
 
-    /// Seconds per run of `candidate`: one untimed run (it may compile), then the median of up to
-    /// five timed runs: at least three when they are short, fewer once they have taken a quarter of
-    /// a second (a slow device tunes in minutes, not hours); a candidate whose first timed run is
-    /// over three times the best so far stops there.
-    private func measure(_ candidate: String, bestSoFar: Double, run: (String) throws -> Void,
-                         synchronize: () throws -> Void) throws -> Double {
-        try run(candidate)
-        try synchronize()
-        var samples: [Double] = []
-        var spent = 0.0
-        while samples.count < 5 && (samples.count < 3 || spent < 0.05) {
-            let start = DispatchTime.now().uptimeNanoseconds
-            try run(candidate)
-            try synchronize()
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            samples.append(seconds)
-            spent += seconds
-            if samples.count == 1 && seconds > 3 * bestSoFar { break }
-            if spent > 0.25 { break }
+    /// Milliseconds per run of each candidate: one untimed run of each (it may compile), then
+    /// rounds in which every candidate still in the race runs once, timed, one after the other,
+    /// so that a stretch of the machine running slow or fast falls on all of them alike (a shared
+    /// machine drifts by 20-30% over seconds; timed one candidate after another, the tuner had
+    /// chosen a 3x3 input gradient 2.3x slower than Winograd's). Up to five rounds: at least three
+    /// when runs are short, fewer once a candidate has taken a quarter of a second (a slow device
+    /// tunes in minutes, not hours); a candidate whose first timed run is over three times the
+    /// fastest first run leaves the race there. Each candidate's time is its median. A candidate
+    /// whose run or wait throws is left out with its error.
+    private func measure(_ candidates: [String], run: (String) throws -> Void, synchronize: () throws -> Void)
+        -> (milliseconds: [String: Double], unavailable: [String: String], firstError: Error?) {
+        var unavailable: [String: String] = [:]
+        var firstError: Error?
+        func attempt(_ candidate: String) -> Double? {
+            do {
+                let start = DispatchTime.now().uptimeNanoseconds
+                try run(candidate)
+                try synchronize()
+                return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            } catch {
+                firstError = firstError ?? error
+                unavailable[candidate] = String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " ")
+                return nil
+            }
         }
-        samples.sort()
-        return samples[samples.count / 2]
+        var racing = candidates.filter { attempt($0) != nil }
+        var samples: [String: [Double]] = [:]
+        var spent: [String: Double] = [:]
+        var round = 0
+        while !racing.isEmpty && round < 5 && (round < 3 || racing.allSatisfy { spent[$0, default: 0] < 0.05 }) {
+            for candidate in racing {
+                guard let seconds = attempt(candidate) else { continue }
+                samples[candidate, default: []].append(seconds)
+                spent[candidate, default: 0] += seconds
+            }
+            racing.removeAll { unavailable[$0] != nil }
+            if round == 0, let fastest = racing.compactMap({ samples[$0]?.first }).min() {
+                racing.removeAll { samples[$0]![0] > 3 * fastest }
+            }
+            if racing.contains(where: { spent[$0, default: 0] > 0.25 }) { break }
+            round += 1
+        }
+        var milliseconds: [String: Double] = [:]
+        for (candidate, times) in samples where unavailable[candidate] == nil {
+            milliseconds[candidate] = times.sorted()[times.count / 2] * 1000
+        }
+        return (milliseconds, unavailable, firstError)
     }
 
     // MARK: Cache
