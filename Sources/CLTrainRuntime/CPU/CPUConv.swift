@@ -64,6 +64,13 @@ extension CPUBackend {
         return max(1, min(share, Self.pointwiseColumns / max(s.outPlane, 1)))
     }
 
+    /// `body(first, count)` for consecutive blocks of at most `size` samples of `range`.
+    static func forBlocks(of range: Range<Int>, size: Int, _ body: (_ first: Int, _ count: Int) throws -> Void) rethrows {
+        for first in stride(from: range.lowerBound, to: range.upperBound, by: size) {
+            try body(first, min(size, range.upperBound - first))
+        }
+    }
+
     /// How many threads share the samples of one convolution call.
     func sampleChunkCount(_ s: ConvShape) -> Int {
         let work = s.outChannels * s.patch * s.outPlane
@@ -182,12 +189,25 @@ extension CPUBackend {
         }
     }
 
-    /// Samples `first..<first+count` of an NCHW tensor side by side in `[C, count * plane]`, on the
-    /// calling thread (the per-sample loops' blocks; `gatherChannels` splits the work over the threads).
-    func gatherSamples(_ x: UnsafePointer<Float>, sampleStride: Int, first: Int, count: Int, channels: Int, plane: Int,
-                       into dst: UnsafeMutablePointer<Float>) {
+    /// Samples `first..<first+count` of an NCHW tensor side by side in `[C, count * plane]` (sample
+    /// j's plane of channel c at `c * count * plane + j * plane`), through `norm` where given, on
+    /// the calling thread: the per-sample loops' blocks (`gatherChannels` splits the work over the
+    /// threads). One C call (`grid_fill`) per sample.
+    static func gatherSamples(_ x: UnsafePointer<Float>, sampleStride: Int, first: Int, count: Int, channels: Int, plane: Int,
+                              norm: ChannelAffine? = nil, into dst: UnsafeMutablePointer<Float>) {
         for j in 0..<count {
-            SIMDReduction.kernels.grid_fill(x + (first + j) * sampleStride, channels, 1, plane, dst + j * plane, count * plane, plane, nil, nil)
+            SIMDReduction.kernels.grid_fill(x + (first + j) * sampleStride, channels, 1, plane, dst + j * plane, count * plane, plane,
+                                            norm?.scales, norm?.shifts)
+        }
+    }
+
+    /// The other way: `[C, count * plane]` (as `gatherSamples` lays it out) into samples
+    /// `first..<first+count` of an NCHW tensor, `+ bias[c]` where given, added unless it overwrites.
+    static func scatterSamples(_ src: UnsafePointer<Float>, count: Int, channels: Int, plane: Int, into y: UnsafeMutablePointer<Float>,
+                               sampleStride: Int, first: Int, bias: UnsafePointer<Float>?, accumulate: Bool) {
+        for j in 0..<count {
+            SIMDReduction.kernels.grid_unpad(src + j * plane, channels, 1, plane, count * plane, plane, y + (first + j) * sampleStride,
+                                             bias, accumulate)
         }
     }
 
@@ -205,15 +225,13 @@ extension CPUBackend {
             try forSampleChunks(s, columns: s.outChannels * block * plane, chunks: chunks, input: input, inputSamples: block, pool: pool) {
                 chunk, range, out, _ in
                 guard let out else { return }
-                for first in stride(from: range.lowerBound, to: range.upperBound, by: block) {
-                    let count = min(block, range.upperBound - first), ld = count * plane
+                Self.forBlocks(of: range, size: block) { first, count in
+                    let ld = count * plane
                     // out[Cout, count * HW] = W[Cout, Cin] * samples[Cin, count * HW]
                     gemm(transposeA: false, transposeB: false, m: s.outChannels, n: ld, k: s.inChannels, alpha: 1, a: w, lda: s.inChannels,
                          b: input.samples(first, count: count, chunk: chunk), ldb: ld, beta: 0, c: out, ldc: ld, threaded: false)
-                    for j in 0..<count {
-                        SIMDReduction.kernels.grid_unpad(out + j * plane, s.outChannels, 1, plane, ld, plane, y + (first + j) * yStride,
-                                                         b, accumulate)
-                    }
+                    Self.scatterSamples(out, count: count, channels: s.outChannels, plane: plane, into: y, sampleStride: yStride, first: first,
+                                        bias: b, accumulate: accumulate)
                 }
             }
             return
@@ -379,16 +397,15 @@ extension CPUBackend {
                     _, range, buffer, _ in
                     guard let grad = buffer else { return }
                     let out = grad + gathered
-                    for first in stride(from: range.lowerBound, to: range.upperBound, by: block) {
-                        let count = min(block, range.upperBound - first), ld = count * plane
-                        gatherSamples(gy, sampleStride: gyStride, first: first, count: count, channels: s.outChannels, plane: plane, into: grad)
+                    Self.forBlocks(of: range, size: block) { first, count in
+                        let ld = count * plane
+                        Self.gatherSamples(gy, sampleStride: gyStride, first: first, count: count, channels: s.outChannels, plane: plane,
+                                           into: grad)
                         // out[Cin, count * HW] = W^T[Cin, Cout] * grad[Cout, count * HW]
                         gemm(transposeA: true, transposeB: false, m: s.inChannels, n: ld, k: s.outChannels, alpha: 1, a: w, lda: s.inChannels,
                              b: grad, ldb: ld, beta: 0, c: out, ldc: ld, threaded: false)
-                        for j in 0..<count {
-                            SIMDReduction.kernels.grid_unpad(out + j * plane, s.inChannels, 1, plane, ld, plane, gx + (first + j) * gxStride,
-                                                             nil, accumulate)
-                        }
+                        Self.scatterSamples(out, count: count, channels: s.inChannels, plane: plane, into: gx, sampleStride: gxStride,
+                                            first: first, bias: nil, accumulate: accumulate)
                     }
                 }
                 return
@@ -499,9 +516,10 @@ extension CPUBackend {
                 if block > 1, let grad = col {
                     // Blocks of samples side by side: partial[Cout, Cin] += grad[Cout, count * HW] * samples[Cin, count * HW]^T
                     let plane = s.outPlane
-                    for first in stride(from: range.lowerBound, to: range.upperBound, by: block) {
-                        let count = min(block, range.upperBound - first), ld = count * plane
-                        gatherSamples(gy, sampleStride: gyStride, first: first, count: count, channels: s.outChannels, plane: plane, into: grad)
+                    Self.forBlocks(of: range, size: block) { first, count in
+                        let ld = count * plane
+                        Self.gatherSamples(gy, sampleStride: gyStride, first: first, count: count, channels: s.outChannels, plane: plane,
+                                           into: grad)
                         gemm(transposeA: false, transposeB: true, m: s.outChannels, n: s.inChannels, k: ld, alpha: 1, a: grad, lda: ld,
                              b: input.samples(first, count: count, chunk: chunk), ldb: ld, beta: 1, c: partial, ldc: s.patch, threaded: false)
                     }

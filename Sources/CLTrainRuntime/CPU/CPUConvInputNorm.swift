@@ -69,15 +69,9 @@ final class ConvInput {
     func samples(_ first: Int, count: Int, chunk: Int) -> UnsafeMutablePointer<Float> {
         if count == 1 { return sample(first, chunk: chunk) }
         precondition(count <= blockSamples, "ConvInput: \(count) samples in buffers reserved for \(blockSamples)")
-        let buffer = chunkBuffer(chunk), ld = count * plane
-        for j in 0..<count {
-            let source = x + (first + j) * stride, destination = buffer + j * plane
-            if let norm {
-                SIMDReduction.kernels.grid_fill(source, channels, 1, plane, destination, ld, plane, norm.scales, norm.shifts)
-            } else {
-                SIMDReduction.kernels.grid_fill(source, channels, 1, plane, destination, ld, plane, nil, nil)
-            }
-        }
+        let buffer = chunkBuffer(chunk)
+        CPUBackend.gatherSamples(x, sampleStride: stride, first: first, count: count, channels: channels, plane: plane, norm: norm,
+                                 into: buffer)
         return buffer
     }
 
@@ -90,7 +84,8 @@ final class ConvInput {
     /// C call (`grid_fill`), which applies `affine` with `relu` to each plane, however small.
     func normalize(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>) {
         guard let norm else { preconditionFailure("ConvInput: normalising an input read as it lies") }
-        SIMDReduction.kernels.grid_fill(source, channels, 1, plane, destination, plane, plane, norm.scales, norm.shifts)
+        CPUBackend.gatherSamples(source, sampleStride: 0, first: 0, count: 1, channels: channels, plane: plane, norm: norm,
+                                 into: destination)
     }
 }
 

@@ -44,11 +44,11 @@ extension CPUBackend {
         try forSampleChunks(s, columns: gathered + c * block * plane, chunks: chunks, pool: input.device.pool) { chunk, range, buffer, _ in
             guard let buffer else { return }
             let dy = buffer + gathered
-            for first in stride(from: range.lowerBound, to: range.upperBound, by: block) {
-                let count = min(block, range.upperBound - first), ld = count * plane
+            Self.forBlocks(of: range, size: block) { first, count in
+                let ld = count * plane
                 var grad = UnsafePointer(gy + first * gys)
                 if count > 1 {
-                    gatherSamples(gy, sampleStride: gys, first: first, count: count, channels: s.outChannels, plane: plane, into: buffer)
+                    Self.gatherSamples(gy, sampleStride: gys, first: first, count: count, channels: s.outChannels, plane: plane, into: buffer)
                     grad = UnsafePointer(buffer)
                 }
                 // dy[Cin, count * HW] = W^T[Cin, Cout] * gradOutput[Cout, count * HW]

@@ -177,16 +177,15 @@ extension CPUBackend {
                       _ r: ConvRegionPlan.Region, _ s: ConvShape, block: UnsafeMutablePointer<Float>,
                       toMaps: Bool = false, bias: UnsafePointer<Float>? = nil) {
         let ld = count * r.positions, k = SIMDReduction.kernels
-        let origin = [0]
         r.outputIndex.withUnsafeBufferPointer { index in
-            origin.withUnsafeBufferPointer { offsets in
+            withUnsafePointer(to: 0) { origin in
                 parallel.forChunks(channels, cost: ld) { range in
                     if toMaps {
-                        k.region_fold(block, ld, range.lowerBound, range.upperBound, channels, offsets.baseAddress!, 1, index.baseAddress!,
+                        k.region_fold(block, ld, range.lowerBound, range.upperBound, channels, origin, 1, index.baseAddress!,
                                       r.positions, count, maps + first * sampleStride, s.outPlane, sampleStride, bias, false)
                     } else {
                         k.region_unfold(maps + first * sampleStride, s.outPlane, sampleStride, count, range.lowerBound, range.upperBound,
-                                        channels, offsets.baseAddress!, 1, index.baseAddress!, r.positions, block, ld)
+                                        channels, origin, 1, index.baseAddress!, r.positions, block, ld)
                     }
                 }
             }
