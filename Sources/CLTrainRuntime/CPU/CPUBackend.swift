@@ -17,7 +17,7 @@ public final class CPUBackend: Backend {
     /// reference checks and tests want) or by timing, with the winners kept in `cacheDirectory`.
     public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, tune: TuneMode = .off, cacheDirectory: URL? = nil) {
         let threads = max(threads, 1)
-        parallel = CPUParallel(threads: threads)
+        parallel = CPUParallel(pool: CPUThreadPool(threads: threads))
         // OpenBLAS runs single-threaded: the backend splits work across its own threads (by
         // samples, or by rows or columns of a large GEMM), so small GEMMs pay no thread wake-ups
         // and OpenBLAS's spinning workers never compete with the element-wise loops.
@@ -157,7 +157,7 @@ public final class CPUBackend: Backend {
         }
         let pieces = threaded ? min(parallel.threads, max(1, m * n * k / (1 << 20))) : 1
         if pieces > 1 && max(m, n) >= 2 * pieces {
-            DispatchQueue.concurrentPerform(iterations: pieces) { piece in
+            parallel.run(pieces) { piece in
                 if m >= n {
                     let r0 = m * piece / pieces, r1 = m * (piece + 1) / pieces
                     Self.blas(transposeA, transposeB, r1 - r0, n, k, alpha, transposeA ? a + r0 : a + r0 * lda, lda, b, ldb,

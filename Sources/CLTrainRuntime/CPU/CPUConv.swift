@@ -92,11 +92,11 @@ extension CPUBackend {
         }
         try input?.reserve(chunks: chunks, samples: inputSamples, from: scratch)
         let cols = try (0..<chunks).map { _ in columns > 0 ? try scratch.floats(columns) : nil }
-        let serial = CPUParallel(threads: 1)
+        let serial = CPUParallel.serial
         func run(_ chunk: Int) {
             body(chunk, s.n * chunk / chunks ..< s.n * (chunk + 1) / chunks, cols[chunk], serial)
         }
-        if chunks == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: chunks) { run($0) } }
+        parallel.run(chunks, run)
     }
 
     /// `body(first, count, col, matrix)` for consecutive groups of `batchGroupSize(s)` samples

@@ -2,7 +2,24 @@ import Dispatch
 
 /// Splits a loop over the backend's threads when there is enough work to pay for it.
 struct CPUParallel {
+    /// The workers that run the chunks; nil: every loop on the calling thread.
+    private let pool: CPUThreadPool?
     let threads: Int
+
+    /// Loops split over `pool`'s threads.
+    init(pool: CPUThreadPool) {
+        self.pool = pool
+        threads = pool.threads
+    }
+
+    /// Every loop on the calling thread (the runner of loops nested in a thread's chunk).
+    static let serial = CPUParallel()
+
+    private init() {
+        pool = nil
+        threads = 1
+    }
+
     /// Below this much work (items x cost) a loop runs on the calling thread.
     static let minimumWork = 1 << 15
 
@@ -29,8 +46,17 @@ struct CPUParallel {
             body(0, 0..<count)
             return
         }
-        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+        run(chunks) { chunk in
             body(chunk, count * chunk / chunks ..< count * (chunk + 1) / chunks)
+        }
+    }
+
+    /// `body(i)` for every i in `0..<count`, on the pool's threads where there is one.
+    func run(_ count: Int, _ body: (Int) -> Void) {
+        if let pool {
+            pool.run(count, body)
+        } else {
+            for i in 0..<count { body(i) }
         }
     }
 
