@@ -32,6 +32,7 @@ static inline float scalar_masked(float dy, float r) { return r > 0 ? dy : 0.0f;
 #define NAME(x) avx512_##x
 #define CL 16
 #define CB 12
+#include "vectors_body.inc"
 #include "conv_body.inc"
 #include "winograd_body.inc"
 #include "region_body.inc"
@@ -47,6 +48,7 @@ static inline float scalar_masked(float dy, float r) { return r > 0 ? dy : 0.0f;
 #define NAME(x) avx2_##x
 #define CL 8
 #define CB 6
+#include "vectors_body.inc"
 #include "conv_body.inc"
 #include "winograd_body.inc"
 #include "region_body.inc"
@@ -62,6 +64,7 @@ static inline float scalar_masked(float dy, float r) { return r > 0 ? dy : 0.0f;
 #define NAME(x) baseline_##x
 #define CL 4
 #define CB 6
+#include "vectors_body.inc"
 #include "conv_body.inc"
 #include "winograd_body.inc"
 #include "region_body.inc"

@@ -1,15 +1,12 @@
-import Dispatch
-
 /// Splits a loop over the backend's threads when there is enough work to pay for it.
 struct CPUParallel {
     /// The workers that run the chunks; nil: every loop on the calling thread.
     private let pool: CPUThreadPool?
-    let threads: Int
+    var threads: Int { pool?.threads ?? 1 }
 
     /// Loops split over `pool`'s threads.
     init(pool: CPUThreadPool) {
         self.pool = pool
-        threads = pool.threads
     }
 
     /// Every loop on the calling thread (the runner of loops nested in a thread's chunk).
@@ -17,7 +14,6 @@ struct CPUParallel {
 
     private init() {
         pool = nil
-        threads = 1
     }
 
     /// Below this much work (items x cost) a loop runs on the calling thread.

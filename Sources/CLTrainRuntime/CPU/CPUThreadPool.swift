@@ -29,18 +29,18 @@ final class CPUThreadPool: @unchecked Sendable {
     }
 
     /// `body(i)` for every i in `0..<count`, possibly concurrently, returning when all are done.
-    /// Falls back on libdispatch when the workers are busy with another loop (a nested or
-    /// concurrent call) or there are none.
+    /// With one thread the loop runs on the caller; it falls back on libdispatch when the workers
+    /// are busy with another loop (a nested or concurrent call) or the loop has more items than
+    /// the C pool takes.
     func run(_ count: Int, _ body: (Int) -> Void) {
-        guard count > 1 else {
-            if count == 1 { body(0) }
+        guard let pool, count > 1 else {
+            for i in 0..<count { body(i) }
             return
         }
         withoutActuallyEscaping(body) { body in
             var job = body
             let ran = withUnsafeMutablePointer(to: &job) { job in
-                guard let pool else { return false }
-                return cltrain_cpu_pool_run(pool, count, { context, index in
+                cltrain_cpu_pool_run(pool, count, { context, index in
                     context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(index)
                 }, job)
             }
